@@ -1,0 +1,123 @@
+//! A tansu broker as a child process on an ephemeral 127.0.0.1 port.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::install::broker_binary;
+use crate::{Error, Result};
+
+/// A running local broker; killed when dropped.
+#[derive(Debug)]
+pub struct LocalBroker {
+    child: Child,
+    bootstrap: String,
+}
+
+impl LocalBroker {
+    /// Starts tansu with memory storage on a free port and waits until it
+    /// accepts TCP connections.
+    pub fn start() -> Result<Self> {
+        let bin = broker_binary()?;
+        let mut last = None;
+        // A freed ephemeral port can be taken again before tansu binds it: retry.
+        for _ in 0..3 {
+            let port = free_port()?;
+            let url = format!("tcp://127.0.0.1:{port}");
+            let child = Command::new(&bin)
+                .arg("broker")
+                .args(["--listener-url", &url])
+                .args(["--advertised-listener-url", &url])
+                .args(["--storage-engine", "memory://tansu/"])
+                .env_remove("LISTENER_URL")
+                .env_remove("ADVERTISED_LISTENER_URL")
+                .env_remove("STORAGE_ENGINE")
+                .env("RUST_LOG", "error")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?;
+            let mut broker = LocalBroker {
+                child,
+                bootstrap: format!("127.0.0.1:{port}"),
+            };
+            match broker.wait_ready(Duration::from_secs(15)) {
+                Ok(()) => return Ok(broker),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    /// `host:port` to give rdkafka as `bootstrap.servers`.
+    pub fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+
+    /// OS process id of the broker.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Err(Error::Start {
+                    addr: self.bootstrap.clone(),
+                    reason: format!("broker exited with {status}"),
+                });
+            }
+            if TcpStream::connect(&self.bootstrap).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Start {
+                    addr: self.bootstrap.clone(),
+                    reason: format!("not accepting connections after {timeout:?}"),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Drop for LocalBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Brokers for a test: an external Kafka named by `REBOUND_TEST_BROKERS`, or a
+/// local tansu started for the caller and stopped when this is dropped.
+#[derive(Debug)]
+pub enum Brokers {
+    /// An external cluster.
+    External(String),
+    /// A broker owned by this value.
+    Local(LocalBroker),
+}
+
+impl Brokers {
+    /// `REBOUND_TEST_BROKERS` when set, else a fresh [`LocalBroker`].
+    pub fn start() -> Result<Self> {
+        match std::env::var("REBOUND_TEST_BROKERS") {
+            Ok(b) if !b.trim().is_empty() => Ok(Brokers::External(b)),
+            _ => LocalBroker::start().map(Brokers::Local),
+        }
+    }
+
+    /// The bootstrap list.
+    pub fn bootstrap(&self) -> &str {
+        match self {
+            Brokers::External(b) => b,
+            Brokers::Local(l) => l.bootstrap(),
+        }
+    }
+}

