@@ -1,1 +1,18 @@
-//! placeholder
+//! Core types for rebound: records, header names, error kinds, backoff.
+//! No I/O, nothing async, nothing Kafka-client specific.
+//!
+//! # Layout
+//!
+//! - [`record`]: [`Record`], the owned record a handler sees.
+//! - [`error`]: [`HandlerError`] and its [`ErrorKind`] (transient / permanent / throttled).
+//! - [`headers`]: the one documented set of `rebound.*` header names.
+//! - [`backoff`]: [`Backoff`], exponential with cap and full jitter.
+
+pub mod backoff;
+pub mod error;
+pub mod headers;
+pub mod record;
+
+pub use backoff::{Backoff, Jitter};
+pub use error::{ErrorKind, HandlerError, HandlerResult};
+pub use record::{Header, Record};

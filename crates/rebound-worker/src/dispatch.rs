@@ -1,0 +1,538 @@
+//! The dispatcher's state: assigned partitions, their lanes and trackers,
+//! in-flight limits, backpressure and freezing. Pure logic, no I/O: the
+//! runtime feeds it records and completions and carries out its actions.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use rebound_core::{HandlerError, Record};
+
+use crate::config::Ordering;
+use crate::lanes::{Lanes, Queued};
+use crate::metrics::Metrics;
+use crate::tracker::{OffsetTracker, Push};
+
+/// A topic-partition.
+pub type Tp = (Arc<str>, i32);
+
+/// Work handed to a handler.
+#[derive(Debug)]
+pub(crate) enum Job {
+    One {
+        slot: usize,
+        epoch: u64,
+        lane: u64,
+        item: Queued,
+    },
+    Batch {
+        slot: usize,
+        epoch: u64,
+        recs: Vec<Record>,
+        seqs: Vec<u64>,
+    },
+}
+
+impl Job {
+    fn slot_epoch(&self) -> (usize, u64) {
+        match self {
+            Job::One { slot, epoch, .. } | Job::Batch { slot, epoch, .. } => (*slot, *epoch),
+        }
+    }
+
+    /// The first record of the job.
+    pub fn first(&self) -> Option<&Record> {
+        match self {
+            Job::One { item, .. } => Some(&item.rec),
+            Job::Batch { recs, .. } => recs.first(),
+        }
+    }
+}
+
+/// A finished job: `Err((i, e))` means records from index `i` on failed.
+pub(crate) type Outcome = Result<(), (usize, HandlerError)>;
+
+/// Something the runtime must do on the consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Action {
+    Pause(Tp),
+    Resume(Tp),
+}
+
+/// A committable position for one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitPoint {
+    /// Topic and partition.
+    pub tp: Tp,
+    /// First unfinished offset.
+    pub offset: i64,
+    /// Finished offsets above it, encoded.
+    pub metadata: String,
+}
+
+/// A partition halted by a failure.
+#[derive(Debug, Clone)]
+pub struct FrozenInfo {
+    /// Topic and partition.
+    pub tp: Tp,
+    /// Offset of the failed record.
+    pub offset: i64,
+    /// The failure.
+    pub error: HandlerError,
+    /// When it froze.
+    pub since: SystemTime,
+}
+
+struct Frozen {
+    job: Job,
+    info: FrozenInfo,
+}
+
+struct Partition {
+    tp: Tp,
+    epoch: u64,
+    tracker: OffsetTracker,
+    lanes: Lanes,
+    in_flight: usize,
+    buffered: usize,
+    frozen: Option<Frozen>,
+    revoking: bool,
+    paused: bool,
+    in_ready: bool,
+    last_sent: Option<(i64, String)>,
+    processed: prometheus::IntCounter,
+}
+
+/// Limits the dispatcher enforces.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub ordering: Ordering,
+    pub max_in_flight: usize,
+    pub per_partition: usize,
+    pub max_buffered: usize,
+    pub max_batch: usize,
+    pub metadata_budget: usize,
+}
+
+/// Counters the runtime reports at the end.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DispatchStats {
+    /// Records whose handler succeeded.
+    pub processed: u64,
+    /// Handler failures (each freezes a partition).
+    pub failed: u64,
+    /// Records skipped because commit metadata said they were finished.
+    pub skipped_done: u64,
+    /// Fetched records dropped because their partition was revoked.
+    pub dropped_revoked: u64,
+}
+
+pub(crate) struct Dispatcher {
+    limits: Limits,
+    parts: Vec<Option<Partition>>,
+    index: HashMap<Tp, usize>,
+    free: Vec<usize>,
+    ready: VecDeque<usize>,
+    in_flight: usize,
+    buffered: usize,
+    next_epoch: u64,
+    draining: bool,
+    actions: Vec<Action>,
+    last_lookup: Option<(Tp, usize)>,
+    metrics: Arc<Metrics>,
+    pub stats: DispatchStats,
+}
+
+impl Dispatcher {
+    pub fn new(limits: Limits, metrics: Arc<Metrics>) -> Self {
+        Dispatcher {
+            limits,
+            parts: Vec::new(),
+            index: HashMap::new(),
+            free: Vec::new(),
+            ready: VecDeque::new(),
+            in_flight: 0,
+            buffered: 0,
+            next_epoch: 1,
+            draining: false,
+            actions: Vec::new(),
+            last_lookup: None,
+            metrics,
+            stats: DispatchStats::default(),
+        }
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    pub fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    /// Adds a newly assigned partition starting at its committed position.
+    pub fn assign(&mut self, tp: Tp, committed: Option<i64>, metadata: &str) {
+        if let Some(&slot) = self.index.get(&tp) {
+            if self.parts[slot].as_ref().is_some_and(|p| !p.revoking) {
+                return;
+            }
+            self.remove(slot);
+        }
+        let lanes = match self.limits.ordering {
+            Ordering::Key => Lanes::keyed(),
+            _ => Lanes::fifo(),
+        };
+        let epoch = self.next_epoch;
+        self.next_epoch += 1;
+        let part = Partition {
+            processed: self.metrics.processed_counter(&tp.0),
+            tp: tp.clone(),
+            epoch,
+            tracker: OffsetTracker::new(committed, metadata),
+            lanes,
+            in_flight: 0,
+            buffered: 0,
+            frozen: None,
+            revoking: false,
+            paused: false,
+            in_ready: false,
+            last_sent: committed.map(|c| (c, metadata.to_string())),
+        };
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.parts[s] = Some(part);
+                s
+            }
+            None => {
+                self.parts.push(Some(part));
+                self.parts.len() - 1
+            }
+        };
+        self.index.insert(tp, slot);
+    }
+
+    fn lookup(&mut self, topic: &Arc<str>, partition: i32) -> Option<usize> {
+        if let Some(((t, p), slot)) = &self.last_lookup {
+            if *p == partition && (Arc::ptr_eq(t, topic) || **t == **topic) {
+                return Some(*slot);
+            }
+        }
+        let tp = (topic.clone(), partition);
+        let slot = *self.index.get(&tp)?;
+        self.last_lookup = Some((tp, slot));
+        Some(slot)
+    }
+
+    /// Accepts a fetched record.
+    pub fn push(&mut self, rec: Record) {
+        let Some(slot) = self.lookup(&rec.topic, rec.partition) else {
+            self.stats.dropped_revoked += 1;
+            return;
+        };
+        let p = self.parts[slot].as_mut().expect("indexed slot is live");
+        if p.revoking {
+            self.stats.dropped_revoked += 1;
+            return;
+        }
+        match p.tracker.push(rec.offset) {
+            Push::Track(seq) => {
+                p.lanes.push(Queued { rec, seq });
+                p.buffered += 1;
+                self.buffered += 1;
+            }
+            Push::AlreadyDone => self.stats.skipped_done += 1,
+            Push::Stale => {}
+        }
+        self.refresh(slot);
+    }
+
+    /// Re-evaluates readiness and pause state of a partition.
+    fn refresh(&mut self, slot: usize) {
+        let limits = &self.limits;
+        let draining = self.draining;
+        let Some(p) = self.parts[slot].as_mut() else {
+            return;
+        };
+        if !p.in_ready && can_start(p, limits, draining) {
+            p.in_ready = true;
+            self.ready.push_back(slot);
+        }
+        let over = p.buffered >= limits.max_buffered;
+        let under = p.buffered <= limits.max_buffered / 2;
+        let want_paused = p.frozen.is_some() || over || (p.paused && !under);
+        if want_paused != p.paused && !p.revoking {
+            p.paused = want_paused;
+            self.actions.push(if want_paused {
+                Action::Pause(p.tp.clone())
+            } else {
+                Action::Resume(p.tp.clone())
+            });
+        }
+    }
+
+    /// The next job allowed to start, if any.
+    pub fn next_job(&mut self) -> Option<Job> {
+        if self.draining {
+            return None;
+        }
+        while self.in_flight < self.limits.max_in_flight {
+            let slot = self.ready.pop_front()?;
+            let limits = &self.limits;
+            let Some(p) = self.parts[slot].as_mut() else {
+                continue;
+            };
+            p.in_ready = false;
+            if !can_start(p, limits, false) {
+                continue;
+            }
+            let job = if limits.ordering == Ordering::Batch {
+                let items = p.lanes.pop_batch(limits.max_batch);
+                p.buffered -= items.len();
+                self.buffered -= items.len();
+                let (recs, seqs) = items.into_iter().map(|q| (q.rec, q.seq)).unzip();
+                Job::Batch {
+                    slot,
+                    epoch: p.epoch,
+                    recs,
+                    seqs,
+                }
+            } else {
+                let (lane, item) = p.lanes.pop_ready().expect("ready partition has a record");
+                p.buffered -= 1;
+                self.buffered -= 1;
+                Job::One {
+                    slot,
+                    epoch: p.epoch,
+                    lane,
+                    item,
+                }
+            };
+            p.in_flight += 1;
+            self.in_flight += 1;
+            self.refresh(slot);
+            return Some(job);
+        }
+        None
+    }
+
+    /// Applies a finished job. Returns the frozen partition's info when the
+    /// job failed (the failure halts its partition).
+    pub fn complete(&mut self, job: Job, outcome: Outcome) -> Option<FrozenInfo> {
+        self.in_flight -= 1;
+        let (slot, epoch) = job.slot_epoch();
+        let Some(p) = self.parts.get_mut(slot).and_then(|p| p.as_mut()) else {
+            return None;
+        };
+        if p.epoch != epoch {
+            return None;
+        }
+        p.in_flight -= 1;
+        let frozen = match (job, outcome) {
+            (Job::One { lane, item, .. }, Ok(())) => {
+                p.tracker.complete(item.seq);
+                p.lanes.finish(lane);
+                p.processed.inc();
+                self.stats.processed += 1;
+                None
+            }
+            (Job::Batch { seqs, .. }, Ok(())) => {
+                for &seq in &seqs {
+                    p.tracker.complete(seq);
+                }
+                p.processed.inc_by(seqs.len() as u64);
+                self.stats.processed += seqs.len() as u64;
+                None
+            }
+            (job @ Job::One { .. }, Err((_, error))) => Some(freeze(p, job, error)),
+            (
+                Job::Batch {
+                    slot,
+                    epoch,
+                    mut recs,
+                    mut seqs,
+                },
+                Err((at, error)),
+            ) => {
+                let at = at.min(seqs.len());
+                let rest_recs = recs.split_off(at);
+                let rest_seqs = seqs.split_off(at);
+                for &seq in &seqs {
+                    p.tracker.complete(seq);
+                }
+                p.processed.inc_by(seqs.len() as u64);
+                self.stats.processed += seqs.len() as u64;
+                let job = Job::Batch {
+                    slot,
+                    epoch,
+                    recs: rest_recs,
+                    seqs: rest_seqs,
+                };
+                Some(freeze(p, job, error))
+            }
+        };
+        if let Some(f) = &frozen {
+            self.stats.failed += 1;
+            self.metrics.record_failure(&f.tp.0, f.error.kind);
+            self.metrics.frozen_partitions.inc();
+        }
+        self.refresh(slot);
+        frozen
+    }
+
+    /// Unfreezes a partition: its failed job runs again first. Returns the
+    /// job to start, or `None` if the partition is not frozen here.
+    pub fn resume(&mut self, tp: &Tp) -> Option<Job> {
+        let slot = *self.index.get(tp)?;
+        let p = self.parts[slot].as_mut()?;
+        let frozen = p.frozen.take()?;
+        if p.revoking {
+            return None;
+        }
+        p.in_flight += 1;
+        self.in_flight += 1;
+        self.metrics.frozen_partitions.dec();
+        self.refresh(slot);
+        Some(frozen.job)
+    }
+
+    /// Currently frozen partitions.
+    pub fn frozen(&self) -> Vec<FrozenInfo> {
+        self.parts
+            .iter()
+            .flatten()
+            .filter_map(|p| p.frozen.as_ref().map(|f| f.info.clone()))
+            .collect()
+    }
+
+    /// Stops dispatching the given partitions and drops their queued records.
+    pub fn begin_revoke(&mut self, tps: &[Tp]) {
+        for tp in tps {
+            let Some(&slot) = self.index.get(tp) else {
+                continue;
+            };
+            let p = self.parts[slot].as_mut().expect("indexed slot is live");
+            p.revoking = true;
+            let dropped = p.lanes.clear();
+            p.buffered -= dropped;
+            self.buffered -= dropped;
+            self.stats.dropped_revoked += dropped as u64;
+            if p.frozen.take().is_some() {
+                self.metrics.frozen_partitions.dec();
+            }
+        }
+    }
+
+    /// Whether none of the given partitions has a record in flight.
+    pub fn drained(&self, tps: &[Tp]) -> bool {
+        tps.iter().all(|tp| {
+            self.index
+                .get(tp)
+                .and_then(|&s| self.parts[s].as_ref())
+                .is_none_or(|p| p.in_flight == 0)
+        })
+    }
+
+    /// Final commit points of revoked partitions, which are then forgotten.
+    pub fn finish_revoke(&mut self, tps: &[Tp]) -> Vec<CommitPoint> {
+        let mut out = Vec::new();
+        for tp in tps {
+            let Some(&slot) = self.index.get(tp) else {
+                continue;
+            };
+            let p = self.parts[slot].as_ref().expect("indexed slot is live");
+            if let Some((offset, metadata)) = p.tracker.commit_point(self.limits.metadata_budget) {
+                out.push(CommitPoint {
+                    tp: tp.clone(),
+                    offset,
+                    metadata,
+                });
+            }
+            self.remove(slot);
+        }
+        out
+    }
+
+    fn remove(&mut self, slot: usize) {
+        if let Some(p) = self.parts[slot].take() {
+            self.buffered -= p.buffered;
+            if p.frozen.is_some() {
+                self.metrics.frozen_partitions.dec();
+            }
+            self.index.remove(&p.tp);
+            self.free.push(slot);
+            self.last_lookup = None;
+        }
+    }
+
+    /// Stops starting new jobs (shutdown).
+    pub fn start_draining(&mut self) {
+        self.draining = true;
+    }
+
+    /// Commit points that changed since last sent (all of them if `all`).
+    pub fn commit_points(&mut self, all: bool) -> Vec<CommitPoint> {
+        let budget = self.limits.metadata_budget;
+        let mut out = Vec::new();
+        for p in self.parts.iter_mut().flatten() {
+            let Some((offset, metadata)) = p.tracker.commit_point(budget) else {
+                continue;
+            };
+            let changed = p
+                .last_sent
+                .as_ref()
+                .is_none_or(|(o, m)| *o != offset || *m != metadata);
+            if all || changed {
+                p.last_sent = Some((offset, metadata.clone()));
+                out.push(CommitPoint {
+                    tp: p.tp.clone(),
+                    offset,
+                    metadata,
+                });
+            }
+        }
+        out
+    }
+
+    /// Forgets what was sent for these partitions so the next tick resends.
+    pub fn commit_failed(&mut self, tps: &[Tp]) {
+        for tp in tps {
+            if let Some(p) = self.index.get(tp).and_then(|&s| self.parts[s].as_mut()) {
+                p.last_sent = None;
+            }
+        }
+    }
+
+    /// Pending consumer actions, oldest first.
+    pub fn take_actions(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.actions)
+    }
+
+    /// Assigned partitions.
+    pub fn assigned(&self) -> Vec<Tp> {
+        self.parts.iter().flatten().map(|p| p.tp.clone()).collect()
+    }
+}
+
+fn can_start(p: &Partition, limits: &Limits, draining: bool) -> bool {
+    let cap = match limits.ordering {
+        Ordering::Partition | Ordering::Batch => 1,
+        Ordering::Key | Ordering::Unordered => limits.per_partition,
+    };
+    !draining && p.frozen.is_none() && !p.revoking && p.in_flight < cap && p.lanes.has_ready()
+}
+
+fn freeze(p: &mut Partition, job: Job, error: HandlerError) -> FrozenInfo {
+    // The failed job keeps its lane busy and its records unfinished: nothing
+    // of the partition starts while frozen, and the watermark cannot pass it.
+    let info = FrozenInfo {
+        tp: p.tp.clone(),
+        offset: job.first().map(|r| r.offset).unwrap_or(-1),
+        error,
+        since: SystemTime::now(),
+    };
+    p.frozen = Some(Frozen {
+        job,
+        info: info.clone(),
+    });
+    info
+}

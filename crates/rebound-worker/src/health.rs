@@ -1,0 +1,102 @@
+//! Liveness and readiness of a worker.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A poll loop silent this long is not live.
+const LIVE_POLL_MS: u64 = 30_000;
+/// A poll loop silent this long is not ready.
+const READY_POLL_MS: u64 = 10_000;
+
+/// Shared health state, updated by the poll loop and the dispatcher.
+#[derive(Debug, Default)]
+pub struct Health {
+    joined: AtomicBool,
+    brokers_up: AtomicBool,
+    stopping: AtomicBool,
+    last_poll_ms: AtomicU64,
+    fatal: Mutex<Option<String>>,
+}
+
+/// A snapshot of [`Health`] with the reasons for not being ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthReport {
+    /// The process should be kept running.
+    pub live: bool,
+    /// The worker is assigned, polling and connected.
+    pub ready: bool,
+    /// Why it is not ready / not live (empty when both hold).
+    pub reasons: Vec<String>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Health {
+    pub(crate) fn polled(&self) {
+        self.last_poll_ms.store(now_ms(), Ordering::Relaxed);
+    }
+    pub(crate) fn set_joined(&self) {
+        self.joined.store(true, Ordering::Relaxed);
+    }
+    pub(crate) fn set_brokers_up(&self, up: bool) {
+        self.brokers_up.store(up, Ordering::Relaxed);
+    }
+    pub(crate) fn set_stopping(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+    pub(crate) fn set_fatal(&self, why: String) {
+        *self.fatal.lock().expect("health lock") = Some(why);
+    }
+
+    /// Whether the worker has joined its group and received an assignment.
+    pub fn joined(&self) -> bool {
+        self.joined.load(Ordering::Relaxed)
+    }
+
+    /// Liveness, readiness and the reasons behind them.
+    pub fn report(&self) -> HealthReport {
+        let mut reasons = Vec::new();
+        let since_poll = now_ms().saturating_sub(self.last_poll_ms.load(Ordering::Relaxed));
+        let mut live = true;
+        if let Some(f) = self.fatal.lock().expect("health lock").clone() {
+            live = false;
+            reasons.push(format!("fatal: {f}"));
+        }
+        if since_poll > LIVE_POLL_MS {
+            live = false;
+            reasons.push(format!("poll loop silent for {since_poll} ms"));
+        } else if since_poll > READY_POLL_MS {
+            reasons.push(format!("poll loop silent for {since_poll} ms"));
+        }
+        if !self.joined.load(Ordering::Relaxed) {
+            reasons.push("not yet assigned by the consumer group".into());
+        }
+        if !self.brokers_up.load(Ordering::Relaxed) {
+            reasons.push("no broker connection is up".into());
+        }
+        if self.stopping.load(Ordering::Relaxed) {
+            reasons.push("shutting down".into());
+        }
+        HealthReport {
+            live,
+            ready: live && reasons.is_empty(),
+            reasons,
+        }
+    }
+
+    /// Shorthand for `report().ready`.
+    pub fn is_ready(&self) -> bool {
+        self.report().ready
+    }
+
+    /// Shorthand for `report().live`.
+    pub fn is_live(&self) -> bool {
+        self.report().live
+    }
+}

@@ -1,0 +1,188 @@
+//! Prometheus metrics of one worker.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+use rebound_core::ErrorKind;
+
+/// The worker's metrics, registered in their own [`Registry`].
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    processed: IntCounterVec,
+    failed: IntCounterVec,
+    /// Records (or batches) being handled now.
+    pub in_flight: IntGauge,
+    /// Fetched records waiting to start.
+    pub buffered: IntGauge,
+    /// Partitions halted by a failure.
+    pub frozen_partitions: IntGauge,
+    committed: IntGaugeVec,
+    lag: IntGaugeVec,
+    /// Commit round-trip latency.
+    pub commit_latency: Histogram,
+    commit_failures: IntCounter,
+    rebalances: IntCounterVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let processed = IntCounterVec::new(
+            Opts::new(
+                "rebound_records_processed_total",
+                "Records handled successfully",
+            ),
+            &["topic"],
+        )
+        .expect("valid metric");
+        let failed = IntCounterVec::new(
+            Opts::new(
+                "rebound_records_failed_total",
+                "Handler failures that reached the runtime",
+            ),
+            &["topic", "kind"],
+        )
+        .expect("valid metric");
+        let in_flight = IntGauge::new("rebound_in_flight", "Records or batches being handled")
+            .expect("valid metric");
+        let buffered = IntGauge::new("rebound_buffered", "Fetched records waiting to start")
+            .expect("valid metric");
+        let frozen_partitions = IntGauge::new(
+            "rebound_frozen_partitions",
+            "Partitions halted by a failure",
+        )
+        .expect("valid metric");
+        let committed = IntGaugeVec::new(
+            Opts::new(
+                "rebound_committed_offset",
+                "Last committed offset per partition",
+            ),
+            &["topic", "partition"],
+        )
+        .expect("valid metric");
+        let lag = IntGaugeVec::new(
+            Opts::new(
+                "rebound_consumer_lag",
+                "High watermark minus committed offset per partition",
+            ),
+            &["topic", "partition"],
+        )
+        .expect("valid metric");
+        let commit_latency = Histogram::with_opts(
+            HistogramOpts::new("rebound_commit_latency_seconds", "Offset commit latency").buckets(
+                vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+                ],
+            ),
+        )
+        .expect("valid metric");
+        let commit_failures = IntCounter::new(
+            "rebound_commit_failures_total",
+            "Offset commits that failed",
+        )
+        .expect("valid metric");
+        let rebalances = IntCounterVec::new(
+            Opts::new("rebound_rebalances_total", "Partitions assigned or revoked"),
+            &["kind"],
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(processed.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(failed.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(buffered.clone()),
+            Box::new(frozen_partitions.clone()),
+            Box::new(committed.clone()),
+            Box::new(lag.clone()),
+            Box::new(commit_latency.clone()),
+            Box::new(commit_failures.clone()),
+            Box::new(rebalances.clone()),
+        ] {
+            registry.register(c).expect("unique metric names");
+        }
+        Metrics {
+            registry,
+            processed,
+            failed,
+            in_flight,
+            buffered,
+            frozen_partitions,
+            committed,
+            lag,
+            commit_latency,
+            commit_failures,
+            rebalances,
+        }
+    }
+
+    /// The registry, to add more collectors or to gather.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding cannot fail");
+        String::from_utf8(buf).expect("prometheus text is UTF-8")
+    }
+
+    /// The processed counter of a topic (cache it: label lookup hashes).
+    pub fn processed_counter(&self, topic: &str) -> IntCounter {
+        self.processed.with_label_values(&[topic])
+    }
+
+    /// Total records processed for `topic`.
+    pub fn processed(&self, topic: &str) -> u64 {
+        self.processed.with_label_values(&[topic]).get()
+    }
+
+    /// Counts a failure.
+    pub fn record_failure(&self, topic: &str, kind: ErrorKind) {
+        self.failed.with_label_values(&[topic, kind.as_str()]).inc();
+    }
+
+    /// Records a successful commit position.
+    pub fn set_committed(&self, topic: &str, partition: i32, offset: i64) {
+        self.committed
+            .with_label_values(&[topic, &partition.to_string()])
+            .set(offset);
+    }
+
+    /// Last committed offset known for a partition.
+    pub fn committed(&self, topic: &str, partition: i32) -> i64 {
+        self.committed
+            .with_label_values(&[topic, &partition.to_string()])
+            .get()
+    }
+
+    /// Sets the lag of a partition.
+    pub fn set_lag(&self, topic: &str, partition: i32, lag: i64) {
+        self.lag
+            .with_label_values(&[topic, &partition.to_string()])
+            .set(lag);
+    }
+
+    /// Counts a failed commit.
+    pub fn commit_failed(&self) {
+        self.commit_failures.inc();
+    }
+
+    /// Counts partitions assigned (`assign`) or revoked (`revoke`).
+    pub fn rebalanced(&self, kind: &str, partitions: usize) {
+        self.rebalances
+            .with_label_values(&[kind])
+            .inc_by(partitions as u64);
+    }
+}

@@ -1,0 +1,285 @@
+//! The dispatcher task: feeds the [`Dispatcher`] with fetched records and
+//! finished jobs, starts jobs, answers revokes, commits on an interval and
+//! drives graceful shutdown.
+
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::dispatch::{
+    Action, CommitPoint, DispatchStats, Dispatcher, FrozenInfo, Job, Outcome, Tp,
+};
+use crate::handler::{JobFuture, Runner};
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::poller::{Command, Event};
+
+/// Requests from a [`crate::WorkerHandle`].
+pub(crate) enum ApiCmd {
+    Resume(Tp, oneshot::Sender<bool>),
+    Frozen(oneshot::Sender<Vec<FrozenInfo>>),
+    Assigned(oneshot::Sender<Vec<Tp>>),
+    Abort,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Counters of the run.
+    pub stats: DispatchStats,
+    /// Records still in flight when the drain deadline passed (not committed).
+    pub abandoned_in_flight: usize,
+    /// What the final commit covered.
+    pub final_commit: Vec<CommitPoint>,
+    /// Whether the run was aborted (no final commit).
+    pub aborted: bool,
+}
+
+struct PendingRevoke {
+    tps: Vec<Tp>,
+    reply: std::sync::mpsc::Sender<Vec<CommitPoint>>,
+    deadline: Instant,
+}
+
+pub(crate) struct Runtime<R: Runner> {
+    pub state: Dispatcher,
+    pub runner: Arc<R>,
+    pub events: mpsc::Receiver<Event>,
+    pub commands: std::sync::mpsc::Sender<Command>,
+    pub api: mpsc::UnboundedReceiver<ApiCmd>,
+    pub cancel: CancellationToken,
+    pub commit_interval: Duration,
+    pub drain_timeout: Duration,
+    pub at_least_once: bool,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+    pub futs: FuturesUnordered<JobFuture>,
+}
+
+impl<R: Runner> Runtime<R> {
+    /// Starts a job, completing it inline when its future is immediately ready.
+    fn start(&mut self, job: Job) {
+        let mut fut = self.runner.run(job);
+        let mut cx = Context::from_waker(Waker::noop());
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready((job, outcome)) => self.complete(job, outcome),
+            // FuturesUnordered polls new futures again with a real waker.
+            Poll::Pending => self.futs.push(fut),
+        }
+    }
+
+    fn complete(&mut self, job: Job, outcome: Outcome) {
+        if let Some(f) = self.state.complete(job, outcome) {
+            error!(
+                topic = %f.tp.0, partition = f.tp.1, offset = f.offset,
+                kind = %f.error.kind, error = %f.error.message,
+                "record failed: partition frozen (nothing past it is committed); resume it through the API"
+            );
+        }
+    }
+
+    fn pump(&mut self) {
+        while let Some(job) = self.state.next_job() {
+            self.start(job);
+        }
+        let actions = self.state.take_actions();
+        if !actions.is_empty() {
+            let (mut pause, mut resume) = (Vec::new(), Vec::new());
+            for a in actions {
+                match a {
+                    Action::Pause(tp) => pause.push(tp),
+                    Action::Resume(tp) => resume.push(tp),
+                }
+            }
+            if !pause.is_empty() {
+                let _ = self.commands.send(Command::Pause(pause));
+            }
+            if !resume.is_empty() {
+                let _ = self.commands.send(Command::Resume(resume));
+            }
+        }
+        self.metrics.in_flight.set(self.state.in_flight() as i64);
+        self.metrics.buffered.set(self.state.buffered() as i64);
+    }
+
+    fn on_event(&mut self, ev: Event, revokes: &mut Vec<PendingRevoke>) {
+        match ev {
+            Event::Records(recs) => {
+                for r in recs {
+                    self.state.push(r);
+                }
+            }
+            Event::Assigned(list) => {
+                for (tp, start, meta) in list {
+                    self.state.assign(tp, start, &meta);
+                }
+            }
+            Event::Revoke { tps, reply } => {
+                self.state.begin_revoke(&tps);
+                revokes.push(PendingRevoke {
+                    tps,
+                    reply,
+                    deadline: Instant::now() + self.drain_timeout,
+                });
+            }
+            Event::Committed { points, result } => {
+                if let Err(e) = result {
+                    warn!(error = %e, "offset commit failed; will retry on the next tick");
+                    let tps: Vec<Tp> = points.into_iter().map(|p| p.tp).collect();
+                    self.state.commit_failed(&tps);
+                }
+            }
+        }
+    }
+
+    fn answer_revokes(&mut self, revokes: &mut Vec<PendingRevoke>) {
+        let now = Instant::now();
+        let mut i = 0;
+        while i < revokes.len() {
+            let r = &revokes[i];
+            if self.state.drained(&r.tps) || now >= r.deadline {
+                let r = revokes.swap_remove(i);
+                if !self.state.drained(&r.tps) {
+                    warn!("revoke deadline passed with records in flight: their offsets are not committed");
+                }
+                let points = self.state.finish_revoke(&r.tps);
+                let _ = r.reply.send(if self.at_least_once {
+                    points
+                } else {
+                    Vec::new()
+                });
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    pub async fn run(mut self) -> RunSummary {
+        let mut tick = tokio::time::interval(self.commit_interval);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut revokes: Vec<PendingRevoke> = Vec::new();
+        let mut shutdown_at: Option<Instant> = None;
+        let mut aborted = false;
+        loop {
+            self.pump();
+            self.answer_revokes(&mut revokes);
+            if let Some(deadline) = shutdown_at {
+                if self.state.in_flight() == 0 || Instant::now() >= deadline {
+                    break;
+                }
+            }
+            let next_deadline = revokes.iter().map(|r| r.deadline).chain(shutdown_at).min();
+            tokio::select! {
+                biased;
+                _ = self.cancel.cancelled(), if shutdown_at.is_none() => {
+                    info!(in_flight = self.state.in_flight(), "shutting down: draining in-flight records");
+                    self.health.set_stopping();
+                    self.state.start_draining();
+                    let _ = self.commands.send(Command::Pause(self.state.assigned()));
+                    shutdown_at = Some(Instant::now() + self.drain_timeout);
+                }
+                Some(cmd) = self.api.recv() => match cmd {
+                    ApiCmd::Resume(tp, reply) => {
+                        let job = self.state.resume(&tp);
+                        let found = job.is_some();
+                        if let Some(job) = job {
+                            info!(topic = %tp.0, partition = tp.1, "resuming frozen partition");
+                            self.start(job);
+                        }
+                        let _ = reply.send(found);
+                    }
+                    ApiCmd::Frozen(reply) => { let _ = reply.send(self.state.frozen()); }
+                    ApiCmd::Assigned(reply) => { let _ = reply.send(self.state.assigned()); }
+                    ApiCmd::Abort => { aborted = true; break; }
+                },
+                Some((job, outcome)) = self.futs.next(), if !self.futs.is_empty() => {
+                    self.complete(job, outcome);
+                    while let Some(Some((job, outcome))) = self.futs.next().now_or_never() {
+                        self.complete(job, outcome);
+                    }
+                }
+                ev = self.events.recv() => match ev {
+                    Some(ev) => self.on_event(ev, &mut revokes),
+                    None => {
+                        error!("poll loop ended unexpectedly");
+                        self.health.set_fatal("poll loop ended".into());
+                        break;
+                    }
+                },
+                _ = tick.tick(), if self.at_least_once => {
+                    let points = self.state.commit_points(false);
+                    if !points.is_empty() {
+                        let _ = self.commands.send(Command::Commit(points));
+                    }
+                }
+                _ = sleep_until_opt(next_deadline), if next_deadline.is_some() => {}
+            }
+        }
+        self.finish(aborted, revokes).await
+    }
+
+    async fn finish(mut self, aborted: bool, revokes: Vec<PendingRevoke>) -> RunSummary {
+        for r in revokes {
+            let _ = r.reply.send(Vec::new());
+        }
+        let abandoned = self.state.in_flight();
+        if aborted {
+            let _ = self.commands.send(Command::Abort);
+            return RunSummary {
+                stats: self.state.stats,
+                abandoned_in_flight: abandoned,
+                final_commit: Vec::new(),
+                aborted: true,
+            };
+        }
+        if abandoned > 0 {
+            warn!(
+                abandoned,
+                "drain deadline passed; unfinished records stay uncommitted"
+            );
+        }
+        let points = if self.at_least_once {
+            self.state.commit_points(true)
+        } else {
+            Vec::new()
+        };
+        let (tx, rx) = oneshot::channel();
+        let _ = self.commands.send(Command::Stop {
+            points: points.clone(),
+            reply: tx,
+        });
+        // Keep consuming events so the poll loop never blocks on a full channel.
+        let mut rx = rx;
+        let committed = loop {
+            tokio::select! {
+                r = &mut rx => break r.ok(),
+                ev = self.events.recv() => if ev.is_none() { break None },
+            }
+        };
+        match committed {
+            Some(Ok(())) => info!(partitions = points.len(), "final commit done"),
+            Some(Err(e)) => error!(error = %e, "final commit failed"),
+            None => error!("poll loop gone before the final commit"),
+        }
+        RunSummary {
+            stats: self.state.stats,
+            abandoned_in_flight: abandoned,
+            final_commit: points,
+            aborted: false,
+        }
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,302 @@
+//! Starting a worker and controlling it through a [`WorkerHandle`].
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::FuturesUnordered;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Delivery, WorkerConfig};
+use crate::dispatch::{Dispatcher, FrozenInfo, Limits, Tp};
+use crate::error::{Error, Result};
+use crate::handler::{BatchHandler, BatchRunner, Handler, RecordRunner, Runner};
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::poller::{Ctx, PollLoop};
+use crate::runtime::{ApiCmd, RunSummary, Runtime};
+
+/// Entry point: `Worker::start(config, handler).await?` returns a running
+/// worker's handle.
+pub struct Worker;
+
+impl Worker {
+    /// Connects, subscribes and starts handling records with `handler`.
+    /// Fails with [`Error::Unreachable`] when no broker answers within the
+    /// connect timeout, and [`Error::UnknownTopic`] for a missing topic.
+    pub async fn start<H: Handler>(config: WorkerConfig, handler: H) -> Result<WorkerHandle> {
+        start_with(config, Arc::new(RecordRunner(handler))).await
+    }
+
+    /// Like [`Worker::start`] with a batch handler; use with
+    /// [`crate::Ordering::Batch`] (other modes hand it one-record batches).
+    pub async fn start_batch<B: BatchHandler>(
+        config: WorkerConfig,
+        handler: B,
+    ) -> Result<WorkerHandle> {
+        start_with(config, Arc::new(BatchRunner(handler))).await
+    }
+}
+
+fn client_config(cfg: &WorkerConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    let session_ms = cfg.session_timeout.as_millis().max(1000);
+    c.set("bootstrap.servers", &cfg.brokers)
+        .set("group.id", &cfg.group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("session.timeout.ms", session_ms.to_string())
+        .set(
+            "heartbeat.interval.ms",
+            (session_ms / 3).max(100).to_string(),
+        )
+        .set("statistics.interval.ms", "1000")
+        .set("enable.partition.eof", "false");
+    for (k, v) in &cfg.client_config {
+        c.set(k, v);
+    }
+    c
+}
+
+fn check_cluster(consumer: &BaseConsumer<Ctx>, cfg: &WorkerConfig) -> Result<()> {
+    let md = consumer
+        .fetch_metadata(None, cfg.connect_timeout)
+        .map_err(|source| Error::Unreachable {
+            brokers: cfg.brokers.clone(),
+            timeout: cfg.connect_timeout,
+            source,
+        })?;
+    for t in &cfg.topics {
+        let found = md
+            .topics()
+            .iter()
+            .any(|mt| mt.name() == t && mt.error().is_none() && !mt.partitions().is_empty());
+        if !found {
+            return Err(Error::UnknownTopic {
+                topic: t.clone(),
+                brokers: cfg.brokers.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn start_with<R: Runner>(cfg: WorkerConfig, runner: Arc<R>) -> Result<WorkerHandle> {
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    let (ev_tx, ev_rx) = mpsc::channel(64);
+    let (cmd_tx, cmd_rx) = std::sync::mpsc::channel();
+    let ctx = Ctx {
+        events: ev_tx.clone(),
+        revoke_wait: cfg.drain_timeout + Duration::from_secs(5),
+        closing: AtomicBool::new(false),
+        health: health.clone(),
+        metrics: metrics.clone(),
+    };
+    let consumer: BaseConsumer<Ctx> =
+        client_config(&cfg)
+            .create_with_context(ctx)
+            .map_err(|source| Error::Kafka {
+                context: "creating the consumer",
+                source,
+            })?;
+
+    // The poll thread checks the cluster, subscribes and reports back.
+    let (ready_tx, ready_rx) = oneshot::channel::<Result<()>>();
+    let thread_cfg = cfg.clone();
+    let (h2, m2) = (health.clone(), metrics.clone());
+    let poll_thread = std::thread::Builder::new()
+        .name("rebound-poll".into())
+        .spawn(move || {
+            let setup = check_cluster(&consumer, &thread_cfg).and_then(|()| {
+                let topics: Vec<&str> = thread_cfg.topics.iter().map(String::as_str).collect();
+                consumer.subscribe(&topics).map_err(|source| Error::Kafka {
+                    context: "subscribing",
+                    source,
+                })
+            });
+            let ok = setup.is_ok();
+            let _ = ready_tx.send(setup);
+            if !ok {
+                consumer
+                    .context()
+                    .closing
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                return;
+            }
+            PollLoop {
+                consumer,
+                commands: cmd_rx,
+                events: ev_tx,
+                batch_max: thread_cfg.poll_batch,
+                at_most_once: thread_cfg.delivery == Delivery::AtMostOnce,
+                health: h2,
+                metrics: m2,
+            }
+            .run();
+        })
+        .map_err(|e| Error::Stopped(format!("cannot spawn the poll thread: {e}")))?;
+    match ready_rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            let _ = tokio::task::spawn_blocking(move || poll_thread.join()).await;
+            return Err(e);
+        }
+        Err(_) => {
+            return Err(Error::Kafka {
+                context: "starting the poll thread",
+                source: KafkaError::ClientCreation("poll thread exited during setup".into()),
+            })
+        }
+    }
+
+    let limits = Limits {
+        ordering: cfg.ordering,
+        max_in_flight: cfg.max_in_flight,
+        per_partition: cfg.max_in_flight_per_partition,
+        max_buffered: cfg.max_buffered_per_partition,
+        max_batch: cfg.max_batch_size,
+        metadata_budget: cfg.metadata_budget,
+    };
+    let (api_tx, api_rx) = mpsc::unbounded_channel();
+    let cancel = CancellationToken::new();
+    let runtime = Runtime {
+        state: Dispatcher::new(limits, metrics.clone()),
+        runner,
+        events: ev_rx,
+        commands: cmd_tx,
+        api: api_rx,
+        cancel: cancel.clone(),
+        commit_interval: cfg.commit_interval,
+        drain_timeout: cfg.drain_timeout,
+        at_least_once: cfg.delivery == Delivery::AtLeastOnce,
+        metrics: metrics.clone(),
+        health: health.clone(),
+        futs: FuturesUnordered::new(),
+    };
+    let join = tokio::spawn(async move {
+        let summary = runtime.run().await;
+        // The runtime has told the poll loop to stop; wait for it to leave the group.
+        let _ = tokio::task::spawn_blocking(move || poll_thread.join()).await;
+        summary
+    });
+    Ok(WorkerHandle {
+        cancel,
+        api: api_tx,
+        join,
+        health,
+        metrics,
+        config: cfg,
+    })
+}
+
+/// Controls a running worker.
+pub struct WorkerHandle {
+    cancel: CancellationToken,
+    api: mpsc::UnboundedSender<ApiCmd>,
+    join: tokio::task::JoinHandle<RunSummary>,
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+    config: WorkerConfig,
+}
+
+impl WorkerHandle {
+    /// The token that starts graceful shutdown when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Starts graceful shutdown: stop fetching, drain in-flight records
+    /// within the drain timeout, commit, leave the group.
+    pub fn shutdown(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Waits until the worker has stopped.
+    pub async fn join(self) -> Result<RunSummary> {
+        self.join
+            .await
+            .map_err(|e| Error::Stopped(format!("dispatcher task failed: {e}")))
+    }
+
+    /// Graceful shutdown, then waits for it.
+    pub async fn stop(self) -> Result<RunSummary> {
+        self.shutdown();
+        self.join().await
+    }
+
+    /// Stops at once without draining or committing anything — what a crash
+    /// leaves behind (except that the group is left instead of timing out).
+    pub async fn abort(self) -> Result<RunSummary> {
+        let _ = self.api.send(ApiCmd::Abort);
+        self.join().await
+    }
+
+    /// Resumes a frozen partition: its failed record runs again first.
+    /// Returns whether the partition was frozen here.
+    pub async fn resume_partition(&self, topic: &str, partition: i32) -> bool {
+        let (tx, rx) = oneshot::channel();
+        let tp: Tp = (Arc::from(topic), partition);
+        if self.api.send(ApiCmd::Resume(tp, tx)).is_err() {
+            return false;
+        }
+        rx.await.unwrap_or(false)
+    }
+
+    /// Partitions currently frozen by a failure.
+    pub async fn frozen(&self) -> Vec<FrozenInfo> {
+        let (tx, rx) = oneshot::channel();
+        if self.api.send(ApiCmd::Frozen(tx)).is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Partitions currently assigned to this worker.
+    pub async fn assigned(&self) -> Vec<(Arc<str>, i32)> {
+        let (tx, rx) = oneshot::channel();
+        if self.api.send(ApiCmd::Assigned(tx)).is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Liveness and readiness.
+    pub fn health(&self) -> &Arc<Health> {
+        &self.health
+    }
+
+    /// Prometheus metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &WorkerConfig {
+        &self.config
+    }
+
+    /// Whether the worker task has ended.
+    pub fn is_finished(&self) -> bool {
+        self.join.is_finished()
+    }
+}
+
+/// Whether an rdkafka error means the brokers are unreachable.
+pub fn is_unreachable(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::AllBrokersDown
+                | RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::OperationTimedOut
+        )
+    )
+}
