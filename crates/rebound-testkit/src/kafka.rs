@@ -8,10 +8,10 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use rdkafka::types::RDKafkaErrorCode;
 
 use crate::{Error, Result};
 
@@ -127,7 +127,43 @@ impl ProducerContext for CountingContext {
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         if let Err((e, _)) = result {
             self.failed.fetch_add(1, Ordering::SeqCst);
-            self.first_error.lock().expect("lock").get_or_insert(e.clone());
+            self.first_error
+                .lock()
+                .expect("lock")
+                .get_or_insert(e.clone());
         }
     }
+}
+
+/// Whether the broker returns the metadata committed with an offset
+/// (Apache Kafka does; tansu 0.6 with memory storage returns it empty).
+/// Commits a probe offset for a throwaway group on `topic` partition 0.
+pub fn broker_keeps_commit_metadata(bootstrap: &str, topic: &str) -> Result<bool> {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+    let kerr = |source| Error::Kafka {
+        topic: topic.to_string(),
+        source,
+    };
+    let group = crate::unique_name("metadata-probe");
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", &group)
+        .create()
+        .map_err(kerr)?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, 0)
+        .set_offset(Offset::Offset(0))
+        .map_err(kerr)?;
+    tpl.elements_for_topic(topic)[0].set_metadata("probe");
+    consumer.commit(&tpl, CommitMode::Sync).map_err(kerr)?;
+    let mut ask = TopicPartitionList::new();
+    ask.add_partition(topic, 0);
+    let got = consumer
+        .committed_offsets(ask, Duration::from_secs(10))
+        .map_err(kerr)?;
+    let kept = got
+        .find_partition(topic, 0)
+        .is_some_and(|e| e.metadata() == "probe");
+    Ok(kept)
 }

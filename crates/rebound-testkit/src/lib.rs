@@ -21,7 +21,10 @@ pub mod kafka;
 pub mod services;
 
 pub use broker::{Brokers, LocalBroker};
-pub use kafka::{create_topic, produce_records, TestRecord, FAST_SESSION_TIMEOUT_MS};
+pub use kafka::{
+    broker_keeps_commit_metadata, create_topic, produce_records, TestRecord,
+    FAST_SESSION_TIMEOUT_MS,
+};
 pub use services::{database_url, redis_url, unique_name};
 
 /// Errors of the test bed.

@@ -42,6 +42,11 @@ pub(crate) enum Command {
     Pause(Vec<Tp>),
     Resume(Vec<Tp>),
     Commit(Vec<CommitPoint>),
+    /// Commit and answer directly (at-most-once: before the handlers run).
+    CommitNow {
+        points: Vec<CommitPoint>,
+        reply: oneshot::Sender<Result<(), KafkaError>>,
+    },
     /// Commit these points, then leave the group and stop.
     Stop {
         points: Vec<CommitPoint>,
@@ -259,7 +264,6 @@ pub(crate) struct PollLoop {
     pub commands: std::sync::mpsc::Receiver<Command>,
     pub events: mpsc::Sender<Event>,
     pub batch_max: usize,
-    pub at_most_once: bool,
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
 }
@@ -303,9 +307,6 @@ impl PollLoop {
             if batch.is_empty() {
                 continue;
             }
-            if self.at_most_once && !self.commit_before_processing(&batch) {
-                continue;
-            }
             if self.events.blocking_send(Event::Records(batch)).is_err() {
                 self.consumer
                     .context()
@@ -315,34 +316,6 @@ impl PollLoop {
             }
         }
         debug!("poll loop stopped; closing consumer");
-    }
-
-    /// At-most-once: commit past the batch before anyone handles it. If the
-    /// commit cannot be made the batch is dropped (never handled twice).
-    fn commit_before_processing(&self, batch: &[Record]) -> bool {
-        let mut next: HashMap<Tp, i64> = HashMap::new();
-        for r in batch {
-            next.insert((r.topic.clone(), r.partition), r.offset + 1);
-        }
-        let points: Vec<CommitPoint> = next
-            .into_iter()
-            .map(|(tp, offset)| CommitPoint {
-                tp,
-                offset,
-                metadata: String::new(),
-            })
-            .collect();
-        for attempt in 1..=3 {
-            match commit(&self.consumer, &points, &self.metrics) {
-                Ok(()) => return true,
-                Err(e) => warn!(error = %e, attempt, "at-most-once commit failed"),
-            }
-        }
-        error!(
-            records = batch.len(),
-            "at-most-once: commit failed three times; dropping the batch unhandled"
-        );
-        false
     }
 
     /// Applies a command; `false` means stop.
@@ -365,6 +338,10 @@ impl PollLoop {
                 let _ = self
                     .events
                     .blocking_send(Event::Committed { points, result });
+                true
+            }
+            Command::CommitNow { points, reply } => {
+                let _ = reply.send(commit(&self.consumer, &points, &self.metrics));
                 true
             }
             Command::Stop { points, reply } => {

@@ -61,6 +61,14 @@ pub(crate) struct Runtime<R: Runner> {
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
     pub futs: FuturesUnordered<JobFuture>,
+    /// At-most-once: jobs waiting for the commit past them to be confirmed.
+    pub awaiting_commit: Option<AwaitingCommit>,
+}
+
+pub(crate) struct AwaitingCommit {
+    jobs: Vec<Job>,
+    points: Vec<CommitPoint>,
+    reply: oneshot::Receiver<Result<(), rdkafka::error::KafkaError>>,
 }
 
 impl<R: Runner> Runtime<R> {
@@ -86,8 +94,20 @@ impl<R: Runner> Runtime<R> {
     }
 
     fn pump(&mut self) {
-        while let Some(job) = self.state.next_job() {
-            self.start(job);
+        if self.at_least_once {
+            while let Some(job) = self.state.next_job() {
+                self.start(job);
+            }
+        } else if self.awaiting_commit.is_none() {
+            // At-most-once: commit past the records first, run them after.
+            let mut jobs = Vec::new();
+            while let Some(job) = self.state.next_job() {
+                jobs.push(job);
+            }
+            if !jobs.is_empty() {
+                let points = commit_past(&jobs);
+                self.send_commit_now(jobs, points);
+            }
         }
         let actions = self.state.take_actions();
         if !actions.is_empty() {
@@ -107,6 +127,43 @@ impl<R: Runner> Runtime<R> {
         }
         self.metrics.in_flight.set(self.state.in_flight() as i64);
         self.metrics.buffered.set(self.state.buffered() as i64);
+    }
+
+    fn send_commit_now(&mut self, jobs: Vec<Job>, points: Vec<CommitPoint>) {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.commands.send(Command::CommitNow {
+            points: points.clone(),
+            reply: tx,
+        });
+        self.awaiting_commit = Some(AwaitingCommit {
+            jobs,
+            points,
+            reply: rx,
+        });
+    }
+
+    fn on_commit_now(&mut self, result: Result<(), rdkafka::error::KafkaError>) {
+        let Some(waiting) = self.awaiting_commit.take() else {
+            return;
+        };
+        match result {
+            Ok(()) => {
+                for job in waiting.jobs {
+                    self.start(job);
+                }
+            }
+            Err(rdkafka::error::KafkaError::Canceled) => {
+                error!(
+                    jobs = waiting.jobs.len(),
+                    "poll loop gone before the at-most-once commit; records not handled"
+                );
+            }
+            Err(e) => {
+                // Running them uncommitted could run them twice after a crash.
+                warn!(error = %e, "at-most-once commit failed; retrying before handling");
+                self.send_commit_now(waiting.jobs, waiting.points);
+            }
+        }
     }
 
     fn on_event(&mut self, ev: Event, revokes: &mut Vec<PendingRevoke>) {
@@ -199,6 +256,9 @@ impl<R: Runner> Runtime<R> {
                     ApiCmd::Assigned(reply) => { let _ = reply.send(self.state.assigned()); }
                     ApiCmd::Abort => { aborted = true; break; }
                 },
+                r = await_commit(&mut self.awaiting_commit), if self.awaiting_commit.is_some() => {
+                    self.on_commit_now(r);
+                }
                 Some((job, outcome)) = self.futs.next(), if !self.futs.is_empty() => {
                     self.complete(job, outcome);
                     while let Some(Some((job, outcome))) = self.futs.next().now_or_never() {
@@ -275,6 +335,39 @@ impl<R: Runner> Runtime<R> {
             aborted: false,
         }
     }
+}
+
+async fn await_commit(
+    waiting: &mut Option<AwaitingCommit>,
+) -> Result<(), rdkafka::error::KafkaError> {
+    match waiting {
+        Some(w) => (&mut w.reply)
+            .await
+            .unwrap_or(Err(rdkafka::error::KafkaError::Canceled)),
+        None => std::future::pending().await,
+    }
+}
+
+/// One past the highest offset of each partition among `jobs`.
+fn commit_past(jobs: &[Job]) -> Vec<CommitPoint> {
+    let mut next: std::collections::HashMap<Tp, i64> = std::collections::HashMap::new();
+    for job in jobs {
+        let last = match job {
+            Job::One { item, .. } => Some(&item.rec),
+            Job::Batch { recs, .. } => recs.last(),
+        };
+        if let Some(r) = last {
+            let e = next.entry((r.topic.clone(), r.partition)).or_insert(0);
+            *e = (*e).max(r.offset + 1);
+        }
+    }
+    next.into_iter()
+        .map(|(tp, offset)| CommitPoint {
+            tp,
+            offset,
+            metadata: String::new(),
+        })
+        .collect()
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {

@@ -136,7 +136,6 @@ async fn start_with<R: Runner>(cfg: WorkerConfig, runner: Arc<R>) -> Result<Work
                 commands: cmd_rx,
                 events: ev_tx,
                 batch_max: thread_cfg.poll_batch,
-                at_most_once: thread_cfg.delivery == Delivery::AtMostOnce,
                 health: h2,
                 metrics: m2,
             }
@@ -180,6 +179,7 @@ async fn start_with<R: Runner>(cfg: WorkerConfig, runner: Arc<R>) -> Result<Work
         metrics: metrics.clone(),
         health: health.clone(),
         futs: FuturesUnordered::new(),
+        awaiting_commit: None,
     };
     let join = tokio::spawn(async move {
         let summary = runtime.run().await;
