@@ -1,0 +1,50 @@
+//! Wall-clock time in epoch milliseconds, switchable to tokio's (pausable) clock.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Source of "now" for due times. [`Clock::System`] is the wall clock (what
+/// instances sharing a Redis store must use); [`Clock::tokio`] follows tokio's
+/// clock from a fixed origin, so tests on paused time are deterministic.
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    /// `SystemTime::now()`.
+    System,
+    /// `origin_ms` plus the tokio time elapsed since `origin`.
+    Tokio {
+        /// Epoch milliseconds at `origin`.
+        origin_ms: u64,
+        /// The tokio instant of `origin_ms`.
+        origin: tokio::time::Instant,
+    },
+}
+
+impl Clock {
+    /// A clock following tokio time, starting at the current wall-clock time.
+    pub fn tokio() -> Self {
+        Clock::Tokio {
+            origin_ms: system_ms(),
+            origin: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Now, in epoch milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        match self {
+            Clock::System => system_ms(),
+            Clock::Tokio { origin_ms, origin } => origin_ms + origin.elapsed().as_millis() as u64,
+        }
+    }
+
+    /// The tokio instant at which epoch time `ms` is reached.
+    pub fn instant_at(&self, ms: u64) -> tokio::time::Instant {
+        let now = self.now_ms();
+        tokio::time::Instant::now() + Duration::from_millis(ms.saturating_sub(now))
+    }
+}
+
+fn system_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

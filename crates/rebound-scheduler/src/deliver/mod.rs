@@ -1,0 +1,98 @@
+//! Delivery to Kafka topics and HTTP endpoints behind one [`Deliver`] trait.
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+
+use crate::task::{Destination, DestinationType};
+
+pub mod http;
+pub mod kafka;
+
+/// Why a delivery failed. Every failure is retried by the dispatcher until the
+/// task's retries are exhausted.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The Kafka producer could not be created.
+    #[error("kafka producer for {brokers}: {source}")]
+    KafkaClient {
+        /// Bootstrap servers.
+        brokers: String,
+        /// The rdkafka error.
+        #[source]
+        source: Box<rdkafka::error::KafkaError>,
+    },
+    /// Producing failed.
+    #[error("kafka produce to {topic} via {brokers}: {source}")]
+    Kafka {
+        /// Target topic.
+        topic: String,
+        /// Bootstrap servers.
+        brokers: String,
+        /// The rdkafka error.
+        #[source]
+        source: Box<rdkafka::error::KafkaError>,
+    },
+    /// The HTTP request could not be made or timed out.
+    #[error("http POST {url}: {source}")]
+    HttpTransport {
+        /// Endpoint.
+        url: String,
+        /// The client error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The endpoint answered with a non-2xx status.
+    #[error("http POST {url}: status {status}")]
+    HttpStatus {
+        /// Endpoint.
+        url: String,
+        /// Response status.
+        status: u16,
+    },
+}
+
+/// One delivery: where, with which key, what bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    /// Kafka or HTTP.
+    pub kind: DestinationType,
+    /// Target.
+    pub destination: &'a Destination,
+    /// `<id>|<attempt>`: the Kafka key, `X-Message-Key` and `Idempotency-Key`.
+    pub key: &'a str,
+    /// Body / record value.
+    pub payload: &'a [u8],
+}
+
+/// A delivery mechanism. The pluggable part of the dispatcher.
+pub trait Deliver: Send + Sync + 'static {
+    /// Delivers once; `Ok` means the destination acknowledged it.
+    fn deliver<'a>(&'a self, d: Delivery<'a>) -> BoxFuture<'a, Result<(), DeliveryError>>;
+}
+
+/// The standard deliverer: Kafka through cached idempotent producers, HTTP
+/// through one pooled client.
+#[derive(Debug)]
+pub struct Deliverer {
+    kafka: kafka::KafkaSink,
+    http: http::HttpSink,
+}
+
+impl Deliverer {
+    /// Kafka destinations without `host` use `default_brokers`.
+    pub fn new(default_brokers: impl Into<String>) -> Self {
+        Deliverer {
+            kafka: kafka::KafkaSink::new(default_brokers),
+            http: http::HttpSink::new(),
+        }
+    }
+}
+
+impl Deliver for Deliverer {
+    fn deliver<'a>(&'a self, d: Delivery<'a>) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        match d.kind {
+            DestinationType::Kafka => self.kafka.send(d).boxed(),
+            DestinationType::Http => self.http.send(d).boxed(),
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! The dispatcher loop: claim due tasks with a lease, deliver them
+//! concurrently, record the outcome. Between claims it sleeps until the next
+//! due time or a local wake-up (mini-redis `purge_expired_tasks` style), or
+//! the store's poll interval when other instances share the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::backoff::Backoff;
+use crate::deliver::{Deliver, Delivery};
+use crate::envelope::DeadLetter;
+use crate::fair;
+use crate::scheduler::Scheduler;
+use crate::store::{Claimed, Finish};
+use crate::task::TaskState;
+
+/// Dispatcher settings.
+#[derive(Debug, Clone)]
+pub struct DispatchConfig {
+    /// Most tasks claimed at once.
+    pub batch: usize,
+    /// Most deliveries in flight.
+    pub concurrency: usize,
+    /// Lease of a claimed task; must exceed the longest delivery (HTTP: 30 s).
+    pub lease: Duration,
+    /// Backoff between failed deliveries (cap and jitter off by default).
+    pub backoff: Backoff,
+    /// Longest wait between attempts to hand an exhausted task to its dead
+    /// destination when that fails.
+    pub dead_retry_cap: Duration,
+    /// How long shutdown waits for deliveries in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            batch: 256,
+            concurrency: 256,
+            lease: Duration::from_secs(90),
+            backoff: Backoff::rebound(),
+            dead_retry_cap: Duration::from_secs(300),
+            shutdown_grace: Duration::from_secs(35),
+        }
+    }
+}
+
+/// Runs deliveries for one [`Scheduler`].
+pub struct Dispatcher {
+    sched: Scheduler,
+    deliver: Arc<dyn Deliver>,
+    config: DispatchConfig,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Dispatcher {
+    /// A dispatcher; see [`Scheduler::dispatcher`].
+    pub fn new(sched: Scheduler, deliver: Arc<dyn Deliver>, config: DispatchConfig) -> Self {
+        Dispatcher {
+            sched,
+            deliver,
+            config,
+        }
+    }
+
+    /// Runs until `shutdown` is cancelled, then waits up to the grace period
+    /// for deliveries in flight. Unfinished ones are delivered again after
+    /// their lease expires (or, on the embedded store, after a restart).
+    pub async fn run(self, shutdown: CancellationToken) {
+        let me = Arc::new(self);
+        let sem = Arc::new(Semaphore::new(me.config.concurrency.max(1)));
+        let tracker = TaskTracker::new();
+        let store = me.sched.store().clone();
+        let clock = me.sched.clock();
+        while !shutdown.is_cancelled() {
+            let free = sem.available_permits();
+            if free == 0 {
+                tokio::select! {
+                    p = sem.acquire() => drop(p),
+                    _ = shutdown.cancelled() => break,
+                }
+                continue;
+            }
+            let now = clock.now_ms();
+            match store
+                .claim(now, free.min(me.config.batch), me.config.lease)
+                .await
+            {
+                Ok(batch) if !batch.is_empty() => {
+                    for c in fair::order(batch) {
+                        let permit = sem.clone().acquire_owned().await.expect("never closed");
+                        let me = me.clone();
+                        tracker.spawn(async move {
+                            me.handle(c).await;
+                            drop(permit);
+                        });
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "claim failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = shutdown.cancelled() => break,
+                    }
+                    continue;
+                }
+            }
+            let next = store.next_due().await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "next_due failed");
+                None
+            });
+            let mut deadline = next.map(|ms| clock.instant_at(ms));
+            if let Some(poll) = store.poll_interval() {
+                let p = tokio::time::Instant::now() + poll;
+                deadline = Some(deadline.map_or(p, |d| d.min(p)));
+            }
+            tokio::select! {
+                _ = async { match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                } } => {}
+                _ = me.sched.wake().notified() => {}
+                _ = shutdown.cancelled() => break,
+            }
+        }
+        tracker.close();
+        if tokio::time::timeout(me.config.shutdown_grace, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                in_flight = tracker.len(),
+                "deliveries still in flight at shutdown; they will be delivered again"
+            );
+        }
+    }
+
+    async fn handle(&self, c: Claimed) {
+        let metrics = self.sched.metrics();
+        metrics.in_flight.inc();
+        let finish = self.attempt(&c).await;
+        metrics.in_flight.dec();
+        let now = self.sched.clock().now_ms();
+        match self.sched.store().finish(&c, finish, now).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(task = c.task.id(), "lease lost before the attempt finished")
+            }
+            Err(e) => tracing::error!(
+                task = c.task.id(),
+                error = %e,
+                "could not record the attempt; it will be retried after the lease expires"
+            ),
+        }
+    }
+
+    async fn attempt(&self, c: &Claimed) -> Finish {
+        let t = &c.task;
+        let clock = self.sched.clock();
+        let metrics = self.sched.metrics();
+        if t.attempts > t.spec.max_retries {
+            return self
+                .dead_letter(c, t.last_error.clone().unwrap_or_default())
+                .await;
+        }
+        let attempt = t.attempts + 1;
+        let now = clock.now_ms();
+        if let Some(due) = t.next_due_ms {
+            metrics
+                .dispatch_lag
+                .observe(now.saturating_sub(due) as f64 / 1000.0);
+        }
+        let key = format!("{}|{attempt}", t.spec.id);
+        let r = self
+            .deliver
+            .deliver(Delivery {
+                kind: t.spec.destination_type,
+                destination: &t.spec.destination,
+                key: &key,
+                payload: t.spec.message_data.as_bytes(),
+            })
+            .await;
+        match r {
+            Ok(()) => {
+                metrics.deliveries.with_label_values(&["ok"]).inc();
+                Finish::Done {
+                    state: TaskState::Delivered,
+                    attempts: attempt,
+                    error: None,
+                }
+            }
+            Err(e) => {
+                metrics.deliveries.with_label_values(&["error"]).inc();
+                let error = e.to_string();
+                tracing::info!(task = t.id(), attempt, error = %error, "delivery failed");
+                if attempt > t.spec.max_retries {
+                    let mut exhausted = c.clone();
+                    exhausted.task.attempts = attempt;
+                    exhausted.task.last_error = Some(error.clone());
+                    exhausted.task.updated_at_ms = clock.now_ms();
+                    self.dead_letter(&exhausted, error).await
+                } else {
+                    let delay = self.config.backoff.delay(
+                        std::time::Duration::from_secs(t.spec.base_delay.into()),
+                        attempt,
+                    );
+                    Finish::Retry {
+                        attempts: attempt,
+                        next_due_ms: clock.now_ms() + delay.as_millis() as u64,
+                        error,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends an exhausted task's envelope to its dead destination (or drops it
+    /// with a warning when there is none). A failed hand-off is retried.
+    async fn dead_letter(&self, c: &Claimed, error: String) -> Finish {
+        let t = &c.task;
+        let metrics = self.sched.metrics();
+        let done = Finish::Done {
+            state: TaskState::Dead,
+            attempts: t.attempts,
+            error: Some(error.clone()),
+        };
+        let Some(dead) = &t.spec.dead_destination else {
+            tracing::warn!(task = t.id(), attempts = t.attempts, error = %error,
+                "task exhausted its retries and has no dead_destination; dropping it");
+            metrics.dead_letters.with_label_values(&["dropped"]).inc();
+            return done;
+        };
+        let envelope =
+            serde_json::to_vec(&DeadLetter::of(t, t.updated_at_ms)).expect("envelopes serialize");
+        let key = format!("{}|{}", t.spec.id, t.attempts);
+        let r = self
+            .deliver
+            .deliver(Delivery {
+                kind: t.spec.destination_type,
+                destination: dead,
+                key: &key,
+                payload: &envelope,
+            })
+            .await;
+        match r {
+            Ok(()) => {
+                metrics.dead_letters.with_label_values(&["sent"]).inc();
+                done
+            }
+            Err(e) => {
+                metrics.dead_letters.with_label_values(&["error"]).inc();
+                tracing::warn!(task = t.id(), error = %e, "dead-lettering failed; will retry");
+                let dead_tries = t.attempts.saturating_sub(t.spec.max_retries).max(1);
+                let delay = Backoff::rebound()
+                    .with_cap(self.config.dead_retry_cap)
+                    .delay(Duration::from_secs(t.spec.base_delay.into()), dead_tries);
+                Finish::Retry {
+                    attempts: t.attempts,
+                    next_due_ms: self.sched.clock().now_ms() + delay.as_millis() as u64,
+                    error,
+                }
+            }
+        }
+    }
+}

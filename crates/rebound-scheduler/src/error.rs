@@ -1,0 +1,126 @@
+//! Error types of the scheduler library.
+
+use std::path::PathBuf;
+
+/// A rejected task request: which field is wrong and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    /// The offending field (`destination.topic`, `max_retries`, ...).
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ValidationError {
+    /// A validation error on `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Errors of the scheduler library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request body is not valid JSON or has a field of the wrong type.
+    #[error("invalid body: {0}")]
+    InvalidBody(String),
+    /// The task failed validation.
+    #[error("validation failed: {0}")]
+    Validation(#[from] ValidationError),
+    /// `message_data` exceeds the configured limit.
+    #[error("message_data of task {id} is {size} bytes; the limit is {limit} bytes")]
+    PayloadTooLarge {
+        /// Task id.
+        id: String,
+        /// Size of the payload in bytes.
+        size: usize,
+        /// The configured limit in bytes.
+        limit: usize,
+    },
+    /// A task with this id exists with a different body.
+    #[error("task {id} already exists with a different body")]
+    Conflict {
+        /// Task id.
+        id: String,
+    },
+    /// The store URL could not be understood.
+    #[error("invalid store url {url:?}: {reason}")]
+    StoreUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An I/O error of the embedded store.
+    #[error("store file {path}: {source}")]
+    Io {
+        /// File involved.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The embedded store's log is corrupt beyond a torn tail.
+    #[error("store file {path} is corrupt at byte {offset}: {reason}")]
+    Corrupt {
+        /// Log file.
+        path: PathBuf,
+        /// Byte offset of the bad record.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The embedded store's writer has stopped (a previous write failed).
+    #[error("store writer stopped: {0}")]
+    WriterStopped(String),
+    /// A Redis command failed.
+    #[error("redis {op}: {source}")]
+    Redis {
+        /// The operation attempted.
+        op: &'static str,
+        /// The Redis error.
+        #[source]
+        source: redis::RedisError,
+    },
+    /// A stored record could not be decoded.
+    #[error("stored task {id} is unreadable: {reason}")]
+    Decode {
+        /// Task id.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Configuration is invalid.
+    #[error("invalid configuration {name}: {reason}")]
+    Config {
+        /// Setting name (environment variable or field).
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A Kafka client could not be created.
+    #[error("kafka client for {brokers}: {source}")]
+    Kafka {
+        /// Bootstrap servers.
+        brokers: String,
+        /// The rdkafka error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// The HTTP listener failed.
+    #[error("http server on {addr}: {source}")]
+    Http {
+        /// Listen address.
+        addr: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Result alias of the scheduler library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

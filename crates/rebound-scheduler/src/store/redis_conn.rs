@@ -1,0 +1,242 @@
+//! Redis connections by URL: standalone (`redis://`, `rediss://`), Sentinel
+//! (`redis+sentinel://`) and Cluster (`redis+cluster://`), behind one
+//! [`Conn`] that implements the async `ConnectionLike`.
+
+use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
+use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+use redis::{Cmd, Pipeline, RedisConnectionInfo, RedisFuture, Value};
+
+use crate::error::{Error, Result};
+
+/// A connection to standalone Redis, a Sentinel-resolved master, or a cluster.
+#[derive(Clone)]
+pub(crate) enum Conn {
+    /// Standalone, reconnecting automatically.
+    Single(ConnectionManager),
+    /// The master named by Sentinel at connect time.
+    Sentinel(MultiplexedConnection),
+    /// A cluster (all of a store's keys share one hash slot via `{prefix}`).
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Sentinel(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Sentinel(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Sentinel(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// A parsed store URL: where to connect and the key prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub(crate) mode: Mode,
+    pub(crate) prefix: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Single(String),
+    Sentinel {
+        sentinels: Vec<String>,
+        master: String,
+        password: Option<String>,
+        db: i64,
+    },
+    Cluster {
+        nodes: Vec<String>,
+        password: Option<String>,
+    },
+}
+
+fn bad(url: &str, reason: impl Into<String>) -> Error {
+    Error::StoreUrl {
+        url: url.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Splits `[user:pass@]h1:p1,h2:p2[/rest]` into password, hosts and rest.
+fn split_hosts(rest: &str) -> (Option<String>, Vec<String>, &str) {
+    let (auth, rest) = match rest.rsplit_once('@') {
+        Some((a, r)) => (Some(a), r),
+        None => (None, rest),
+    };
+    let password = auth
+        .map(|a| a.split_once(':').map_or(a, |(_, p)| p).to_string())
+        .filter(|p| !p.is_empty());
+    let (hosts, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let hosts = hosts
+        .split(',')
+        .filter(|h| !h.is_empty())
+        .map(|h| h.to_string())
+        .collect();
+    (password, hosts, path)
+}
+
+impl Target {
+    /// Parses a store URL.
+    pub(crate) fn parse(url: &str) -> Result<Self> {
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut prefix = "rebound".to_string();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("prefix", v)) if !v.is_empty() => prefix = v.to_string(),
+                _ => {
+                    return Err(bad(
+                        url,
+                        format!("unknown query parameter {pair:?} (only prefix=NAME)"),
+                    ))
+                }
+            }
+        }
+        if prefix.contains(['{', '}']) {
+            return Err(bad(url, "prefix must not contain { or }"));
+        }
+        let mode = if let Some(rest) = base.strip_prefix("redis+sentinel://") {
+            let (password, sentinels, path) = split_hosts(rest);
+            let mut parts = path.split('/');
+            let master = parts.next().unwrap_or("").to_string();
+            if sentinels.is_empty() || master.is_empty() {
+                return Err(bad(
+                    url,
+                    "expected redis+sentinel://[:password@]host:port,.../MASTER_NAME[/DB]",
+                ));
+            }
+            let db = match parts.next() {
+                None | Some("") => 0,
+                Some(d) => d.parse().map_err(|_| bad(url, format!("bad db {d:?}")))?,
+            };
+            Mode::Sentinel {
+                sentinels,
+                master,
+                password,
+                db,
+            }
+        } else if let Some(rest) = base.strip_prefix("redis+cluster://") {
+            let (password, nodes, _) = split_hosts(rest);
+            if nodes.is_empty() {
+                return Err(bad(
+                    url,
+                    "expected redis+cluster://[:password@]host:port,...",
+                ));
+            }
+            Mode::Cluster { nodes, password }
+        } else if base.starts_with("redis://") || base.starts_with("rediss://") {
+            Mode::Single(base.to_string())
+        } else {
+            return Err(bad(url, "unknown redis scheme"));
+        };
+        Ok(Target { mode, prefix })
+    }
+
+    /// Connects.
+    pub(crate) async fn connect(&self) -> Result<Conn> {
+        let err = |source| Error::Redis {
+            op: "connect",
+            source,
+        };
+        match &self.mode {
+            Mode::Single(url) => {
+                let client = redis::Client::open(url.as_str()).map_err(err)?;
+                Ok(Conn::Single(
+                    client.get_connection_manager().await.map_err(err)?,
+                ))
+            }
+            Mode::Sentinel {
+                sentinels,
+                master,
+                password,
+                db,
+            } => {
+                let urls: Vec<String> = sentinels.iter().map(|s| format!("redis://{s}")).collect();
+                let node = SentinelNodeConnectionInfo {
+                    tls_mode: None,
+                    redis_connection_info: Some(RedisConnectionInfo {
+                        db: *db,
+                        password: password.clone(),
+                        ..Default::default()
+                    }),
+                };
+                let mut client = SentinelClient::build(
+                    urls,
+                    master.clone(),
+                    Some(node),
+                    SentinelServerType::Master,
+                )
+                .map_err(err)?;
+                Ok(Conn::Sentinel(
+                    client.get_async_connection().await.map_err(err)?,
+                ))
+            }
+            Mode::Cluster { nodes, password } => {
+                let urls: Vec<String> = nodes.iter().map(|s| format!("redis://{s}")).collect();
+                let mut b = redis::cluster::ClusterClient::builder(urls);
+                if let Some(p) = password {
+                    b = b.password(p.clone());
+                }
+                let client = b.build().map_err(err)?;
+                Ok(Conn::Cluster(
+                    client.get_async_connection().await.map_err(err)?,
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_three_modes() {
+        let t = Target::parse("redis://127.0.0.1:6379/2?prefix=x").unwrap();
+        assert_eq!(t.mode, Mode::Single("redis://127.0.0.1:6379/2".into()));
+        assert_eq!(t.prefix, "x");
+        let t = Target::parse("redis+sentinel://:pw@a:26379,b:26379/mymaster/1").unwrap();
+        assert_eq!(
+            t.mode,
+            Mode::Sentinel {
+                sentinels: vec!["a:26379".into(), "b:26379".into()],
+                master: "mymaster".into(),
+                password: Some("pw".into()),
+                db: 1
+            }
+        );
+        assert_eq!(t.prefix, "rebound");
+        let t = Target::parse("redis+cluster://a:7000,b:7001").unwrap();
+        assert_eq!(
+            t.mode,
+            Mode::Cluster {
+                nodes: vec!["a:7000".into(), "b:7001".into()],
+                password: None
+            }
+        );
+        assert!(Target::parse("redis+sentinel://a:1").is_err());
+        assert!(Target::parse("redis://a?bogus=1").is_err());
+    }
+}
