@@ -1,1 +1,80 @@
-fn main() {}
+//! The `rebound` binary: one CLI that runs and operates rebound.
+//!
+//! # Layout
+//!
+//! - `cmd/`: one file per subcommand (`demo`, `worker`).
+//! - `ops`: the `/healthz`, `/readyz`, `/metrics` server every service exposes.
+//! - `sink`: the HTTP sink handler of `rebound worker`.
+//! - `local_broker`: starts the local test broker for `demo` when no `--brokers` is given.
+//! - `args`: shared flag parsers (durations, URLs, topic names).
+
+mod args;
+mod cmd;
+mod local_broker;
+mod ops;
+mod shutdown;
+mod sink;
+
+use clap::{Parser, Subcommand};
+
+/// Reliable Kafka processing: workers, retries, dead letters, scheduling.
+#[derive(Debug, Parser)]
+#[command(name = "rebound", version, about)]
+struct Cli {
+    /// Log filter (tracing env-filter syntax), e.g. `info` or `rebound_worker=debug`.
+    /// Default: `warn` for `demo` (it draws progress bars), `info` otherwise.
+    #[arg(long, env = "LOG_LEVEL", global = true)]
+    log_level: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show rebound working on this machine: local broker, sample records,
+    /// a worker with a flaky handler in each ordering mode, and a summary.
+    Demo(cmd::demo::DemoArgs),
+    /// Consume a topic in a consumer group and POST each record to an HTTP sink.
+    Worker(Box<cmd::worker::WorkerArgs>),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.command {
+        Command::Demo(_) => "warn",
+        _ => "info",
+    };
+    init_tracing(cli.log_level.as_deref().unwrap_or(default_level));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Demo(a) => cmd::demo::run(a).await,
+            Command::Worker(a) => cmd::worker::run(*a).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

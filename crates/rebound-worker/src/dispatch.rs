@@ -320,9 +320,7 @@ impl Dispatcher {
     pub fn complete(&mut self, job: Job, outcome: Outcome) -> Option<FrozenInfo> {
         self.in_flight -= 1;
         let (slot, epoch) = job.slot_epoch();
-        let Some(p) = self.parts.get_mut(slot).and_then(|p| p.as_mut()) else {
-            return None;
-        };
+        let p = self.parts.get_mut(slot).and_then(|p| p.as_mut())?;
         if p.epoch != epoch {
             return None;
         }

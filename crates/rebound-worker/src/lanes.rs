@@ -2,12 +2,14 @@
 //!
 //! - FIFO lanes (partition, unordered, batch modes) keep one queue; the
 //!   partition's in-flight limit decides how many run at once.
-//! - Keyed lanes (key mode) keep one queue per key hash. A lane is *ready*
-//!   when it has queued records and none in flight, so a key never has two
-//!   records running and its records run in offset order.
+//! - Keyed lanes (key mode) keep one queue per key hash. Only the head of a
+//!   lane is ever ready or running; the next record of the key becomes ready
+//!   when it finishes, so a key never has two records running and its
+//!   records run in offset order.
 
+use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use rebound_core::Record;
 
@@ -21,20 +23,43 @@ pub(crate) struct Queued {
 /// Lane id of keyless records in key mode (keyed lanes hash the key).
 pub(crate) const KEYLESS_LANE: u64 = 0;
 
+/// Records of one key behind the one that is ready or running.
 #[derive(Debug, Default)]
 pub(crate) struct KeyLane {
-    busy: bool,
-    queue: VecDeque<Queued>,
+    waiting: VecDeque<Queued>,
+}
+
+/// `HashMap<u64, _>` keyed by lane ids that are already hashes.
+type LaneMap = HashMap<u64, KeyLane, BuildHasherDefault<IdHasher>>;
+
+/// Passes a `u64` through: lane ids are already well-mixed hashes.
+#[derive(Debug, Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// The queues of one partition.
 #[derive(Debug)]
 pub(crate) enum Lanes {
     Fifo(VecDeque<Queued>),
+    /// A lane exists while it has a record ready or running; that record is
+    /// in `ready` (or running), the ones behind it wait in the lane.
     Keyed {
-        lanes: HashMap<u64, KeyLane>,
-        ready: VecDeque<u64>,
-        hasher: std::collections::hash_map::RandomState,
+        lanes: LaneMap,
+        ready: VecDeque<(u64, Queued)>,
+        hasher: RandomState,
     },
 }
 
@@ -45,9 +70,9 @@ impl Lanes {
 
     pub fn keyed() -> Self {
         Lanes::Keyed {
-            lanes: HashMap::new(),
+            lanes: LaneMap::default(),
             ready: VecDeque::new(),
-            hasher: Default::default(),
+            hasher: RandomState::new(),
         }
     }
 
@@ -61,11 +86,13 @@ impl Lanes {
                 hasher,
             } => {
                 let id = lane_id(hasher, item.rec.key.as_deref());
-                let lane = lanes.entry(id).or_default();
-                if !lane.busy && lane.queue.is_empty() {
-                    ready.push_back(id);
+                match lanes.entry(id) {
+                    Entry::Vacant(v) => {
+                        v.insert(KeyLane::default());
+                        ready.push_back((id, item));
+                    }
+                    Entry::Occupied(mut o) => o.get_mut().waiting.push_back(item),
                 }
-                lane.queue.push_back(item);
             }
         }
     }
@@ -78,17 +105,11 @@ impl Lanes {
         }
     }
 
-    /// Takes the next startable record and marks its lane busy.
+    /// Takes the next startable record; its lane stays busy until `finish`.
     pub fn pop_ready(&mut self) -> Option<(u64, Queued)> {
         match self {
             Lanes::Fifo(q) => q.pop_front().map(|i| (0, i)),
-            Lanes::Keyed { lanes, ready, .. } => {
-                let id = ready.pop_front()?;
-                let lane = lanes.get_mut(&id).expect("ready lane exists");
-                lane.busy = true;
-                let item = lane.queue.pop_front().expect("ready lane has records");
-                Some((id, item))
-            }
+            Lanes::Keyed { ready, .. } => ready.pop_front(),
         }
     }
 
@@ -103,15 +124,15 @@ impl Lanes {
         }
     }
 
-    /// Marks the lane's in-flight record finished; its next record becomes ready.
+    /// Marks the lane's running record finished; its next record becomes ready.
     pub fn finish(&mut self, id: u64) {
         if let Lanes::Keyed { lanes, ready, .. } = self {
-            if let Some(lane) = lanes.get_mut(&id) {
-                lane.busy = false;
-                if lane.queue.is_empty() {
-                    lanes.remove(&id);
-                } else {
-                    ready.push_back(id);
+            if let Entry::Occupied(mut o) = lanes.entry(id) {
+                match o.get_mut().waiting.pop_front() {
+                    Some(next) => ready.push_back((id, next)),
+                    None => {
+                        o.remove();
+                    }
                 }
             }
         }
@@ -126,7 +147,7 @@ impl Lanes {
                 n
             }
             Lanes::Keyed { lanes, ready, .. } => {
-                let n = lanes.values().map(|l| l.queue.len()).sum();
+                let n = ready.len() + lanes.values().map(|l| l.waiting.len()).sum::<usize>();
                 lanes.clear();
                 ready.clear();
                 n
@@ -134,17 +155,17 @@ impl Lanes {
         }
     }
 
-    /// Number of keyed lanes with a record in flight (0 for FIFO).
+    /// Number of keyed lanes with a record ready or running (0 for FIFO).
     #[cfg(test)]
     pub fn busy_lanes(&self) -> usize {
         match self {
             Lanes::Fifo(_) => 0,
-            Lanes::Keyed { lanes, .. } => lanes.values().filter(|l| l.busy).count(),
+            Lanes::Keyed { lanes, ready, .. } => lanes.len() - ready.len(),
         }
     }
 }
 
-fn lane_id(hasher: &std::collections::hash_map::RandomState, key: Option<&[u8]>) -> u64 {
+fn lane_id(hasher: &RandomState, key: Option<&[u8]>) -> u64 {
     match key {
         None => KEYLESS_LANE,
         Some(k) => {

@@ -18,6 +18,7 @@
 //! - `dispatch`: the dispatcher state: partitions, limits, freezing, backpressure.
 //! - `lanes`: ordering lanes inside a partition.
 //! - [`tracker`]: per-partition offset tracking and commit metadata.
+//! - [`layers`]: middleware around handlers (retry in place).
 //! - [`health`], [`metrics`]: readiness and Prometheus metrics.
 //!
 //! # Example
@@ -47,6 +48,7 @@ pub mod error;
 pub mod handler;
 pub mod health;
 mod lanes;
+pub mod layers;
 pub mod metrics;
 mod poller;
 mod runtime;
@@ -58,7 +60,8 @@ pub use dispatch::{CommitPoint, DispatchStats, FrozenInfo};
 pub use error::{ConfigError, Error, Result};
 pub use handler::{batch_handler_fn, handler_fn, BatchError, BatchHandler, Handler};
 pub use health::{Health, HealthReport};
+pub use layers::{Layer, Retry, RetryLayer};
 pub use metrics::Metrics;
-pub use rebound_core::{ErrorKind, HandlerError, HandlerResult, Header, Record};
+pub use rebound_core::{Backoff, ErrorKind, HandlerError, HandlerResult, Header, Jitter, Record};
 pub use runtime::RunSummary;
 pub use worker::{Worker, WorkerHandle};

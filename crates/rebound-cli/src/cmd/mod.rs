@@ -1,0 +1,27 @@
+//! One module per subcommand.
+
+pub mod demo;
+pub mod worker;
+
+use clap::ValueEnum;
+
+/// `--ordering` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OrderingArg {
+    /// One record per partition at a time.
+    Partition,
+    /// Same key in order, different keys concurrently.
+    Key,
+    /// No ordering; only the limits apply.
+    Unordered,
+}
+
+impl From<OrderingArg> for rebound_worker::Ordering {
+    fn from(o: OrderingArg) -> Self {
+        match o {
+            OrderingArg::Partition => rebound_worker::Ordering::Partition,
+            OrderingArg::Key => rebound_worker::Ordering::Key,
+            OrderingArg::Unordered => rebound_worker::Ordering::Unordered,
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! `rebound worker`: Kafka → HTTP delivery on the worker runtime.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use rebound_worker::{Backoff, Delivery, Layer, RetryLayer, Worker, WorkerConfig};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use super::OrderingArg;
+use crate::args;
+use crate::sink::HttpSink;
+
+/// Flags of `rebound worker`; each also reads the environment variable shown.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Kafka bootstrap servers, host:port[,host:port].
+    #[arg(long, env = "REBOUND_BROKERS", value_parser = args::non_empty)]
+    brokers: String,
+    /// Topic to consume.
+    #[arg(long, env = "REBOUND_TOPIC", value_parser = args::topic)]
+    topic: String,
+    /// Consumer group id.
+    #[arg(long, env = "REBOUND_GROUP", value_parser = args::non_empty)]
+    group: String,
+    /// What may run concurrently.
+    #[arg(long, env = "REBOUND_ORDERING", value_enum, default_value = "key")]
+    ordering: OrderingArg,
+    /// Records in flight across all partitions.
+    #[arg(long, env = "REBOUND_MAX_IN_FLIGHT", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_in_flight: u32,
+    /// Records in flight per partition (default: --max-in-flight).
+    #[arg(long, env = "REBOUND_MAX_IN_FLIGHT_PER_PARTITION",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_in_flight_per_partition: Option<u32>,
+    /// URL each record's value is POSTed to.
+    #[arg(long, env = "REBOUND_HTTP_SINK", value_parser = args::http_url)]
+    http_sink: url::Url,
+    /// Timeout of one HTTP request.
+    #[arg(long, env = "REBOUND_HTTP_TIMEOUT", default_value = "30s", value_parser = args::duration)]
+    http_timeout: Duration,
+    /// Delivery guarantee.
+    #[arg(
+        long,
+        env = "REBOUND_DELIVERY",
+        value_enum,
+        default_value = "at-least-once"
+    )]
+    delivery: DeliveryArg,
+    /// Attempts per record (in place, exponential backoff) before the partition freezes.
+    #[arg(long, env = "REBOUND_RETRY_ATTEMPTS", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    retry_attempts: u32,
+    /// First retry delay.
+    #[arg(long, env = "REBOUND_RETRY_BASE", default_value = "200ms", value_parser = args::duration)]
+    retry_base: Duration,
+    /// Largest retry delay.
+    #[arg(long, env = "REBOUND_RETRY_CAP", default_value = "30s", value_parser = args::duration)]
+    retry_cap: Duration,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "REBOUND_OPS_ADDR", default_value = "127.0.0.1:9464")]
+    ops_addr: SocketAddr,
+    /// How long shutdown and revokes wait for in-flight records.
+    #[arg(long, env = "REBOUND_DRAIN_TIMEOUT", default_value = "30s", value_parser = args::duration)]
+    drain_timeout: Duration,
+    /// How long to wait for the brokers at start.
+    #[arg(long, env = "REBOUND_CONNECT_TIMEOUT", default_value = "30s", value_parser = args::duration)]
+    connect_timeout: Duration,
+    /// Consumer group session timeout.
+    #[arg(long, env = "REBOUND_SESSION_TIMEOUT", default_value = "10s", value_parser = args::duration)]
+    session_timeout: Duration,
+    /// Extra librdkafka consumer properties, key=value (repeatable).
+    #[arg(long = "kafka-config", value_parser = key_value)]
+    kafka_config: Vec<(String, String)>,
+}
+
+/// `--delivery` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeliveryArg {
+    /// Commit only finished records.
+    AtLeastOnce,
+    /// Commit before handling.
+    AtMostOnce,
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not key=value")),
+    }
+}
+
+/// Runs the worker until SIGINT/SIGTERM, then shuts down gracefully.
+pub async fn run(a: WorkerArgs) -> anyhow::Result<()> {
+    let mut b = WorkerConfig::builder()
+        .with_brokers(&a.brokers)
+        .with_group(&a.group)
+        .with_topic(&a.topic)
+        .with_ordering(a.ordering.into())
+        .with_max_in_flight(a.max_in_flight as usize)
+        .with_delivery(match a.delivery {
+            DeliveryArg::AtLeastOnce => Delivery::AtLeastOnce,
+            DeliveryArg::AtMostOnce => Delivery::AtMostOnce,
+        })
+        .with_drain_timeout(a.drain_timeout)
+        .with_connect_timeout(a.connect_timeout)
+        .with_session_timeout(a.session_timeout);
+    if let Some(n) = a.max_in_flight_per_partition {
+        b = b.with_max_in_flight_per_partition(n as usize);
+    }
+    for (k, v) in &a.kafka_config {
+        b = b.with_client_config(k, v);
+    }
+    let config = b.build().context("invalid worker configuration")?;
+    let backoff = Backoff::exponential(a.retry_base, a.retry_cap.max(a.retry_base))
+        .with_max_attempts(Some(a.retry_attempts));
+    let handler =
+        RetryLayer::new(backoff).layer(HttpSink::new(a.http_sink.clone(), a.http_timeout)?);
+
+    info!(brokers = %a.brokers, topic = %a.topic, group = %a.group, sink = %a.http_sink, "starting worker");
+    let worker = Worker::start(config, handler).await?;
+    let stop = worker.shutdown_token();
+    crate::shutdown::on_signals(stop.clone());
+    let ops_stop = CancellationToken::new();
+    let router = crate::ops::router(worker.health().clone(), worker.metrics().clone());
+    crate::ops::serve(a.ops_addr, router, ops_stop.clone()).await?;
+
+    // Progress: one line every 5 s while running.
+    let metrics = worker.metrics().clone();
+    let topic = a.topic.clone();
+    let progress_stop = stop.clone();
+    let progress = tokio::spawn(async move {
+        let started = Instant::now();
+        let mut last = 0u64;
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = progress_stop.cancelled() => return,
+            }
+            let done = metrics.processed(&topic);
+            info!(
+                processed = done,
+                rate_per_s = (done - last) / 5,
+                in_flight = metrics.in_flight.get(),
+                frozen_partitions = metrics.frozen_partitions.get(),
+                uptime_s = started.elapsed().as_secs(),
+                "progress"
+            );
+            last = done;
+        }
+    });
+    let summary = worker.join().await?;
+    progress.abort();
+    ops_stop.cancel();
+    info!(
+        processed = summary.stats.processed,
+        failed = summary.stats.failed,
+        abandoned_in_flight = summary.abandoned_in_flight,
+        "worker stopped"
+    );
+    Ok(())
+}

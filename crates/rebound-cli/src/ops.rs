@@ -1,0 +1,109 @@
+//! `/healthz`, `/readyz` and `/metrics` for a running worker.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use rebound_worker::{Health, Metrics};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone)]
+struct Ops {
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+}
+
+/// The operations router.
+pub fn router(health: Arc<Health>, metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .with_state(Ops { health, metrics })
+}
+
+async fn healthz(State(ops): State<Ops>) -> impl IntoResponse {
+    let r = ops.health.report();
+    let code = if r.live {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        Json(serde_json::json!({"live": r.live, "reasons": r.reasons})),
+    )
+}
+
+async fn readyz(State(ops): State<Ops>) -> impl IntoResponse {
+    let r = ops.health.report();
+    let code = if r.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        Json(serde_json::json!({"ready": r.ready, "reasons": r.reasons})),
+    )
+}
+
+async fn metrics_text(State(ops): State<Ops>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        ops.metrics.encode(),
+    )
+}
+
+/// Serves the router on `addr` until `stop` is cancelled.
+pub async fn serve(
+    addr: SocketAddr,
+    router: Router,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("--ops-addr {addr}: cannot listen: {e}"))?;
+    tracing::info!(%addr, "serving /healthz /readyz /metrics");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn not_ready_before_joining_and_metrics_are_prometheus_text() {
+        let app = router(Arc::new(Health::default()), Arc::new(Metrics::new()));
+        let r = app
+            .clone()
+            .oneshot(Request::get("/readyz").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(v["reasons"].to_string().contains("not yet assigned"), "{v}");
+
+        let r = app
+            .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(text.contains("rebound_in_flight"), "{text}");
+    }
+}

@@ -1,0 +1,130 @@
+//! Retry in place: transient and throttled failures are tried again after a
+//! backoff, up to the policy's attempt limit; permanent failures and the
+//! last failure pass through to the next layer (or freeze the partition).
+
+use rebound_core::{Backoff, ErrorKind, HandlerResult, Record};
+use tracing::debug;
+
+use super::Layer;
+use crate::Handler;
+
+/// Builds [`Retry`] handlers from a backoff policy.
+#[derive(Debug, Clone)]
+pub struct RetryLayer {
+    backoff: Backoff,
+}
+
+impl RetryLayer {
+    /// Retries with `backoff` (its `max_attempts` counts the first attempt).
+    pub fn new(backoff: Backoff) -> Self {
+        RetryLayer { backoff }
+    }
+}
+
+impl<H: Handler> Layer<H> for RetryLayer {
+    type Handler = Retry<H>;
+    fn layer(&self, inner: H) -> Retry<H> {
+        Retry {
+            inner,
+            backoff: self.backoff.clone(),
+        }
+    }
+}
+
+/// A handler that retries its inner handler in place.
+#[derive(Debug, Clone)]
+pub struct Retry<H> {
+    inner: H,
+    backoff: Backoff,
+}
+
+impl<H: Handler> Handler for Retry<H> {
+    async fn handle(&self, record: &Record) -> HandlerResult {
+        {
+            let mut attempt = 1u32;
+            loop {
+                let err = match self.inner.handle(record).await {
+                    Ok(()) => return Ok(()),
+                    Err(e) => e,
+                };
+                if !err.kind.is_retriable() || !self.backoff.allows_attempt(attempt + 1) {
+                    return Err(err);
+                }
+                let mut delay = self.backoff.delay(attempt);
+                if err.kind == ErrorKind::Throttled {
+                    if let Some(after) = err.retry_after {
+                        delay = delay.max(after);
+                    }
+                }
+                debug!(
+                    topic = %record.topic, partition = record.partition, offset = record.offset,
+                    attempt, ?delay, error = %err, "retrying in place"
+                );
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use rebound_core::{HandlerError, Jitter};
+
+    use super::*;
+    use crate::handler_fn;
+
+    fn failing(times: u32, kind: ErrorKind, calls: Arc<AtomicU32>) -> impl Handler {
+        handler_fn(move |_: &Record| {
+            let calls = calls.clone();
+            async move {
+                let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                if n <= times {
+                    Err(HandlerError::new(kind, format!("failure {n}")))
+                } else {
+                    Ok(())
+                }
+            }
+        })
+    }
+
+    fn policy(max: u32) -> RetryLayer {
+        RetryLayer::new(
+            Backoff::exponential(Duration::from_millis(100), Duration::from_secs(1))
+                .with_jitter(Jitter::None)
+                .with_max_attempts(Some(max)),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_failures_are_retried_with_backoff() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let h = policy(5).layer(failing(3, ErrorKind::Transient, calls.clone()));
+        let start = tokio::time::Instant::now();
+        h.handle(&Record::new("t", 0, 0)).await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        // 100 + 200 + 400 ms of backoff.
+        assert_eq!(start.elapsed(), Duration::from_millis(700));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn attempts_are_bounded_and_the_last_error_passes_through() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let h = policy(3).layer(failing(10, ErrorKind::Transient, calls.clone()));
+        let err = h.handle(&Record::new("t", 0, 0)).await.unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(err.message, "failure 3");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_failures_are_not_retried() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let h = policy(5).layer(failing(1, ErrorKind::Permanent, calls.clone()));
+        assert!(h.handle(&Record::new("t", 0, 0)).await.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}
