@@ -117,10 +117,13 @@ fn an_unreachable_broker_fails_clearly_after_a_bounded_wait() {
     );
 }
 
+/// One successful delivery: topic header, key header, key-base64 header, body.
+type Delivery = (String, Option<String>, Option<String>, String);
+
 #[derive(Default)]
 struct Sink {
-    /// offset-key → (partition, offset, key header, key-base64 header, body)
-    got: Mutex<HashMap<String, Vec<(String, Option<String>, Option<String>, String)>>>,
+    /// "partition/offset" → successful deliveries
+    got: Mutex<HashMap<String, Vec<Delivery>>>,
     attempts: Mutex<HashMap<String, usize>>,
 }
 
@@ -140,7 +143,7 @@ async fn hook(State(s): State<Arc<Sink>>, headers: HeaderMap, body: Bytes) -> St
     let body = String::from_utf8(body.to_vec()).unwrap();
     let index: usize = body.parse().unwrap();
     // Every tenth record fails on its first attempt.
-    if index % 10 == 0 && attempt == 1 {
+    if index.is_multiple_of(10) && attempt == 1 {
         return StatusCode::INTERNAL_SERVER_ERROR;
     }
     s.got.lock().unwrap().entry(id).or_default().push((
@@ -167,7 +170,7 @@ async fn worker_delivers_every_record_to_the_http_sink_and_stops_on_sigterm() {
     create_topic(brokers.bootstrap(), &topic, 2).await.unwrap();
     let n = 200usize;
     let key = |i: usize| -> Vec<u8> {
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             vec![0xff, 0x00, i as u8]
         } else {
             format!("k{i}").into_bytes()
@@ -193,7 +196,7 @@ async fn worker_delivers_every_record_to_the_http_sink_and_stops_on_sigterm() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let ops = format!("127.0.0.1:{}", free_port());
-    let mut child = rebound()
+    let child = rebound()
         .args([
             "worker",
             "--brokers",
@@ -282,7 +285,7 @@ async fn worker_delivers_every_record_to_the_http_sink_and_stops_on_sigterm() {
         let (t, k, k64, body) = &deliveries[0];
         assert_eq!(t, &topic);
         assert_eq!(body, &i.to_string());
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             assert_eq!(k, &None);
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(k64.as_ref().unwrap())
@@ -295,7 +298,7 @@ async fn worker_delivers_every_record_to_the_http_sink_and_stops_on_sigterm() {
     let attempts = sink.attempts.lock().unwrap();
     assert!(
         (0..n)
-            .filter(|i| i % 10 == 0)
+            .filter(|i| i.is_multiple_of(10))
             .all(|i| attempts[&format!("{}/{}", i % 2, i / 2)] == 2),
         "failed first attempts were retried once"
     );
