@@ -383,11 +383,18 @@ impl Store for RedisStore {
     fn health(&self) -> BoxFuture<'_, Result<()>> {
         async move {
             let mut conn = self.conn.clone();
-            let _: String = redis::cmd("PING")
-                .query_async(&mut conn)
-                .await
-                .map_err(rerr("ping"))?;
-            Ok(())
+            let cmd = redis::cmd("PING");
+            let ping = cmd.query_async::<String>(&mut conn);
+            match tokio::time::timeout(Duration::from_secs(3), ping).await {
+                Ok(r) => r.map(|_| ()).map_err(rerr("ping")),
+                Err(_) => Err(Error::Redis {
+                    op: "ping",
+                    source: redis::RedisError::from((
+                        redis::ErrorKind::IoError,
+                        "no answer within 3 s",
+                    )),
+                }),
+            }
         }
         .boxed()
     }

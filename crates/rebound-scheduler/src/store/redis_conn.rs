@@ -9,6 +9,11 @@ use redis::{Cmd, Pipeline, RedisConnectionInfo, RedisFuture, Value};
 
 use crate::error::{Error, Result};
 
+/// Time allowed to open a connection.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Time allowed for one command (a create batch or claim script included).
+const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A connection to standalone Redis, a Sentinel-resolved master, or a cluster.
 #[derive(Clone)]
 pub(crate) enum Conn {
@@ -22,11 +27,12 @@ pub(crate) enum Conn {
 
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
+        let fut = match self {
             Conn::Single(c) => c.req_packed_command(cmd),
             Conn::Sentinel(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
-        }
+        };
+        Box::pin(bounded(fut))
     }
 
     fn req_packed_commands<'a>(
@@ -35,11 +41,12 @@ impl ConnectionLike for Conn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
+        let fut = match self {
             Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
             Conn::Sentinel(c) => c.req_packed_commands(cmd, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
-        }
+        };
+        Box::pin(bounded(fut))
     }
 
     fn get_db(&self) -> i64 {
@@ -48,6 +55,18 @@ impl ConnectionLike for Conn {
             Conn::Sentinel(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
         }
+    }
+}
+
+/// Bounds every command by [`RESPONSE_TIMEOUT`]: a reconnecting client
+/// would otherwise wait indefinitely while Redis is down.
+async fn bounded<T>(fut: RedisFuture<'_, T>) -> redis::RedisResult<T> {
+    match tokio::time::timeout(RESPONSE_TIMEOUT, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(redis::RedisError::from((
+            redis::ErrorKind::IoError,
+            "no answer from redis within the response timeout",
+        ))),
     }
 }
 
@@ -196,6 +215,10 @@ impl Target {
             Mode::Cluster { nodes, password } => {
                 let urls: Vec<String> = nodes.iter().map(|s| format!("redis://{s}")).collect();
                 let mut b = redis::cluster::ClusterClient::builder(urls);
+                b = b
+                    .connection_timeout(CONNECT_TIMEOUT)
+                    .response_timeout(RESPONSE_TIMEOUT)
+                    .retries(2);
                 if let Some(p) = password {
                     b = b.password(p.clone());
                 }

@@ -1,0 +1,145 @@
+//! Shared test helpers: a recording HTTP endpoint on 127.0.0.1 and task JSON.
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use serde_json::{json, Value};
+
+/// One request received by the [`Recorder`].
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub at: Instant,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    received: Vec<Received>,
+    /// Statuses to answer with, in order; then 200.
+    script: VecDeque<u16>,
+    /// Paths that always fail with 500.
+    failing: Vec<String>,
+}
+
+/// A real HTTP server on an ephemeral 127.0.0.1 port recording every POST.
+#[derive(Clone)]
+pub struct Recorder {
+    inner: Arc<Mutex<Inner>>,
+    pub addr: SocketAddr,
+}
+
+async fn record(
+    State(r): State<Arc<Mutex<Inner>>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let mut g = r.lock().unwrap();
+    let path = uri.path().to_string();
+    g.received.push(Received {
+        path: path.clone(),
+        headers,
+        body,
+        at: Instant::now(),
+    });
+    if g.failing.contains(&path) {
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    let code = g.script.pop_front().unwrap_or(200);
+    StatusCode::from_u16(code).unwrap()
+}
+
+impl Recorder {
+    pub async fn start() -> Recorder {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let app = Router::new()
+            .route("/{*path}", post(record))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Recorder { inner, addr }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/{path}", self.addr)
+    }
+
+    /// Answer the next requests with these statuses (then 200).
+    pub fn script(&self, codes: &[u16]) {
+        self.inner.lock().unwrap().script.extend(codes);
+    }
+
+    /// Always answer 500 on `path` (e.g. "/down").
+    pub fn fail_path(&self, path: &str) {
+        self.inner.lock().unwrap().failing.push(path.to_string());
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.lock().unwrap().received.clone()
+    }
+
+    pub fn on(&self, path: &str) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.path == path)
+            .collect()
+    }
+
+    /// Waits until `pred` holds on the received requests, or panics after `timeout`.
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        what: &str,
+        pred: impl Fn(&[Received]) -> bool,
+    ) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if pred(&self.received()) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}; received {} requests",
+                    self.received().len()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Task JSON for an HTTP destination.
+pub fn http_task(id: &str, url: &str, max_retries: i64, base_delay: i64) -> Value {
+    json!({
+        "id": id,
+        "source": "tests",
+        "destination": {"url": url},
+        "max_retries": max_retries,
+        "base_delay": base_delay,
+        "client_id": "c1",
+        "is_priority": false,
+        "message_data": format!("{{\"task\":\"{id}\"}}"),
+        "destination_type": "http"
+    })
+}
