@@ -1,1 +1,17 @@
-//! placeholder
+//! Producing for rebound: an idempotent producer that waits for
+//! acknowledgements, with errors classified as retriable or final. The DLQ,
+//! retry tiers, replay and the scheduler's Kafka destination use it.
+//!
+//! # Layout
+//!
+//! - [`record`]: [`OutRecord`], what to send.
+//! - [`producer`]: [`Producer`] and its [`ProducerConfig`].
+//! - [`error`]: [`ProduceError`] and the retriable / final classification.
+
+pub mod error;
+pub mod producer;
+pub mod record;
+
+pub use error::{is_retriable, ProduceError};
+pub use producer::{Delivered, Producer, ProducerConfig};
+pub use record::OutRecord;
