@@ -154,7 +154,11 @@ impl Dispatcher {
         let finish = self.attempt(&c).await;
         metrics.in_flight.dec();
         let now = self.sched.clock().now_ms();
+        let retry = matches!(finish, Finish::Retry { .. });
         match self.sched.store().finish(&c, finish, now).await {
+            // The loop may be sleeping until this task's lease expiry: wake
+            // it to see the earlier retry time.
+            Ok(true) if retry => self.sched.wake().notify_one(),
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(task = c.task.id(), "lease lost before the attempt finished")

@@ -29,12 +29,13 @@ const MIN_COMPACT_BYTES: u64 = 64 * 1024 * 1024;
 #[derive(Debug)]
 pub struct FileStore {
     state: Mutex<State>,
-    log: LogWriter,
+    /// `None` for the non-durable in-memory store (`memory://`).
+    log: Option<LogWriter>,
     log_bytes: AtomicU64,
     snapshot_bytes: AtomicU64,
     retention: Duration,
     path: PathBuf,
-    _lock: File,
+    _lock: Option<File>,
 }
 
 fn encode(ev: &Event, out: &mut Vec<u8>) {
@@ -82,13 +83,27 @@ impl FileStore {
         tracing::info!(path = %path.display(), tasks = state.len(), bytes, "store replayed");
         Ok(FileStore {
             state: Mutex::new(state),
-            log: LogWriter::start(path.clone())?,
+            log: Some(LogWriter::start(path.clone())?),
             log_bytes: AtomicU64::new(bytes),
             snapshot_bytes: AtomicU64::new(bytes),
             retention: Duration::from_secs(24 * 3600),
             path,
-            _lock: lock,
+            _lock: Some(lock),
         })
+    }
+
+    /// The same store without a log (`memory://`): nothing survives the
+    /// process. For tests (deterministic on paused time) and benchmarks.
+    pub fn in_memory() -> Self {
+        FileStore {
+            state: Mutex::new(State::default()),
+            log: None,
+            log_bytes: AtomicU64::new(0),
+            snapshot_bytes: AtomicU64::new(0),
+            retention: Duration::from_secs(24 * 3600),
+            path: PathBuf::new(),
+            _lock: None,
+        }
     }
 
     /// How long delivered, dead and cancelled tasks stay readable (default 24 h).
@@ -109,7 +124,10 @@ impl FileStore {
     fn append_locked(&self, bytes: Vec<u8>) -> file_log::Pending {
         self.log_bytes
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        self.log.append(bytes)
+        match &self.log {
+            Some(log) => log.append(bytes),
+            None => file_log::ready(),
+        }
     }
 
     /// Rewrites the log as a snapshot of the live tasks now.
@@ -129,7 +147,10 @@ impl FileStore {
             self.log_bytes.store(snap.len() as u64, Ordering::Relaxed);
             self.snapshot_bytes
                 .store(snap.len() as u64, Ordering::Relaxed);
-            self.log.compact(snap)
+            match &self.log {
+                Some(log) => log.compact(snap),
+                None => file_log::ready(),
+            }
         };
         file_log::wait(pending).await
     }
@@ -146,7 +167,11 @@ impl FileStore {
 
 impl Store for FileStore {
     fn name(&self) -> &'static str {
-        "file"
+        if self.log.is_some() {
+            "file"
+        } else {
+            "memory"
+        }
     }
 
     fn create(&self, tasks: Vec<Task>) -> BoxFuture<'_, Result<Vec<CreateOutcome>>> {
@@ -251,7 +276,10 @@ impl Store for FileStore {
 
     fn health(&self) -> BoxFuture<'_, Result<()>> {
         async move {
-            let pending = self.log.append(Vec::new());
+            let pending = match &self.log {
+                Some(log) => log.append(Vec::new()),
+                None => file_log::ready(),
+            };
             file_log::wait(pending).await
         }
         .boxed()

@@ -129,6 +129,13 @@ impl LogWriter {
     }
 }
 
+/// An already completed write (the in-memory store has no log).
+pub(crate) fn ready() -> Pending {
+    let (done, rx) = oneshot::channel();
+    let _ = done.send(Ok(()));
+    rx
+}
+
 /// Waits until a queued write is durable.
 pub(crate) async fn wait(p: Pending) -> Result<()> {
     match p.await {

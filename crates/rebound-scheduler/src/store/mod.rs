@@ -6,6 +6,9 @@
 //! - `redis+sentinel://[:password@]h1:p1,h2:p2/MASTER` — Sentinel.
 //! - `redis+cluster://[:password@]h1:p1,h2:p2` — Cluster.
 //!
+//! - `memory://` — the embedded store without its log: not durable; for tests
+//!   and benchmarks.
+//!
 //! Redis URLs take `?prefix=NAME` (default `rebound`) for the key namespace.
 
 use std::sync::Arc;
@@ -141,11 +144,15 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
         }
         return Ok(Arc::new(file::FileStore::open(path).await?));
     }
-    if url.starts_with("redis") || url.starts_with("rediss") {
+    if url == "memory://" {
+        return Ok(Arc::new(file::FileStore::in_memory()));
+    }
+    if url.starts_with("redis") {
         return Ok(Arc::new(redis::RedisStore::open(url).await?));
     }
     Err(Error::StoreUrl {
         url: url.into(),
-        reason: "expected file://PATH, redis://, redis+sentinel:// or redis+cluster://".into(),
+        reason: "expected file://PATH, memory://, redis://, redis+sentinel:// or redis+cluster://"
+            .into(),
     })
 }

@@ -1,0 +1,185 @@
+//! The retry schedule and dead-lettering, on paused tokio time: the
+//! dispatcher's real loop over the in-memory store, with a deliverer that
+//! records when each delivery happens and fails as told.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use rebound_scheduler::backoff::Backoff;
+use rebound_scheduler::clock::Clock;
+use rebound_scheduler::deliver::{Deliver, Delivery, DeliveryError};
+use rebound_scheduler::dispatcher::DispatchConfig;
+use rebound_scheduler::envelope::DeadLetter;
+use rebound_scheduler::store::file::FileStore;
+use rebound_scheduler::task::{CreateOutcome, Destination, NewTask, TaskState};
+use rebound_scheduler::Scheduler;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone)]
+struct Call {
+    at: Duration,
+    url: String,
+    key: String,
+    payload: Vec<u8>,
+}
+
+/// Fails every delivery to a URL ending in `/down`; records every call.
+struct Recording {
+    start: Instant,
+    calls: Mutex<Vec<Call>>,
+}
+
+impl Deliver for Recording {
+    fn deliver<'a>(&'a self, d: Delivery<'a>) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        self.calls.lock().unwrap().push(Call {
+            at: self.start.elapsed(),
+            url: d.destination.url.clone(),
+            key: d.key.to_string(),
+            payload: d.payload.to_vec(),
+        });
+        let fail = d.destination.url.ends_with("/down");
+        async move {
+            if fail {
+                Err(DeliveryError::HttpStatus {
+                    url: d.destination.url.clone(),
+                    status: 503,
+                })
+            } else {
+                Ok(())
+            }
+        }
+        .boxed()
+    }
+}
+
+fn new_task(id: &str, url: &str, max_retries: i64, base: i64, dead: Option<&str>) -> NewTask {
+    NewTask {
+        id: Some(id.into()),
+        source: Some("svc".into()),
+        destination: Some(Destination {
+            url: url.into(),
+            ..Destination::default()
+        }),
+        dead_destination: dead.map(|u| Destination {
+            url: u.into(),
+            ..Destination::default()
+        }),
+        max_retries: Some(max_retries),
+        base_delay: Some(base),
+        client_id: Some("client-1".into()),
+        is_priority: None,
+        message_data: Some("{\"hello\":1}".into()),
+        destination_type: Some("http".into()),
+    }
+}
+
+fn setup(backoff: Backoff) -> (Scheduler, Arc<Recording>, CancellationToken) {
+    let sched = Scheduler::builder(Arc::new(FileStore::in_memory()))
+        .with_clock(Clock::tokio())
+        .build();
+    let rec = Arc::new(Recording {
+        start: Instant::now(),
+        calls: Mutex::new(Vec::new()),
+    });
+    let stop = CancellationToken::new();
+    let config = DispatchConfig {
+        backoff,
+        ..DispatchConfig::default()
+    };
+    tokio::spawn(sched.dispatcher(rec.clone(), config).run(stop.clone()));
+    (sched, rec, stop)
+}
+
+fn secs(calls: &[Call], url: &str) -> Vec<u64> {
+    calls
+        .iter()
+        .filter(|c| c.url == url)
+        .map(|c| c.at.as_secs())
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn backoff_doubles_then_dead_letters_with_an_envelope() {
+    let (sched, rec, stop) = setup(Backoff::rebound());
+    let t = new_task("t1", "http://h/down", 3, 5, Some("http://h/dead"));
+    assert_eq!(sched.create_task(t).await.unwrap(), CreateOutcome::Created);
+    tokio::time::sleep(Duration::from_secs(200)).await;
+    let calls = rec.calls.lock().unwrap().clone();
+    // First at creation + base; after failure n, base * 2^(n-1) later.
+    assert_eq!(secs(&calls, "http://h/down"), [5, 10, 20, 40]);
+    let keys: Vec<&str> = calls.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(keys, ["t1|1", "t1|2", "t1|3", "t1|4", "t1|4"]);
+    assert_eq!(secs(&calls, "http://h/dead"), [40]);
+    let env: DeadLetter = serde_json::from_slice(&calls[4].payload).unwrap();
+    assert_eq!(env.id, "t1");
+    assert_eq!(env.attempts, 4);
+    assert_eq!(env.message_data, "{\"hello\":1}");
+    assert_eq!(env.source, "svc");
+    assert_eq!(env.client_id, "client-1");
+    assert!(env.error.contains("503"), "{}", env.error);
+    assert!(env.failed_at_ms >= env.created_at_ms + 40_000);
+    let task = sched.get("t1").await.unwrap().unwrap();
+    assert_eq!(task.state, TaskState::Dead);
+    assert_eq!(task.attempts, 4);
+    stop.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn success_stops_retries_and_no_dead_destination_drops() {
+    let (sched, rec, stop) = setup(Backoff::rebound());
+    sched
+        .create_task(new_task("ok", "http://h/up", 5, 2, Some("http://h/dead")))
+        .await
+        .unwrap();
+    sched
+        .create_task(new_task("drop", "http://h/down", 0, 3, None))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(100)).await;
+    let calls = rec.calls.lock().unwrap().clone();
+    assert_eq!(secs(&calls, "http://h/up"), [2]);
+    assert_eq!(
+        secs(&calls, "http://h/down"),
+        [3],
+        "max_retries 0: one delivery"
+    );
+    assert!(secs(&calls, "http://h/dead").is_empty());
+    assert_eq!(
+        sched.get("ok").await.unwrap().unwrap().state,
+        TaskState::Delivered
+    );
+    let dropped = sched.get("drop").await.unwrap().unwrap();
+    assert_eq!((dropped.state, dropped.attempts), (TaskState::Dead, 1));
+    stop.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn cap_bounds_the_delay() {
+    let (sched, rec, stop) = setup(Backoff::rebound().with_cap(Duration::from_secs(15)));
+    sched
+        .create_task(new_task("c", "http://h/down", 5, 5, None))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    let calls = rec.calls.lock().unwrap().clone();
+    // 5, +5, +10, then capped at +15.
+    assert_eq!(secs(&calls, "http://h/down"), [5, 10, 20, 35, 50, 65]);
+    stop.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_before_due_prevents_delivery() {
+    let (sched, rec, stop) = setup(Backoff::rebound());
+    sched
+        .create_task(new_task("x", "http://h/up", 0, 10, None))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    sched.cancel("x").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(rec.calls.lock().unwrap().is_empty());
+    stop.cancel();
+}
