@@ -100,7 +100,7 @@ impl ServeConfig {
     /// `REDIS_SENTINEL_ADDRS`, `REDIS_CLUSTER_ADDRS`; plus `REBOUND_STORE`
     /// (a store URL, which wins over the `REDIS_*` names), `REBOUND_AUTH_TOKEN`,
     /// `REBOUND_INGRESS_TOPIC`, `REBOUND_INGRESS_GROUP`,
-    /// `REBOUND_MAX_MESSAGE_BYTES`. Without any Redis setting the embedded
+    /// `REBOUND_MAX_MESSAGE_BYTES`, `REBOUND_LEASE_SECS`. Without any Redis setting the embedded
     /// store [`DEFAULT_STORE_URL`] is used.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let get = |k: &str| {
@@ -125,6 +125,15 @@ impl ServeConfig {
             c.limits.max_message_bytes = m
                 .parse()
                 .map_err(|_| cfg("REBOUND_MAX_MESSAGE_BYTES", format!("not a number: {m:?}")))?;
+        }
+        if let Some(l) = get("REBOUND_LEASE_SECS") {
+            let secs: u64 = l.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                cfg(
+                    "REBOUND_LEASE_SECS",
+                    format!("not a positive number: {l:?}"),
+                )
+            })?;
+            c.dispatch.lease = std::time::Duration::from_secs(secs);
         }
         if let Some(url) = get("REBOUND_STORE") {
             c.store_url = url;
