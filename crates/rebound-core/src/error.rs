@@ -56,6 +56,9 @@ pub struct HandlerError {
     pub message: String,
     /// For throttled errors: how long the downstream asked us to wait.
     pub retry_after: Option<Duration>,
+    /// Attempts made for the record that ended in this error (set by the
+    /// in-place retry layer; 1 when nothing retried).
+    pub attempts: u32,
 }
 
 impl HandlerError {
@@ -75,6 +78,7 @@ impl HandlerError {
             kind: ErrorKind::Throttled,
             message: message.into(),
             retry_after,
+            attempts: 1,
         }
     }
 
@@ -84,6 +88,7 @@ impl HandlerError {
             kind,
             message: message.into(),
             retry_after: None,
+            attempts: 1,
         }
     }
 }

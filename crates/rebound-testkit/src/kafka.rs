@@ -167,3 +167,114 @@ pub fn broker_keeps_commit_metadata(bootstrap: &str, topic: &str) -> Result<bool
         .is_some_and(|e| e.metadata() == "probe");
     Ok(kept)
 }
+
+/// A record read back by [`read_all`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadRecord {
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Key.
+    pub key: Option<Vec<u8>>,
+    /// Value.
+    pub value: Option<Vec<u8>>,
+    /// Headers in order.
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+impl ReadRecord {
+    /// The first header called `name` as UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_deref())
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+}
+
+/// Reads every record of `topic` from the beginning to the current end of
+/// each partition (no consumer group, nothing committed).
+pub fn read_all(bootstrap: &str, topic: &str) -> Result<Vec<ReadRecord>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+    let kerr = |source| Error::Kafka {
+        topic: topic.to_string(),
+        source,
+    };
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", crate::unique_name("reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(kerr)?;
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .map_err(kerr)?;
+    let parts: Vec<i32> = md
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic)
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = std::collections::HashMap::new();
+    for p in &parts {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, *p, Duration::from_secs(10))
+            .map_err(kerr)?;
+        if high > low {
+            tpl.add_partition_offset(topic, *p, Offset::Offset(low))
+                .map_err(kerr)?;
+            ends.insert(*p, high);
+        }
+    }
+    let mut out = Vec::new();
+    if ends.is_empty() {
+        return Ok(out);
+    }
+    consumer.assign(&tpl).map_err(kerr)?;
+    // tansu 0.6 reports the high watermark of a multi-record batch as its
+    // base offset + 1, so reaching the watermark is not the end: keep
+    // reading until nothing more arrives for a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut reached = std::collections::HashSet::new();
+    let mut last_message = std::time::Instant::now();
+    loop {
+        if std::time::Instant::now() > deadline {
+            return Err(kerr(KafkaError::Canceled));
+        }
+        if reached.len() == ends.len() && last_message.elapsed() > Duration::from_millis(300) {
+            break;
+        }
+        match consumer.poll(Duration::from_millis(50)) {
+            Some(Ok(m)) => {
+                let headers = m
+                    .headers()
+                    .map(|hs| {
+                        hs.iter()
+                            .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(ReadRecord {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    value: m.payload().map(<[u8]>::to_vec),
+                    headers,
+                });
+                if m.offset() + 1 >= ends[&m.partition()] {
+                    reached.insert(m.partition());
+                }
+                last_message = std::time::Instant::now();
+            }
+            Some(Err(e)) => return Err(kerr(e)),
+            None => {}
+        }
+    }
+    out.sort_by_key(|r| (r.partition, r.offset));
+    Ok(out)
+}

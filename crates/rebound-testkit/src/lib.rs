@@ -22,7 +22,7 @@ pub mod services;
 
 pub use broker::{Brokers, LocalBroker};
 pub use kafka::{
-    broker_keeps_commit_metadata, create_topic, produce_records, TestRecord,
+    broker_keeps_commit_metadata, create_topic, produce_records, read_all, ReadRecord, TestRecord,
     FAST_SESSION_TIMEOUT_MS,
 };
 pub use services::{database_url, redis_url, unique_name};

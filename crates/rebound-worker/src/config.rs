@@ -1,9 +1,13 @@
 //! Typed worker configuration, validated once by [`WorkerBuilder::build`].
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use crate::error::ConfigError;
+use crate::metrics::Metrics;
 
 /// How records of a partition may run concurrently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,6 +77,9 @@ pub struct WorkerConfig {
     pub(crate) connect_timeout: Duration,
     pub(crate) metadata_budget: usize,
     pub(crate) client_config: BTreeMap<String, String>,
+    pub(crate) delayed_topics: Vec<String>,
+    pub(crate) pause_signal: Option<watch::Receiver<bool>>,
+    pub(crate) metrics: Option<Arc<Metrics>>,
 }
 
 impl WorkerConfig {
@@ -122,6 +129,9 @@ pub struct WorkerBuilder {
     connect_timeout: Duration,
     metadata_budget: usize,
     client_config: BTreeMap<String, String>,
+    delayed_topics: Vec<String>,
+    pause_signal: Option<watch::Receiver<bool>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Default for WorkerBuilder {
@@ -143,6 +153,9 @@ impl Default for WorkerBuilder {
             connect_timeout: Duration::from_secs(30),
             metadata_budget: crate::tracker::DEFAULT_METADATA_BUDGET,
             client_config: BTreeMap::new(),
+            delayed_topics: Vec::new(),
+            pause_signal: None,
+            metrics: None,
         }
     }
 }
@@ -176,6 +189,24 @@ impl WorkerBuilder {
     /// Cap on records in flight in one partition (default: `max_in_flight`).
     pub fn with_max_in_flight_per_partition(mut self, n: usize) -> Self {
         self.max_in_flight_per_partition = Some(n);
+        self
+    }
+    /// Subscribes to a retry-tier topic: its records are held (not started,
+    /// not committed) until the time in their `rebound.due` header, while
+    /// fetching of that partition pauses if too many wait.
+    pub fn with_delayed_topic(mut self, topic: impl Into<String>) -> Self {
+        self.delayed_topics.push(topic.into());
+        self
+    }
+    /// While the signal is `true` (e.g. [`crate::Breaker::pause_signal`]),
+    /// no record starts and every partition is paused.
+    pub fn with_pause_signal(mut self, signal: watch::Receiver<bool>) -> Self {
+        self.pause_signal = Some(signal);
+        self
+    }
+    /// Uses these metrics (share them with layers that count into them).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
         self
     }
     /// Sets any librdkafka consumer property (overrides the worker's choice).
@@ -227,7 +258,13 @@ impl WorkerBuilder {
         if self.topics.is_empty() {
             return Err(ConfigError::Missing("topic"));
         }
-        if let Some(t) = self.topics.iter().find(|t| !valid_topic(t)) {
+        let mut topics = self.topics;
+        for t in &self.delayed_topics {
+            if !topics.contains(t) {
+                topics.push(t.clone());
+            }
+        }
+        if let Some(t) = topics.iter().find(|t| !valid_topic(t)) {
             return Err(ConfigError::Invalid {
                 field: "topic",
                 reason: format!("{t:?} is not a valid topic name (1-249 chars of [a-zA-Z0-9._-])"),
@@ -263,7 +300,7 @@ impl WorkerBuilder {
         Ok(WorkerConfig {
             brokers,
             group,
-            topics: self.topics,
+            topics,
             ordering: self.ordering,
             delivery: self.delivery,
             max_in_flight: self.max_in_flight,
@@ -277,6 +314,9 @@ impl WorkerBuilder {
             connect_timeout: self.connect_timeout,
             metadata_budget: self.metadata_budget,
             client_config: self.client_config,
+            delayed_topics: self.delayed_topics,
+            pause_signal: self.pause_signal,
+            metrics: self.metrics,
         })
     }
 }

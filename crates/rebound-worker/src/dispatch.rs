@@ -101,6 +101,9 @@ struct Partition {
     in_ready: bool,
     last_sent: Option<(i64, String)>,
     processed: prometheus::IntCounter,
+    /// Retry-tier partition: records wait in `held` until their due time.
+    delayed: bool,
+    held: VecDeque<(i64, Queued)>,
 }
 
 /// Limits the dispatcher enforces.
@@ -112,6 +115,7 @@ pub(crate) struct Limits {
     pub max_buffered: usize,
     pub max_batch: usize,
     pub metadata_budget: usize,
+    pub delayed_topics: Vec<String>,
 }
 
 /// Counters the runtime reports at the end.
@@ -140,6 +144,8 @@ pub(crate) struct Dispatcher {
     actions: Vec<Action>,
     last_lookup: Option<(Tp, usize)>,
     metrics: Arc<Metrics>,
+    held: usize,
+    gated: bool,
     pub stats: DispatchStats,
 }
 
@@ -158,6 +164,8 @@ impl Dispatcher {
             actions: Vec::new(),
             last_lookup: None,
             metrics,
+            held: 0,
+            gated: false,
             stats: DispatchStats::default(),
         }
     }
@@ -197,6 +205,8 @@ impl Dispatcher {
             paused: false,
             in_ready: false,
             last_sent: committed.map(|c| (c, metadata.to_string())),
+            delayed: self.limits.delayed_topics.iter().any(|t| **t == *tp.0),
+            held: VecDeque::new(),
         };
         let slot = match self.free.pop() {
             Some(s) => {
@@ -236,7 +246,18 @@ impl Dispatcher {
         }
         match p.tracker.push(rec.offset) {
             Push::Track(seq) => {
-                p.lanes.push(Queued { rec, seq });
+                let item = Queued { rec, seq };
+                if p.delayed {
+                    let due = due_of(&item.rec);
+                    if !p.held.is_empty() || due > now_ms() {
+                        p.held.push_back((due, item));
+                        self.held += 1;
+                    } else {
+                        p.lanes.push(item);
+                    }
+                } else {
+                    p.lanes.push(item);
+                }
                 p.buffered += 1;
                 self.buffered += 1;
             }
@@ -259,7 +280,7 @@ impl Dispatcher {
         }
         let over = p.buffered >= limits.max_buffered;
         let under = p.buffered <= limits.max_buffered / 2;
-        let want_paused = p.frozen.is_some() || over || (p.paused && !under);
+        let want_paused = p.frozen.is_some() || self.gated || over || (p.paused && !under);
         if want_paused != p.paused && !p.revoking {
             p.paused = want_paused;
             self.actions.push(if want_paused {
@@ -272,7 +293,7 @@ impl Dispatcher {
 
     /// The next job allowed to start, if any.
     pub fn next_job(&mut self) -> Option<Job> {
-        if self.draining {
+        if self.draining || self.gated {
             return None;
         }
         while self.in_flight < self.limits.max_in_flight {
@@ -410,7 +431,9 @@ impl Dispatcher {
             };
             let p = self.parts[slot].as_mut().expect("indexed slot is live");
             p.revoking = true;
-            let dropped = p.lanes.clear();
+            let dropped = p.lanes.clear() + p.held.len();
+            self.held -= p.held.len();
+            p.held.clear();
             p.buffered -= dropped;
             self.buffered -= dropped;
             self.stats.dropped_revoked += dropped as u64;
@@ -453,12 +476,54 @@ impl Dispatcher {
     fn remove(&mut self, slot: usize) {
         if let Some(p) = self.parts[slot].take() {
             self.buffered -= p.buffered;
+            self.held -= p.held.len();
             if p.frozen.is_some() {
                 self.metrics.frozen_partitions.dec();
             }
             self.index.remove(&p.tp);
             self.free.push(slot);
             self.last_lookup = None;
+        }
+    }
+
+    /// Moves held retry-tier records whose due time has come into their
+    /// lanes. Returns the earliest due time still waiting (epoch ms).
+    pub fn release_due(&mut self, now: i64) -> Option<i64> {
+        if self.held == 0 {
+            return None;
+        }
+        let mut next: Option<i64> = None;
+        for slot in 0..self.parts.len() {
+            let Some(p) = self.parts[slot].as_mut() else {
+                continue;
+            };
+            let mut moved = false;
+            while let Some((due, _)) = p.held.front() {
+                if *due > now {
+                    next = Some(next.map_or(*due, |n| n.min(*due)));
+                    break;
+                }
+                let (_, item) = p.held.pop_front().expect("front exists");
+                p.lanes.push(item);
+                self.held -= 1;
+                moved = true;
+            }
+            if moved {
+                self.refresh(slot);
+            }
+        }
+        next
+    }
+
+    /// Stops (or restarts) starting records and pauses (resumes) every
+    /// partition, e.g. while a circuit breaker is open.
+    pub fn set_gated(&mut self, gated: bool) {
+        if self.gated == gated {
+            return;
+        }
+        self.gated = gated;
+        for slot in 0..self.parts.len() {
+            self.refresh(slot);
         }
     }
 
@@ -509,6 +574,21 @@ impl Dispatcher {
     pub fn assigned(&self) -> Vec<Tp> {
         self.parts.iter().flatten().map(|p| p.tp.clone()).collect()
     }
+}
+
+/// Epoch ms now.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The `rebound.due` time of a record; missing or unreadable means now.
+fn due_of(rec: &Record) -> i64 {
+    rec.header_str(rebound_core::headers::DUE)
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0)
 }
 
 fn can_start(p: &Partition, limits: &Limits, draining: bool) -> bool {

@@ -18,7 +18,8 @@
 //! - `dispatch`: the dispatcher state: partitions, limits, freezing, backpressure.
 //! - `lanes`: ordering lanes inside a partition.
 //! - [`tracker`]: per-partition offset tracking and commit metadata.
-//! - [`layers`]: middleware around handlers (retry in place).
+//! - [`layers`]: middleware around handlers: retry in place, retry tiers and
+//!   the DLQ, the circuit breaker.
 //! - [`health`], [`metrics`]: readiness and Prometheus metrics.
 //!
 //! # Example
@@ -60,7 +61,10 @@ pub use dispatch::{CommitPoint, DispatchStats, FrozenInfo};
 pub use error::{ConfigError, Error, Result};
 pub use handler::{batch_handler_fn, handler_fn, BatchError, BatchHandler, Handler};
 pub use health::{Health, HealthReport};
-pub use layers::{Layer, Retry, RetryLayer};
+pub use layers::{
+    Breaker, BreakerConfig, BreakerLayer, BreakerState, DeadLetterLayer, DeadLetterPolicy, Layer,
+    Retry, RetryLayer, TopicNames,
+};
 pub use metrics::Metrics;
 pub use rebound_core::{Backoff, ErrorKind, HandlerError, HandlerResult, Header, Jitter, Record};
 pub use runtime::RunSummary;

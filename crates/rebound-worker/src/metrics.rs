@@ -24,6 +24,11 @@ pub struct Metrics {
     pub commit_latency: Histogram,
     commit_failures: IntCounter,
     rebalances: IntCounterVec,
+    retried_to_tier: IntCounterVec,
+    dead_lettered: IntCounterVec,
+    /// Circuit breaker state: 0 closed, 1 open, 2 half-open.
+    pub breaker_state: IntGauge,
+    breaker_transitions: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -95,6 +100,32 @@ impl Metrics {
             &["kind"],
         )
         .expect("valid metric");
+        let retried_to_tier = IntCounterVec::new(
+            Opts::new(
+                "rebound_retried_to_tier_total",
+                "Records written to a retry tier",
+            ),
+            &["tier"],
+        )
+        .expect("valid metric");
+        let dead_lettered = IntCounterVec::new(
+            Opts::new("rebound_dead_lettered_total", "Records written to the DLQ"),
+            &["kind"],
+        )
+        .expect("valid metric");
+        let breaker_state = IntGauge::new(
+            "rebound_breaker_state",
+            "Circuit breaker state: 0 closed, 1 open, 2 half-open",
+        )
+        .expect("valid metric");
+        let breaker_transitions = IntCounterVec::new(
+            Opts::new(
+                "rebound_breaker_transitions_total",
+                "Circuit breaker transitions",
+            ),
+            &["to"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(processed.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(failed.clone()),
@@ -106,6 +137,10 @@ impl Metrics {
             Box::new(commit_latency.clone()),
             Box::new(commit_failures.clone()),
             Box::new(rebalances.clone()),
+            Box::new(retried_to_tier.clone()),
+            Box::new(dead_lettered.clone()),
+            Box::new(breaker_state.clone()),
+            Box::new(breaker_transitions.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -121,7 +156,46 @@ impl Metrics {
             commit_latency,
             commit_failures,
             rebalances,
+            retried_to_tier,
+            dead_lettered,
+            breaker_state,
+            breaker_transitions,
         }
+    }
+
+    /// Counts a record written to retry tier `tier` (1-based).
+    pub fn retried_to_tier(&self, tier: usize) {
+        self.retried_to_tier
+            .with_label_values(&[&tier.to_string()])
+            .inc();
+    }
+
+    /// Records written to retry tier `tier`.
+    pub fn retried_to_tier_count(&self, tier: usize) -> u64 {
+        self.retried_to_tier
+            .with_label_values(&[&tier.to_string()])
+            .get()
+    }
+
+    /// Counts a record written to the DLQ.
+    pub fn dead_lettered(&self, kind: ErrorKind) {
+        self.dead_lettered.with_label_values(&[kind.as_str()]).inc();
+    }
+
+    /// Records dead-lettered with `kind`.
+    pub fn dead_lettered_count(&self, kind: ErrorKind) -> u64 {
+        self.dead_lettered.with_label_values(&[kind.as_str()]).get()
+    }
+
+    /// Counts a breaker transition to `to` (`open`, `half_open`, `closed`).
+    pub fn breaker_transition(&self, to: &str, state: i64) {
+        self.breaker_transitions.with_label_values(&[to]).inc();
+        self.breaker_state.set(state);
+    }
+
+    /// Breaker transitions to `to` so far.
+    pub fn breaker_transitions(&self, to: &str) -> u64 {
+        self.breaker_transitions.with_label_values(&[to]).get()
     }
 
     /// The registry, to add more collectors or to gather.

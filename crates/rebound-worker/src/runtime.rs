@@ -63,6 +63,8 @@ pub(crate) struct Runtime<R: Runner> {
     pub futs: FuturesUnordered<JobFuture>,
     /// At-most-once: jobs waiting for the commit past them to be confirmed.
     pub awaiting_commit: Option<AwaitingCommit>,
+    /// While `true`, nothing starts and every partition is paused.
+    pub gate: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 pub(crate) struct AwaitingCommit {
@@ -224,7 +226,12 @@ impl<R: Runner> Runtime<R> {
         let mut revokes: Vec<PendingRevoke> = Vec::new();
         let mut shutdown_at: Option<Instant> = None;
         let mut aborted = false;
+        if let Some(g) = &mut self.gate {
+            let gated = *g.borrow_and_update();
+            self.state.set_gated(gated);
+        }
         loop {
+            let next_due = self.state.release_due(crate::dispatch::now_ms());
             self.pump();
             self.answer_revokes(&mut revokes);
             if let Some(deadline) = shutdown_at {
@@ -232,7 +239,16 @@ impl<R: Runner> Runtime<R> {
                     break;
                 }
             }
-            let next_deadline = revokes.iter().map(|r| r.deadline).chain(shutdown_at).min();
+            let due_at = next_due.map(|due| {
+                let wait = (due - crate::dispatch::now_ms()).max(0) as u64;
+                Instant::now() + Duration::from_millis(wait)
+            });
+            let next_deadline = revokes
+                .iter()
+                .map(|r| r.deadline)
+                .chain(shutdown_at)
+                .chain(due_at)
+                .min();
             tokio::select! {
                 biased;
                 _ = self.cancel.cancelled(), if shutdown_at.is_none() => {
@@ -255,6 +271,10 @@ impl<R: Runner> Runtime<R> {
                     ApiCmd::Frozen(reply) => { let _ = reply.send(self.state.frozen()); }
                     ApiCmd::Assigned(reply) => { let _ = reply.send(self.state.assigned()); }
                     ApiCmd::Abort => { aborted = true; break; }
+                },
+                g = gate_changed(&mut self.gate), if self.gate.is_some() => match g {
+                    Some(gated) => self.state.set_gated(gated),
+                    None => self.gate = None,
                 },
                 r = await_commit(&mut self.awaiting_commit), if self.awaiting_commit.is_some() => {
                     self.on_commit_now(r);
@@ -334,6 +354,16 @@ impl<R: Runner> Runtime<R> {
             final_commit: points,
             aborted: false,
         }
+    }
+}
+
+async fn gate_changed(gate: &mut Option<tokio::sync::watch::Receiver<bool>>) -> Option<bool> {
+    match gate {
+        Some(g) => match g.changed().await {
+            Ok(()) => Some(*g.borrow_and_update()),
+            Err(_) => None,
+        },
+        None => std::future::pending().await,
     }
 }
 

@@ -89,7 +89,10 @@ fn check_cluster(consumer: &BaseConsumer<Ctx>, cfg: &WorkerConfig) -> Result<()>
 }
 
 async fn start_with<R: Runner>(cfg: WorkerConfig, runner: Arc<R>) -> Result<WorkerHandle> {
-    let metrics = Arc::new(Metrics::new());
+    let metrics = cfg
+        .metrics
+        .clone()
+        .unwrap_or_else(|| Arc::new(Metrics::new()));
     let health = Arc::new(Health::default());
     let (ev_tx, ev_rx) = mpsc::channel(64);
     let (cmd_tx, cmd_rx) = std::sync::mpsc::channel();
@@ -163,6 +166,7 @@ async fn start_with<R: Runner>(cfg: WorkerConfig, runner: Arc<R>) -> Result<Work
         max_buffered: cfg.max_buffered_per_partition,
         max_batch: cfg.max_batch_size,
         metadata_budget: cfg.metadata_budget,
+        delayed_topics: cfg.delayed_topics.clone(),
     };
     let (api_tx, api_rx) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
@@ -180,6 +184,7 @@ async fn start_with<R: Runner>(cfg: WorkerConfig, runner: Arc<R>) -> Result<Work
         health: health.clone(),
         futs: FuturesUnordered::new(),
         awaiting_commit: None,
+        gate: cfg.pause_signal.clone(),
     };
     let join = tokio::spawn(async move {
         let summary = runtime.run().await;

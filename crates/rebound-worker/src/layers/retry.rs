@@ -43,10 +43,11 @@ impl<H: Handler> Handler for Retry<H> {
         {
             let mut attempt = 1u32;
             loop {
-                let err = match self.inner.handle(record).await {
+                let mut err = match self.inner.handle(record).await {
                     Ok(()) => return Ok(()),
                     Err(e) => e,
                 };
+                err.attempts = attempt;
                 if !err.kind.is_retriable() || !self.backoff.allows_attempt(attempt + 1) {
                     return Err(err);
                 }
@@ -118,6 +119,7 @@ mod tests {
         let err = h.handle(&Record::new("t", 0, 0)).await.unwrap_err();
         assert_eq!(calls.load(Ordering::SeqCst), 3);
         assert_eq!(err.message, "failure 3");
+        assert_eq!(err.attempts, 3);
     }
 
     #[tokio::test(start_paused = true)]

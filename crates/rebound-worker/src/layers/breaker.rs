@@ -1,0 +1,371 @@
+//! Circuit breaker: after `consecutive_failures` failures in a row, or a
+//! failure ratio over a sliding window, the breaker opens for `cooldown`;
+//! then it half-opens and lets one trial call through: success closes it,
+//! failure reopens it.
+//!
+//! While open, calls wait (they are neither skipped nor failed), and the
+//! worker given [`Breaker::pause_signal`] stops starting records and pauses
+//! fetching. Only transient and throttled errors count as failures: a
+//! permanent error is the record's fault, not the downstream's.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rebound_core::{ErrorKind, HandlerResult, Record};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use super::Layer;
+use crate::{Handler, Metrics};
+
+/// When the breaker opens and for how long.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakerConfig {
+    /// Failures in a row that open the breaker (0: off).
+    pub consecutive_failures: u32,
+    /// Failure ratio over `window` that opens it (`None`: off).
+    pub failure_ratio: Option<f64>,
+    /// The sliding window of the ratio.
+    pub window: Duration,
+    /// Calls needed in the window before the ratio applies.
+    pub min_calls: u32,
+    /// How long it stays open before a trial.
+    pub cooldown: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            consecutive_failures: 5,
+            failure_ratio: None,
+            window: Duration::from_secs(30),
+            min_calls: 20,
+            cooldown: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The breaker's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    /// Calls flow.
+    Closed,
+    /// Calls wait for the cooldown.
+    Open,
+    /// One trial call is let through.
+    HalfOpen,
+}
+
+impl BreakerState {
+    fn name(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        }
+    }
+    fn gauge(self) -> i64 {
+        match self {
+            BreakerState::Closed => 0,
+            BreakerState::Open => 1,
+            BreakerState::HalfOpen => 2,
+        }
+    }
+}
+
+struct Inner {
+    state: BreakerState,
+    /// Bumped on every opening, so a stale cooldown timer does nothing.
+    epoch: u64,
+    consecutive: u32,
+    window: VecDeque<(Instant, bool)>,
+    trial_in_flight: bool,
+}
+
+/// A circuit breaker shared by the handlers of a worker.
+pub struct Breaker {
+    config: BreakerConfig,
+    inner: Mutex<Inner>,
+    state_tx: watch::Sender<BreakerState>,
+    paused_tx: watch::Sender<bool>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl std::fmt::Debug for Breaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Breaker")
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a call is the half-open trial.
+struct Ticket {
+    trial: bool,
+}
+
+impl Breaker {
+    /// A closed breaker.
+    pub fn new(config: BreakerConfig, metrics: Option<Arc<Metrics>>) -> Arc<Self> {
+        Arc::new(Breaker {
+            config,
+            inner: Mutex::new(Inner {
+                state: BreakerState::Closed,
+                epoch: 0,
+                consecutive: 0,
+                window: VecDeque::new(),
+                trial_in_flight: false,
+            }),
+            state_tx: watch::channel(BreakerState::Closed).0,
+            paused_tx: watch::channel(false).0,
+            metrics,
+        })
+    }
+
+    /// The current state.
+    pub fn state(&self) -> BreakerState {
+        self.inner.lock().expect("breaker lock").state
+    }
+
+    /// State changes.
+    pub fn subscribe(&self) -> watch::Receiver<BreakerState> {
+        self.state_tx.subscribe()
+    }
+
+    /// `true` while open: give it to the worker (`with_pause_signal`) so it
+    /// stops starting records and pauses fetching.
+    pub fn pause_signal(&self) -> watch::Receiver<bool> {
+        self.paused_tx.subscribe()
+    }
+
+    fn transition(self: &Arc<Self>, inner: &mut Inner, to: BreakerState) {
+        if inner.state == to {
+            return;
+        }
+        inner.state = to;
+        match to {
+            BreakerState::Open => {
+                inner.epoch += 1;
+                inner.trial_in_flight = false;
+                warn!(cooldown = ?self.config.cooldown, "circuit breaker open: pausing");
+                let (me, epoch, cooldown) = (Arc::clone(self), inner.epoch, self.config.cooldown);
+                tokio::spawn(async move {
+                    tokio::time::sleep(cooldown).await;
+                    let mut inner = me.inner.lock().expect("breaker lock");
+                    if inner.state == BreakerState::Open && inner.epoch == epoch {
+                        me.transition(&mut inner, BreakerState::HalfOpen);
+                    }
+                });
+            }
+            BreakerState::HalfOpen => info!("circuit breaker half-open: one trial call"),
+            BreakerState::Closed => {
+                inner.consecutive = 0;
+                inner.window.clear();
+                info!("circuit breaker closed");
+            }
+        }
+        if let Some(m) = &self.metrics {
+            m.breaker_transition(to.name(), to.gauge());
+        }
+        self.state_tx.send_replace(to);
+        self.paused_tx.send_replace(to == BreakerState::Open);
+    }
+
+    async fn acquire(self: &Arc<Self>) -> Ticket {
+        let mut rx = self.state_tx.subscribe();
+        loop {
+            {
+                let mut inner = self.inner.lock().expect("breaker lock");
+                match inner.state {
+                    BreakerState::Closed => return Ticket { trial: false },
+                    BreakerState::HalfOpen if !inner.trial_in_flight => {
+                        inner.trial_in_flight = true;
+                        return Ticket { trial: true };
+                    }
+                    _ => {}
+                }
+                rx.borrow_and_update();
+            }
+            if rx.changed().await.is_err() {
+                return Ticket { trial: false };
+            }
+        }
+    }
+
+    fn record(self: &Arc<Self>, ticket: Ticket, failure: Option<bool>) {
+        let mut inner = self.inner.lock().expect("breaker lock");
+        if ticket.trial {
+            inner.trial_in_flight = false;
+            match failure {
+                Some(true) => self.transition(&mut inner, BreakerState::Open),
+                _ => self.transition(&mut inner, BreakerState::Closed),
+            }
+            return;
+        }
+        let Some(failed) = failure else {
+            return;
+        };
+        if inner.state != BreakerState::Closed {
+            return;
+        }
+        let now = Instant::now();
+        inner.consecutive = if failed { inner.consecutive + 1 } else { 0 };
+        inner.window.push_back((now, failed));
+        while inner
+            .window
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > self.config.window)
+        {
+            inner.window.pop_front();
+        }
+        let by_count = self.config.consecutive_failures > 0
+            && inner.consecutive >= self.config.consecutive_failures;
+        let by_ratio = self.config.failure_ratio.is_some_and(|r| {
+            let calls = inner.window.len();
+            let fails = inner.window.iter().filter(|(_, f)| *f).count();
+            calls >= self.config.min_calls as usize && fails as f64 / calls as f64 >= r
+        });
+        if by_count || by_ratio {
+            self.transition(&mut inner, BreakerState::Open);
+        }
+    }
+}
+
+/// Builds [`BreakerHandler`]s sharing one [`Breaker`].
+#[derive(Clone, Debug)]
+pub struct BreakerLayer {
+    breaker: Arc<Breaker>,
+}
+
+impl BreakerLayer {
+    /// Guards handlers with `breaker`.
+    pub fn new(breaker: Arc<Breaker>) -> Self {
+        BreakerLayer { breaker }
+    }
+}
+
+impl<H: Handler> Layer<H> for BreakerLayer {
+    type Handler = BreakerHandler<H>;
+    fn layer(&self, inner: H) -> BreakerHandler<H> {
+        BreakerHandler {
+            inner,
+            breaker: self.breaker.clone(),
+        }
+    }
+}
+
+/// A handler guarded by a circuit breaker.
+pub struct BreakerHandler<H> {
+    inner: H,
+    breaker: Arc<Breaker>,
+}
+
+impl<H: Handler> Handler for BreakerHandler<H> {
+    async fn handle(&self, record: &Record) -> HandlerResult {
+        let ticket = self.breaker.acquire().await;
+        let result = self.inner.handle(record).await;
+        let failure = match &result {
+            Ok(()) => Some(false),
+            Err(e) if e.kind == ErrorKind::Permanent => None,
+            Err(_) => Some(true),
+        };
+        self.breaker.record(ticket, failure);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+    use rebound_core::HandlerError;
+
+    use super::*;
+    use crate::handler_fn;
+
+    fn flaky(down: Arc<AtomicBool>, calls: Arc<AtomicU32>) -> impl Handler {
+        handler_fn(move |_: &Record| {
+            let (down, calls) = (down.clone(), calls.clone());
+            async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                if down.load(Ordering::SeqCst) {
+                    Err(HandlerError::transient("down"))
+                } else {
+                    Ok(())
+                }
+            }
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn opens_waits_half_opens_and_closes() {
+        let cfg = BreakerConfig {
+            consecutive_failures: 3,
+            cooldown: Duration::from_secs(10),
+            ..Default::default()
+        };
+        let breaker = Breaker::new(cfg, None);
+        let (down, calls) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicU32::new(0)));
+        let h =
+            Arc::new(BreakerLayer::new(breaker.clone()).layer(flaky(down.clone(), calls.clone())));
+        let r = Record::new("t", 0, 0);
+        for _ in 0..3 {
+            assert!(h.handle(&r).await.is_err());
+        }
+        assert_eq!(breaker.state(), BreakerState::Open);
+        assert!(*breaker.pause_signal().borrow());
+        // A call while open waits: no handler call during the cooldown.
+        let waiting = tokio::spawn({
+            let (h, r) = (h.clone(), r.clone());
+            async move { h.handle(&r).await }
+        });
+        tokio::time::sleep(Duration::from_secs(9)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert!(!waiting.is_finished());
+        // The trial after the cooldown fails: open again.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(waiting.await.unwrap().is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        assert_eq!(breaker.state(), BreakerState::Open);
+        // The downstream recovers: the next trial closes it.
+        down.store(false, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        assert_eq!(breaker.state(), BreakerState::HalfOpen);
+        assert!(h.handle(&r).await.is_ok());
+        assert_eq!(breaker.state(), BreakerState::Closed);
+        assert!(!*breaker.pause_signal().borrow());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failure_ratio_over_the_window_opens() {
+        let cfg = BreakerConfig {
+            consecutive_failures: 0,
+            failure_ratio: Some(0.5),
+            min_calls: 4,
+            ..Default::default()
+        };
+        let breaker = Breaker::new(cfg, None);
+        let ok = Ticket { trial: false };
+        breaker.record(ok, Some(true));
+        breaker.record(Ticket { trial: false }, Some(false));
+        breaker.record(Ticket { trial: false }, Some(true));
+        assert_eq!(breaker.state(), BreakerState::Closed, "below min_calls");
+        breaker.record(Ticket { trial: false }, Some(false));
+        assert_eq!(breaker.state(), BreakerState::Open, "2 of 4 failed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_errors_do_not_count() {
+        let breaker = Breaker::new(
+            BreakerConfig {
+                consecutive_failures: 1,
+                ..Default::default()
+            },
+            None,
+        );
+        breaker.record(Ticket { trial: false }, None);
+        assert_eq!(breaker.state(), BreakerState::Closed);
+    }
+}

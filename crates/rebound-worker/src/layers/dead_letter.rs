@@ -1,0 +1,179 @@
+//! Non-blocking retry tiers and the dead-letter queue.
+//!
+//! A record whose (possibly retried) handling fails goes to the next retry
+//! tier `<topic>.retry.<n>` with its due time in `rebound.due`, or — when
+//! the error is permanent or the tiers are exhausted — to `<topic>.dlq`,
+//! with the provenance headers of `rebound_core::headers`. The handler
+//! returns only once the write is acknowledged, so the source offset commits
+//! only after the record is safely in a tier or the DLQ. A failed write is
+//! retried with backoff for as long as it takes: nothing is skipped.
+//!
+//! Tiers give up per-key order (a retried record is handled after later
+//! records of its key); in-place retry ([`super::RetryLayer`]) keeps it.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rebound_core::{Backoff, ErrorKind, HandlerResult, Jitter, Record};
+use rebound_producer::{OutRecord, Producer};
+use tracing::{info, warn};
+
+use super::provenance::{failed_record, History, Route, TopicNames};
+use super::Layer;
+use crate::{Handler, Metrics};
+
+/// Where failures go.
+#[derive(Debug, Clone)]
+pub struct DeadLetterPolicy {
+    /// Consumer group, written into `rebound.consumer.group`.
+    pub group: String,
+    /// Delay of each retry tier; empty: failures go straight to the DLQ.
+    pub tiers: Vec<Duration>,
+    /// Topic naming.
+    pub names: TopicNames,
+    /// Backoff between attempts to write a tier or DLQ record.
+    pub write_backoff: Backoff,
+}
+
+impl DeadLetterPolicy {
+    /// DLQ only, default names.
+    pub fn new(group: impl Into<String>) -> Self {
+        DeadLetterPolicy {
+            group: group.into(),
+            tiers: Vec::new(),
+            names: TopicNames::default(),
+            write_backoff: Backoff::exponential(
+                Duration::from_millis(100),
+                Duration::from_secs(10),
+            )
+            .with_max_attempts(None)
+            .with_jitter(Jitter::Full),
+        }
+    }
+
+    /// Retry tiers with these delays before the DLQ.
+    pub fn with_tiers(mut self, delays: Vec<Duration>) -> Self {
+        self.tiers = delays;
+        self
+    }
+
+    /// Topic naming patterns.
+    pub fn with_names(mut self, names: TopicNames) -> Self {
+        self.names = names;
+        self
+    }
+
+    /// The tier topics of `topic`, to subscribe to as delayed topics.
+    pub fn tier_topics(&self, topic: &str) -> Vec<String> {
+        (1..=self.tiers.len())
+            .map(|n| self.names.tier(topic, n))
+            .collect()
+    }
+
+    /// The DLQ topic of `topic`.
+    pub fn dlq_topic(&self, topic: &str) -> String {
+        self.names.dlq(topic)
+    }
+}
+
+/// Builds [`DeadLetter`] handlers.
+#[derive(Clone)]
+pub struct DeadLetterLayer {
+    producer: Producer,
+    policy: Arc<DeadLetterPolicy>,
+    metrics: Arc<Metrics>,
+}
+
+impl DeadLetterLayer {
+    /// Writes tier and DLQ records with `producer`, counting into `metrics`
+    /// (give the worker the same metrics with `with_metrics`).
+    pub fn new(producer: Producer, policy: DeadLetterPolicy, metrics: Arc<Metrics>) -> Self {
+        DeadLetterLayer {
+            producer,
+            policy: Arc::new(policy),
+            metrics,
+        }
+    }
+}
+
+impl<H: Handler> Layer<H> for DeadLetterLayer {
+    type Handler = DeadLetter<H>;
+    fn layer(&self, inner: H) -> DeadLetter<H> {
+        DeadLetter {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// A handler whose failures go to retry tiers and the DLQ.
+pub struct DeadLetter<H> {
+    inner: H,
+    layer: DeadLetterLayer,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl<H: Handler> Handler for DeadLetter<H> {
+    async fn handle(&self, record: &Record) -> HandlerResult {
+        let err = match self.inner.handle(record).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let policy = &self.layer.policy;
+        let history = History::of(record);
+        let tier =
+            policy
+                .names
+                .tier_index(&history.original_topic, &record.topic, policy.tiers.len());
+        let route = match (err.kind, policy.tiers.get(tier)) {
+            (ErrorKind::Permanent, _) | (_, None) => Route::Dlq,
+            (_, Some(delay)) => Route::Tier(tier + 1, *delay),
+        };
+        let dest = match route {
+            Route::Tier(n, _) => policy.names.tier(&history.original_topic, n),
+            Route::Dlq => policy.names.dlq(&history.original_topic),
+        };
+        let out = failed_record(record, &err, &history, &policy.group, route, dest, now_ms());
+        self.write(&out, record).await;
+        match route {
+            Route::Tier(n, _) => self.layer.metrics.retried_to_tier(n),
+            Route::Dlq => {
+                self.layer.metrics.dead_lettered(err.kind);
+                info!(
+                    topic = %record.topic, partition = record.partition, offset = record.offset,
+                    dlq = %out.topic, kind = %err.kind, error = %err.message, "record dead-lettered"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<H> DeadLetter<H> {
+    /// Writes until acknowledged; the caller's offset cannot commit before.
+    async fn write(&self, out: &OutRecord, rec: &Record) {
+        let backoff = &self.layer.policy.write_backoff;
+        let mut attempt = 1;
+        loop {
+            match self.layer.producer.send(out).await {
+                Ok(_) => return,
+                Err(e) => {
+                    let delay = backoff.delay(attempt);
+                    warn!(
+                        topic = %rec.topic, partition = rec.partition, offset = rec.offset,
+                        to = %out.topic, attempt, ?delay, error = %e,
+                        "writing the failed record failed; retrying (its offset will not commit before)"
+                    );
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
