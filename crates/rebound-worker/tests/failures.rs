@@ -19,6 +19,8 @@ use rebound_worker::{
 };
 
 type Shared<T> = Arc<Mutex<T>>;
+/// (record index, topic, handled at epoch ms, `rebound.due`)
+type Seen = (usize, String, i64, Option<i64>);
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -292,7 +294,7 @@ async fn retry_tiers_deliver_nothing_early_and_do_not_delay_other_records() {
     let tier_topic = policy.tier_topics(&bed.topic)[0].clone();
     let failing: HashSet<usize> = [3, 40, 77].into();
     // (index, topic, handled at ms, due header)
-    let seen: Shared<Vec<(usize, String, i64, Option<i64>)>> = Default::default();
+    let seen: Shared<Vec<Seen>> = Default::default();
     let inner = {
         let (seen, failing) = (seen.clone(), failing.clone());
         handler_fn(move |rec: &Record| {
