@@ -36,6 +36,8 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
     /// Consume a topic in a consumer group and POST each record to an HTTP sink.
     Worker(Box<cmd::worker::WorkerArgs>),
+    /// Inspect and replay a dead-letter topic.
+    Dlq(cmd::dlq::DlqArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -59,6 +61,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Demo(a) => cmd::demo::run(a).await,
             Command::Worker(a) => cmd::worker::run(*a).await,
+            Command::Dlq(a) => cmd::dlq::run(a).await,
         }
     });
     match result {

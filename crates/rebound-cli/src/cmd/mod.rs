@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod demo;
+pub mod dlq;
 pub mod worker;
 
 use clap::ValueEnum;
