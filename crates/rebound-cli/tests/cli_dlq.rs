@@ -732,3 +732,51 @@ async fn a_dlq_topic_that_does_not_exist_is_named() {
     ];
     fails(&args, &format!("topic {missing} does not exist"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_exits_non_zero_naming_records_that_failed_to_send() {
+    let brokers = Brokers::start().unwrap();
+    let original = unique_name("orders");
+    let dlq = format!("{original}.dlq");
+    create_topic(brokers.bootstrap(), &original, 2)
+        .await
+        .unwrap();
+    create_topic(brokers.bootstrap(), &dlq, 1).await.unwrap();
+    let mut fixtures = fixtures(&original);
+    fixtures.truncate(2);
+    for f in &mut fixtures {
+        f.partition = 0;
+    }
+    // The first record names a partition its original topic does not have.
+    for x in &mut fixtures[0].headers {
+        if x.name == h::ORIGINAL_PARTITION {
+            x.value = Some(b"7".to_vec());
+        }
+    }
+    write(brokers.bootstrap(), &dlq, &fixtures).await;
+
+    let args = [
+        "dlq",
+        "replay",
+        "--brokers",
+        brokers.bootstrap(),
+        "--topic",
+        &dlq,
+        "--all",
+        "--timeout",
+        "5s",
+    ];
+    let o = fails(&args, "1 of 2 records failed to send: 0:0");
+    assert!(
+        stderr(&o).contains(&format!("failed 0:0 -> {original}: ")),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        stdout(&o).lines().last().unwrap(),
+        format!("sent 1 ({original}: 1), skipped 0, failed 1")
+    );
+    let got = read_topic(brokers.bootstrap(), &original);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].value.as_deref(), Some(fixtures[1].value.as_slice()));
+}

@@ -42,6 +42,10 @@ enum DlqCommand {
     /// Print one DLQ record with all its headers, key and value.
     Show(show::ShowArgs),
     /// Produce DLQ records again to their original topic (or to --to).
+    ///
+    /// Key, value and headers are kept and `rebound.replayed` is added.
+    /// Exits non-zero when a record failed to send or was skipped for want
+    /// of a destination; the others are still sent.
     Replay(replay::ReplayArgs),
 }
 

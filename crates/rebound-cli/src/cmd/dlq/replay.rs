@@ -98,12 +98,24 @@ struct Plan {
 
 impl Plan {
     fn per_topic(&self) -> BTreeMap<&str, usize> {
-        let mut m = BTreeMap::new();
-        for p in &self.send {
-            *m.entry(p.out.topic.as_str()).or_default() += 1;
-        }
-        m
+        per_topic(self.send.iter().map(|p| p.out.topic.as_str()))
     }
+}
+
+fn per_topic<'a>(topics: impl IntoIterator<Item = &'a str>) -> BTreeMap<&'a str, usize> {
+    let mut m = BTreeMap::new();
+    for t in topics {
+        *m.entry(t).or_default() += 1;
+    }
+    m
+}
+
+/// `orders: 3, payments: 1`.
+fn describe_counts(m: &BTreeMap<&str, usize>) -> String {
+    m.iter()
+        .map(|(t, n)| format!("{t}: {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Reads the selection, then sends it (or prints it with `--dry-run`).
@@ -130,17 +142,12 @@ pub async fn run(a: ReplayArgs) -> anyhow::Result<()> {
             headers::ORIGINAL_TOPIC
         );
     }
-    let counts = plan
-        .per_topic()
-        .iter()
-        .map(|(t, n)| format!("{t}: {n}"))
-        .collect::<Vec<_>>()
-        .join(", ");
     if a.dry_run {
         println!(
-            "dry run: would send {} records from {} ({counts})",
+            "dry run: would send {} records from {} ({})",
             plan.send.len(),
-            a.source.topic
+            a.source.topic,
+            describe_counts(&plan.per_topic())
         );
         if !plan.send.is_empty() {
             let rows = plan.send.iter().map(|p| (&p.rec, p.out.topic.as_str()));
@@ -153,10 +160,25 @@ pub async fn run(a: ReplayArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let failed = send(&a.source, &plan).await?;
+    let ok = send(&a.source, &plan).await?;
+    let sent = per_topic(
+        plan.send
+            .iter()
+            .zip(&ok)
+            .filter(|(_, ok)| **ok)
+            .map(|(p, _)| p.out.topic.as_str()),
+    );
+    let failed: Vec<String> = plan
+        .send
+        .iter()
+        .zip(&ok)
+        .filter(|(_, ok)| !**ok)
+        .map(|(p, _)| DlqEntry::new(&p.rec).coords())
+        .collect();
     println!(
-        "sent {} ({counts}), skipped {}, failed {}",
-        plan.send.len() - failed.len(),
+        "sent {} ({}), skipped {}, failed {}",
+        sent.values().sum::<usize>(),
+        describe_counts(&sent),
         plan.skipped.len(),
         failed.len()
     );
@@ -268,8 +290,9 @@ fn plan(records: Vec<Record>, to: Option<&str>, replayed_at: i64) -> Plan {
     Plan { send, skipped }
 }
 
-/// Sends the plan with a progress bar; returns a description of each failure.
-async fn send(source: &Source, plan: &Plan) -> anyhow::Result<Vec<String>> {
+/// Sends the plan with a progress bar and reports each failure; returns
+/// whether each planned record was acknowledged.
+async fn send(source: &Source, plan: &Plan) -> anyhow::Result<Vec<bool>> {
     let config = ProducerConfig::new(&source.brokers).with_delivery_timeout(source.timeout);
     let producer = Producer::new(&config)?;
     let bar = ProgressBar::new(plan.send.len() as u64);
@@ -288,15 +311,17 @@ async fn send(source: &Source, plan: &Plan) -> anyhow::Result<Vec<String>> {
         .collect()
         .await;
     bar.finish_and_clear();
-    let mut failed = Vec::new();
-    for (p, r) in results {
-        if let Err(e) = r {
-            let coords = DlqEntry::new(&p.rec).coords();
-            eprintln!("failed {coords} -> {}: {e}", p.out.topic);
-            failed.push(coords);
-        }
-    }
-    Ok(failed)
+    Ok(results
+        .into_iter()
+        .map(|(p, r)| match r {
+            Ok(_) => true,
+            Err(e) => {
+                let coords = DlqEntry::new(&p.rec).coords();
+                eprintln!("failed {coords} -> {}: {e}", p.out.topic);
+                false
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]
