@@ -699,7 +699,7 @@ async fn replay_reports_records_without_an_original_topic_and_sends_the_rest() {
 }
 
 #[test]
-fn flags_are_read_from_the_environment_and_a_missing_topic_fails_clearly() {
+fn flags_are_read_from_the_environment_and_a_missing_flag_is_named() {
     // No broker needed: the flag error comes first.
     let o = rebound()
         .args(["dlq", "show", "--offset", "0:1"])
@@ -716,6 +716,25 @@ fn flags_are_read_from_the_environment_and_a_missing_topic_fails_clearly() {
         .unwrap();
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--limit"), "{}", stderr(&o));
+}
+
+#[test]
+fn an_unreachable_broker_fails_with_one_clear_line() {
+    let args = [
+        "dlq",
+        "list",
+        "--brokers",
+        "127.0.0.1:1",
+        "--topic",
+        "t.dlq",
+        "--timeout",
+        "2s",
+    ];
+    let o = fails(
+        &args,
+        "could not reach Kafka brokers at 127.0.0.1:1 within 2s",
+    );
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -26,9 +27,25 @@ pub struct PartitionSpan {
     pub high: i64,
 }
 
+/// Sends librdkafka's own logs and connection errors to `debug`: a failed
+/// read is reported once, as the command's error, not as dozens of lines.
+struct Quiet;
+
+impl ClientContext for Quiet {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        tracing::debug!(?level, fac, "librdkafka: {log_message}");
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::debug!("librdkafka: {error}: {reason}");
+    }
+}
+
+impl ConsumerContext for Quiet {}
+
 /// A connected reader of one topic.
 pub struct TopicReader {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<Quiet>,
     topic: String,
     timeout: Duration,
     spans: Vec<PartitionSpan>,
@@ -40,7 +57,7 @@ impl TopicReader {
     pub fn open(brokers: &str, topic: &str, timeout: Duration) -> anyhow::Result<Self> {
         // librdkafka wants a group id even for `assign`; it is never joined
         // and nothing is committed under it.
-        let consumer: BaseConsumer = ClientConfig::new()
+        let consumer: BaseConsumer<Quiet> = ClientConfig::new()
             .set("bootstrap.servers", brokers)
             .set("group.id", "rebound-dlq-reader")
             .set("enable.auto.commit", "false")
@@ -49,7 +66,7 @@ impl TopicReader {
             // An offset past the end resets to the end, so EOF still comes.
             .set("auto.offset.reset", "latest")
             .set("allow.auto.create.topics", "false")
-            .create()
+            .create_with_context(Quiet)
             .context("cannot create the Kafka client")?;
         let md = consumer
             .fetch_metadata(Some(topic), timeout)
