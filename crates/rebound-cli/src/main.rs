@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //!
-//! - `cmd/`: one file per subcommand (`demo`, `worker`).
+//! - `cmd/`: one module per subcommand (`demo`, `worker`, `dlq/`).
+//! - `failure_args`: the failure-stack flags of `worker` (retry, tiers, DLQ, breaker).
 //! - `ops`: the `/healthz`, `/readyz`, `/metrics` server every service exposes.
 //! - `sink`: the HTTP sink handler of `rebound worker`.
 //! - `local_broker`: starts the local test broker for `demo` when no `--brokers` is given.
@@ -10,6 +11,7 @@
 
 mod args;
 mod cmd;
+mod failure_args;
 mod local_broker;
 mod ops;
 mod shutdown;

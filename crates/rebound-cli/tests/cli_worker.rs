@@ -196,7 +196,7 @@ async fn worker_delivers_every_record_to_the_http_sink_and_stops_on_sigterm() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let ops = format!("127.0.0.1:{}", free_port());
-    let child = rebound()
+    let mut child = rebound()
         .args([
             "worker",
             "--brokers",
@@ -227,11 +227,15 @@ async fn worker_delivers_every_record_to_the_http_sink_and_stops_on_sigterm() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut was_ready = false;
     while sink.got.lock().unwrap().len() < n {
-        assert!(
-            Instant::now() < deadline,
-            "timed out: {} delivered",
-            sink.got.lock().unwrap().len()
-        );
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "timed out: {} delivered; worker stderr:\n{}",
+                sink.got.lock().unwrap().len(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         if !was_ready {
             if let Ok(r) = client.get(format!("http://{ops}/readyz")).send().await {
                 was_ready = r.status() == 200;

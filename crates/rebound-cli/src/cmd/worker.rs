@@ -1,16 +1,18 @@
 //! `rebound worker`: Kafka → HTTP delivery on the worker runtime.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use rebound_worker::{Backoff, Delivery, Layer, RetryLayer, Worker, WorkerConfig};
+use rebound_worker::{Delivery, Metrics, Worker, WorkerConfig};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use super::OrderingArg;
 use crate::args;
+use crate::failure_args::FailureArgs;
 use crate::sink::HttpSink;
 
 /// Flags of `rebound worker`; each also reads the environment variable shown.
@@ -50,16 +52,8 @@ pub struct WorkerArgs {
         default_value = "at-least-once"
     )]
     delivery: DeliveryArg,
-    /// Attempts per record (in place, exponential backoff) before the partition freezes.
-    #[arg(long, env = "REBOUND_RETRY_ATTEMPTS", default_value_t = 5,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    retry_attempts: u32,
-    /// First retry delay.
-    #[arg(long, env = "REBOUND_RETRY_BASE", default_value = "200ms", value_parser = args::duration)]
-    retry_base: Duration,
-    /// Largest retry delay.
-    #[arg(long, env = "REBOUND_RETRY_CAP", default_value = "30s", value_parser = args::duration)]
-    retry_cap: Duration,
+    #[command(flatten)]
+    failure: FailureArgs,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "REBOUND_OPS_ADDR", default_value = "127.0.0.1:9464")]
     ops_addr: SocketAddr,
@@ -93,6 +87,39 @@ fn key_value(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Creates `topics` (missing ones only) with as many partitions as `source`.
+async fn create_missing(
+    brokers: &str,
+    source: &str,
+    topics: &[String],
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let (b, s) = (brokers.to_string(), source.to_string());
+    let partitions = tokio::task::spawn_blocking(move || -> anyhow::Result<i32> {
+        let c: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &b)
+            .create()?;
+        let md = c
+            .fetch_metadata(Some(&s), timeout)
+            .with_context(|| format!("could not reach Kafka brokers at {b} within {timeout:?}"))?;
+        Ok(md
+            .topics()
+            .iter()
+            .find(|t| t.name() == s)
+            .map(|t| t.partitions().len() as i32)
+            .filter(|n| *n > 0)
+            .unwrap_or(1))
+    })
+    .await??;
+    for t in topics {
+        rebound_testkit::create_topic(brokers, t, partitions)
+            .await
+            .with_context(|| format!("creating topic {t}"))?;
+    }
+    Ok(())
+}
+
 /// Runs the worker until SIGINT/SIGTERM, then shuts down gracefully.
 pub async fn run(a: WorkerArgs) -> anyhow::Result<()> {
     let mut b = WorkerConfig::builder()
@@ -114,11 +141,17 @@ pub async fn run(a: WorkerArgs) -> anyhow::Result<()> {
     for (k, v) in &a.kafka_config {
         b = b.with_client_config(k, v);
     }
+    let metrics = Arc::new(Metrics::new());
+    let sink = HttpSink::new(a.http_sink.clone(), a.http_timeout)?;
+    let stack = a
+        .failure
+        .stack(sink, &a.brokers, &a.topic, &a.group, &metrics)?;
+    if a.failure.create_topics && !stack.extra_topics.is_empty() {
+        create_missing(&a.brokers, &a.topic, &stack.extra_topics, a.connect_timeout).await?;
+    }
+    let b = a.failure.configure(b.with_metrics(metrics), &stack);
     let config = b.build().context("invalid worker configuration")?;
-    let backoff = Backoff::exponential(a.retry_base, a.retry_cap.max(a.retry_base))
-        .with_max_attempts(Some(a.retry_attempts));
-    let handler =
-        RetryLayer::new(backoff).layer(HttpSink::new(a.http_sink.clone(), a.http_timeout)?);
+    let handler = stack.handler;
 
     info!(brokers = %a.brokers, topic = %a.topic, group = %a.group, sink = %a.http_sink, "starting worker");
     let worker = Worker::start(config, handler).await?;
