@@ -92,7 +92,10 @@ async fn crash_under_load_loses_nothing(store: &str) {
     let acked: Vec<String> = acked.lock().unwrap().clone();
     assert!(acked.len() > 100, "load too light: {} acked", acked.len());
     let before = rec.received().len();
-    eprintln!("{store}: {} creates acknowledged, {before} delivered before kill -9", acked.len());
+    eprintln!(
+        "{store}: {} creates acknowledged, {before} delivered before kill -9",
+        acked.len()
+    );
     let _second = Serve::start(store);
     let want: HashSet<String> = acked.iter().map(|id| format!("{id}|1")).collect();
     rec.wait_for(

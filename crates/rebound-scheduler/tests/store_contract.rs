@@ -200,6 +200,33 @@ async fn list_filters_and_pages(s: Arc<dyn Store>) {
     assert_eq!(seen, want);
 }
 
+async fn concurrent_creates_make_one_task_per_id(s: Arc<dyn Store>) {
+    let mut joins = Vec::new();
+    for i in 0..200 {
+        let s = s.clone();
+        // Half the callers race on the same 10 ids; the rest are distinct.
+        let id = if i % 2 == 0 {
+            format!("same-{}", (i / 2) % 10)
+        } else {
+            format!("own-{i}")
+        };
+        joins.push(tokio::spawn(async move {
+            s.create(vec![task(&id)]).await.unwrap().pop().unwrap()
+        }));
+    }
+    let mut created = 0;
+    for j in joins {
+        match j.await.unwrap() {
+            CreateOutcome::Created => created += 1,
+            CreateOutcome::Duplicate => {}
+            CreateOutcome::Conflict => panic!("identical bodies never conflict"),
+        }
+    }
+    assert_eq!(created, 10 + 100);
+    let claimed = s.claim(DUE, 1000, LEASE).await.unwrap();
+    assert_eq!(claimed.len(), 110, "one task per id");
+}
+
 macro_rules! both {
     ($name:ident) => {
         mod $name {
@@ -222,3 +249,4 @@ both!(retry_reschedules);
 both!(priority_first);
 both!(cancel_stops_delivery);
 both!(list_filters_and_pages);
+both!(concurrent_creates_make_one_task_per_id);

@@ -24,6 +24,7 @@ mod file_log;
 mod file_state;
 pub mod redis;
 mod redis_conn;
+mod redis_create;
 mod redis_scripts;
 
 /// A claimed task: delivery attempt `task.attempts + 1` is in flight under a

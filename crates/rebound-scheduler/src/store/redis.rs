@@ -15,13 +15,11 @@ use futures::FutureExt;
 use redis::{AsyncCommands, Script};
 
 use super::redis_conn::{Conn, Target};
+use super::redis_create::{Coalescer, Creator, CHUNK};
 use super::redis_scripts as lua;
 use super::{Claimed, Finish, ListQuery, Page, Store};
 use crate::error::{Error, Result};
 use crate::task::{CancelOutcome, CreateOutcome, Task, TaskSpec, TaskState};
-
-/// Tasks per create script call.
-const CREATE_CHUNK: usize = 256;
 
 /// Task storage in Redis with scripted claim-with-lease.
 pub struct RedisStore {
@@ -32,7 +30,7 @@ pub struct RedisStore {
     claims: AtomicU64,
     retention: Duration,
     poll: Duration,
-    create: Script,
+    creates: Coalescer,
     claim: Script,
     finish: Script,
     cancel: Script,
@@ -56,7 +54,14 @@ impl RedisStore {
         let target = Target::parse(url)?;
         let conn = target.connect().await?;
         let p = format!("{{{}}}", target.prefix);
+        let creator = Creator {
+            conn: conn.clone(),
+            keys: [format!("{p}:due:prio"), format!("{p}:due")],
+            base: format!("{p}:task:"),
+            script: std::sync::Arc::new(Script::new(lua::CREATE)),
+        };
         Ok(RedisStore {
+            creates: Coalescer::start(creator),
             conn,
             keys: [
                 format!("{p}:due:prio"),
@@ -68,7 +73,6 @@ impl RedisStore {
             claims: AtomicU64::new(0),
             retention: Duration::from_secs(24 * 3600),
             poll: Duration::from_millis(10),
-            create: Script::new(lua::CREATE),
             claim: Script::new(lua::CLAIM),
             finish: Script::new(lua::FINISH),
             cancel: Script::new(lua::CANCEL),
@@ -86,37 +90,6 @@ impl RedisStore {
     pub fn with_poll_interval(mut self, poll: Duration) -> Self {
         self.poll = poll;
         self
-    }
-
-    async fn create_chunk(&self, tasks: &[Task]) -> Result<Vec<CreateOutcome>> {
-        let mut inv = self.create.prepare_invoke();
-        inv.key(&self.keys[0]).key(&self.keys[1]).arg(&self.base);
-        let mut specs = Vec::with_capacity(tasks.len());
-        for t in tasks {
-            let spec = serde_json::to_string(&t.spec).expect("specs serialize");
-            inv.arg(t.id())
-                .arg(&spec)
-                .arg(t.next_due_ms.unwrap_or(t.created_at_ms))
-                .arg(if t.spec.is_priority { "1" } else { "0" })
-                .arg(t.created_at_ms)
-                .arg(&t.spec.client_id);
-            specs.push(spec);
-        }
-        let mut conn = self.conn.clone();
-        let res: Vec<String> = inv.invoke_async(&mut conn).await.map_err(rerr("create"))?;
-        Ok(res
-            .into_iter()
-            .zip(specs)
-            .map(|(existing, spec)| {
-                if existing.is_empty() {
-                    CreateOutcome::Created
-                } else if existing == spec {
-                    CreateOutcome::Duplicate
-                } else {
-                    CreateOutcome::Conflict
-                }
-            })
-            .collect())
     }
 
     fn decode(id: &str, f: &HashMap<String, String>) -> Result<Task> {
@@ -168,13 +141,19 @@ impl Store for RedisStore {
 
     fn create(&self, tasks: Vec<Task>) -> BoxFuture<'_, Result<Vec<CreateOutcome>>> {
         async move {
-            if tasks.len() <= CREATE_CHUNK {
-                return self.create_chunk(&tasks).await;
+            let creator = self.creates.creator();
+            match tasks.len() {
+                0 => return Ok(Vec::new()),
+                1 => {
+                    let task = tasks.into_iter().next().expect("one task");
+                    return Ok(vec![self.creates.create(task).await?]);
+                }
+                n if n <= CHUNK => return creator.chunk(&tasks).await,
+                _ => {}
             }
-            let parts = futures::future::try_join_all(
-                tasks.chunks(CREATE_CHUNK).map(|c| self.create_chunk(c)),
-            )
-            .await?;
+            let parts =
+                futures::future::try_join_all(tasks.chunks(CHUNK).map(|c| creator.chunk(c)))
+                    .await?;
             Ok(parts.into_iter().flatten().collect())
         }
         .boxed()

@@ -2,26 +2,26 @@
 //! `{prefix}` hash tag, so they also run on Redis Cluster.
 //!
 //! Keys: `{p}:task:<id>` (hash: spec, state, attempts, due, created, updated,
-//! last_error, token, client), `{p}:due:prio` and `{p}:due` (zsets of ids by due
+//! and once set last_error, token), `{p}:due:prio` and `{p}:due` (zsets of ids by due
 //! time), `{p}:lease` (zset of ids by lease expiry).
 //! KEYS are always `[due:prio, due, lease]`; ARGV[1] is the task-key base
 //! `{p}:task:`.
 
 /// Creates tasks unless their id exists. ARGV after the base: groups of
-/// `id, spec, due, prio(0|1), now, client`. Returns, per task, `""` when
+/// `id, spec, due, prio(0|1), now`. Returns, per task, `""` when
 /// created or the stored spec when the id exists.
 pub(crate) const CREATE: &str = r#"
 local base = ARGV[1]
 local out = {}
-for b = 2, #ARGV, 6 do
-  local id, spec, due, prio, now, client = ARGV[b], ARGV[b+1], ARGV[b+2], ARGV[b+3], ARGV[b+4], ARGV[b+5]
+for b = 2, #ARGV, 5 do
+  local id, spec, due, prio, now = ARGV[b], ARGV[b+1], ARGV[b+2], ARGV[b+3], ARGV[b+4]
   local k = base .. id
   local existing = redis.call('HGET', k, 'spec')
   if existing then
     out[#out+1] = existing
   else
     redis.call('HSET', k, 'spec', spec, 'state', 'scheduled', 'attempts', 0, 'due', due,
-      'created', now, 'updated', now, 'last_error', '', 'token', '', 'client', client)
+      'created', now, 'updated', now)
     if prio == '1' then redis.call('ZADD', KEYS[1], due, id) else redis.call('ZADD', KEYS[2], due, id) end
     out[#out+1] = ''
   end
