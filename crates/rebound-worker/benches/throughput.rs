@@ -33,9 +33,13 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Returns (records/s from first record to last, join time).
-fn plain_loop(bootstrap: &str, topic: &str, n: usize) -> (f64, Duration) {
+/// Returns (records/s from first record to last, join time). `tuned`
+/// applies the fetch setting the worker uses (`fetch.queue.backoff.ms=10`).
+fn plain_loop(bootstrap: &str, topic: &str, n: usize, tuned: bool) -> (f64, Duration) {
     let mut cfg = ClientConfig::new();
+    if tuned {
+        cfg.set("fetch.queue.backoff.ms", "10");
+    }
     if let Ok(extra) = std::env::var("BENCH_CLIENT_CONFIG") {
         for kv in extra.split(',') {
             let (k, v) = kv.split_once('=').unwrap();
@@ -148,32 +152,41 @@ async fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    let (mut plain, mut ours) = (Vec::new(), Vec::new());
+    let (mut plain, mut tuned, mut ours) = (Vec::new(), Vec::new(), Vec::new());
     for run in 1..=runs {
-        let (b, tp) = (bootstrap.clone(), topic.clone());
-        let (p, pj) = if std::env::var_os("BENCH_SKIP_PLAIN").is_some() {
-            (1.0, Duration::ZERO)
-        } else {
-            tokio::task::spawn_blocking(move || plain_loop(&b, &tp, n))
-                .await
-                .unwrap()
+        let skip = std::env::var_os("BENCH_SKIP_PLAIN").is_some();
+        let baseline = |t: bool| {
+            let (b, tp) = (bootstrap.clone(), topic.clone());
+            async move {
+                if skip {
+                    (f64::NAN, Duration::ZERO)
+                } else {
+                    tokio::task::spawn_blocking(move || plain_loop(&b, &tp, n, t))
+                        .await
+                        .unwrap()
+                }
+            }
         };
+        let (p, _) = baseline(false).await;
+        let (pt, _) = baseline(true).await;
         let (r, rj) = rebound_run(&bootstrap, &topic, n).await;
         println!(
-            "run {run}: plain rdkafka loop {p:>10.0} rec/s (join {:.1}s) | rebound key mode {r:>10.0} rec/s (join {:.1}s) | ratio {:.2}",
-            pj.as_secs_f64(),
+            "run {run}: plain loop (librdkafka defaults) {p:>9.0} rec/s | plain loop (fetch.queue.backoff.ms=10) {pt:>9.0} rec/s | rebound key mode {r:>9.0} rec/s (join {:.1}s) | ratio to tuned plain {:.2}",
             rj.as_secs_f64(),
-            r / p
+            r / pt
         );
         plain.push(p);
+        tuned.push(pt);
         ours.push(r);
     }
-    let ratios: Vec<f64> = ours.iter().zip(&plain).map(|(r, p)| r / p).collect();
+    let ratios: Vec<f64> = ours.iter().zip(&tuned).map(|(r, p)| r / p).collect();
     println!(
-        "median: plain {:.0} rec/s, rebound key mode {:.0} rec/s, ratio {:.2} (median of per-run ratios {:.2})",
+        "median: plain (defaults) {:.0} rec/s, plain (tuned) {:.0} rec/s, rebound key mode {:.0} rec/s; ratio to tuned plain {:.2} (median of per-run ratios {:.2}), to default plain {:.2}",
         median(plain.clone()),
+        median(tuned.clone()),
         median(ours.clone()),
-        median(ours) / median(plain),
-        median(ratios)
+        median(ours.clone()) / median(tuned),
+        median(ratios),
+        median(ours) / median(plain)
     );
 }

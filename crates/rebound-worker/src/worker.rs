@@ -58,7 +58,11 @@ fn client_config(cfg: &WorkerConfig) -> ClientConfig {
             (session_ms / 3).max(100).to_string(),
         )
         .set("statistics.interval.ms", "1000")
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "false")
+        // librdkafka backs off fetching for up to a second once its local
+        // queue passes queued.min.messages; a consumer that hands records
+        // to another thread then idles. Back off briefly instead.
+        .set("fetch.queue.backoff.ms", "10");
     for (k, v) in &cfg.client_config {
         c.set(k, v);
     }
