@@ -166,3 +166,93 @@ async fn partition_mode_runs_one_record_per_partition_at_a_time() {
     );
     let _ = index_of;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_mode_hands_partition_batches_in_offset_order_one_at_a_time() {
+    use rebound_worker::batch_handler_fn;
+    let bed = Bed::new(3).await;
+    let n = 3_000;
+    bed.produce(n, |i| Some(format!("k{i}")));
+    // (partition, offsets) of each batch, in completion order.
+    type Batches = Vec<(i32, Vec<i64>)>;
+    let batches: Arc<Mutex<Batches>> = Default::default();
+    let running: Arc<Mutex<HashMap<i32, usize>>> = Default::default();
+    let overlaps = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let handler = {
+        let (batches, running, overlaps, done) = (
+            batches.clone(),
+            running.clone(),
+            overlaps.clone(),
+            done.clone(),
+        );
+        batch_handler_fn(move |recs: &[Record]| {
+            let p = recs[0].partition;
+            assert!(
+                recs.iter().all(|r| r.partition == p),
+                "a batch mixes partitions"
+            );
+            let offsets: Vec<i64> = recs.iter().map(|r| r.offset).collect();
+            let (batches, running, overlaps, done) = (
+                batches.clone(),
+                running.clone(),
+                overlaps.clone(),
+                done.clone(),
+            );
+            async move {
+                {
+                    let mut r = running.lock().unwrap();
+                    let c = r.entry(p).or_default();
+                    *c += 1;
+                    if *c > 1 {
+                        overlaps.fetch_add(1, AtomicOrdering::SeqCst);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                *running.lock().unwrap().get_mut(&p).unwrap() -= 1;
+                done.fetch_add(offsets.len(), AtomicOrdering::SeqCst);
+                batches.lock().unwrap().push((p, offsets));
+                Ok(())
+            }
+        })
+    };
+    let cfg = bed
+        .config(&unique_name("g"))
+        .with_ordering(Ordering::Batch)
+        .with_max_batch_size(100)
+        .build()
+        .unwrap();
+    let w = Worker::start_batch(cfg, handler).await.unwrap();
+    wait_until(Duration::from_secs(60), "all records", || {
+        let d = done.load(AtomicOrdering::SeqCst);
+        async move { d >= n }
+    })
+    .await;
+    w.stop().await.unwrap();
+    assert_eq!(
+        overlaps.load(AtomicOrdering::SeqCst),
+        0,
+        "two batches of one partition at once"
+    );
+    let batches = batches.lock().unwrap();
+    assert!(
+        batches.iter().all(|(_, b)| b.len() <= 100),
+        "batch over max_batch_size"
+    );
+    for p in 0..3 {
+        let offsets: Vec<i64> = batches
+            .iter()
+            .filter(|(q, _)| *q == p)
+            .flat_map(|(_, b)| b.iter().copied())
+            .collect();
+        let expected: Vec<i64> = (0..offsets.len() as i64).collect();
+        assert_eq!(
+            offsets, expected,
+            "partition {p}: every offset once, in order"
+        );
+    }
+    assert!(
+        batches.iter().any(|(_, b)| b.len() > 1),
+        "records were batched"
+    );
+}
