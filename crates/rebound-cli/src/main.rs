@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //!
-//! - `cmd/`: one module per subcommand (`demo`, `worker`, `dlq/`).
+//! - `cmd/`: one module per subcommand (`demo`, `worker`, `dlq/`, `serve`).
 //! - `failure_args`: the failure-stack flags of `worker` (retry, tiers, DLQ, breaker).
 //! - `ops`: the `/healthz`, `/readyz`, `/metrics` server every service exposes.
 //! - `sink`: the HTTP sink handler of `rebound worker`.
@@ -40,6 +40,8 @@ enum Command {
     Worker(Box<cmd::worker::WorkerArgs>),
     /// Inspect and replay a dead-letter topic.
     Dlq(cmd::dlq::DlqArgs),
+    /// Serve the delayed-retry scheduler (HTTP API wire-compatible with Rebound).
+    Serve(cmd::serve::ServeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -64,6 +66,7 @@ fn main() -> std::process::ExitCode {
             Command::Demo(a) => cmd::demo::run(a).await,
             Command::Worker(a) => cmd::worker::run(*a).await,
             Command::Dlq(a) => cmd::dlq::run(a).await,
+            Command::Serve(a) => cmd::serve::run(a).await,
         }
     });
     match result {

@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod dlq;
+pub mod serve;
 pub mod worker;
 
 use clap::ValueEnum;

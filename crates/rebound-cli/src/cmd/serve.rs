@@ -1,0 +1,65 @@
+//! `rebound serve`: the delayed-retry scheduler service (wire-compatible
+//! with Rebound). Settings come from Rebound's environment names
+//! (`HTTP_ADDR`, `REDIS_MODE`, `REDIS_HOST`, …, `KAFKA_BROKERS`) and these
+//! flags, which win over the environment.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use clap::Args;
+use rebound_scheduler::ServeConfig;
+use tokio_util::sync::CancellationToken;
+
+use crate::args;
+
+/// Flags of `rebound serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Listen address of the HTTP API (default 0.0.0.0:8080).
+    #[arg(long, env = "HTTP_ADDR")]
+    http_addr: Option<SocketAddr>,
+    /// Task store: `file://PATH` (embedded, crash-safe, the default
+    /// `file://rebound-data`) or `redis://HOST:PORT` (also built from REDIS_MODE,
+    /// REDIS_HOST, REDIS_PORT, REDIS_PASSWORD, REDIS_MASTER_NAME,
+    /// REDIS_SENTINEL_ADDRS, REDIS_CLUSTER_ADDRS).
+    #[arg(long, env = "REBOUND_STORE", value_parser = args::non_empty)]
+    store: Option<String>,
+    /// Default Kafka bootstrap servers for destinations without a host.
+    #[arg(long, env = "KAFKA_BROKERS", value_parser = args::non_empty)]
+    kafka_brokers: Option<String>,
+    /// Require `Authorization: Bearer TOKEN` on the task routes.
+    #[arg(long, env = "REBOUND_AUTH_TOKEN", value_parser = args::non_empty)]
+    auth_token: Option<String>,
+    /// Also create tasks from JSON records on this topic.
+    #[arg(long, env = "REBOUND_INGRESS_TOPIC", value_parser = args::topic)]
+    ingress_topic: Option<String>,
+}
+
+/// Runs the scheduler until SIGINT/SIGTERM.
+pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
+    let mut config = ServeConfig::from_env().context("invalid scheduler environment")?;
+    if let Some(addr) = a.http_addr {
+        config.http_addr = addr;
+    }
+    if let Some(store) = a.store {
+        config.store_url = store;
+    }
+    if let Some(b) = a.kafka_brokers {
+        config.kafka_brokers = b;
+    }
+    if a.auth_token.is_some() {
+        config.auth_token = a.auth_token;
+    }
+    if a.ingress_topic.is_some() {
+        config.ingress_topic = a.ingress_topic;
+    }
+    tracing::info!(
+        addr = %config.http_addr, store = %config.store_url, kafka = %config.kafka_brokers,
+        "starting the scheduler"
+    );
+    let stop = CancellationToken::new();
+    crate::shutdown::on_signals(stop.clone());
+    rebound_scheduler::serve(config, stop)
+        .await
+        .context("scheduler stopped with an error")
+}

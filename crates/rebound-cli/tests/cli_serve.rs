@@ -1,0 +1,113 @@
+//! `rebound serve` as a black box: a task created over HTTP is delivered
+//! to a real HTTP endpoint after its delay, and SIGTERM stops the service.
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+
+type Got = Arc<Mutex<Vec<(Option<String>, String, Instant)>>>;
+
+async fn hook(State(got): State<Got>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let key = headers
+        .get("x-message-key")
+        .map(|v| v.to_str().unwrap().to_string());
+    got.lock().unwrap().push((
+        key,
+        String::from_utf8(body.to_vec()).unwrap(),
+        Instant::now(),
+    ));
+    StatusCode::OK
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_delivers_a_task_after_its_delay_and_stops_on_sigterm() {
+    let got: Got = Default::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let app = Router::new()
+        .route("/hook", post(hook))
+        .with_state(got.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = std::env::temp_dir().join(format!("rebound-serve-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rebound"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("REBOUND_") || k.starts_with("REDIS_") || k == "HTTP_ADDR" {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
+        .args([
+            "serve",
+            "--http-addr",
+            &addr,
+            "--kafka-brokers",
+            "127.0.0.1:1",
+        ])
+        .arg("--store")
+        .arg(format!("file://{}", dir.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let created = loop {
+        let body = serde_json::json!({
+            "id": "task-1", "source": "cli-test", "destination_type": "http",
+            "destination": {"url": hook_url}, "max_retries": 2, "base_delay": 1,
+            "message_data": "{\"hello\":1}"
+        });
+        match client
+            .post(format!("http://{addr}/tasks"))
+            .json(&body)
+            .send()
+            .await
+        {
+            Ok(r) => break (Instant::now(), r.status(), r.text().await.unwrap()),
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("serve never answered: {e}"),
+        }
+    };
+    assert_eq!(created.1, 201, "{}", created.2);
+    assert_eq!(
+        created.2,
+        r#"{"message":"Task task-1 scheduled successfully"}"#
+    );
+    while got.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the task was never delivered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (key, body, at) = got.lock().unwrap()[0].clone();
+    assert_eq!(body, "{\"hello\":1}");
+    assert_eq!(key.as_deref(), Some("task-1|1"));
+    assert!(
+        at - created.0 >= Duration::from_millis(900),
+        "delivered before base_delay"
+    );
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "serve exited with {status}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
