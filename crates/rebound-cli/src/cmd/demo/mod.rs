@@ -6,9 +6,11 @@
 //!
 //! - `behaviour`: which records fail, and how.
 //! - `mode`: one mode's run.
+//! - `scheduler`: the delayed-retry scheduler stage.
 
 mod behaviour;
 mod mode;
+mod scheduler;
 
 use std::time::Duration;
 
@@ -56,6 +58,9 @@ pub struct DemoArgs {
     /// Simulated work per record: a uniform sleep up to this long.
     #[arg(long, default_value = "2ms", value_parser = args::duration)]
     max_work: Duration,
+    /// Tasks for the scheduler stage (0 skips it).
+    #[arg(long, default_value_t = 200)]
+    scheduler_tasks: u32,
     /// Ordering modes to run, comma separated.
     #[arg(
         long,
@@ -114,6 +119,9 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
         results.push(run_mode(&a, *m, &brokers, &topic, n, progress).await?);
     }
     print_summary(&a, &results, n);
+    if a.scheduler_tasks > 0 {
+        scheduler::run(&brokers, &topic, a.scheduler_tasks as usize).await?;
+    }
     let lost: Vec<_> = results
         .iter()
         .filter(|r| r.distinct + r.dead_lettered != n)
