@@ -59,7 +59,7 @@ async fn hook(State(e): State<Arc<Endpoint>>, headers: HeaderMap, _body: Bytes) 
         .next()
         .and_then(|i| i.parse().ok())
         .unwrap_or(0);
-    if id.starts_with("doomed") || (index % 5 == 0 && n == 1) {
+    if id.starts_with("doomed") || (index.is_multiple_of(5) && n == 1) {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK
@@ -104,7 +104,7 @@ pub async fn run(brokers: &str, topic_prefix: &str, tasks: usize) -> anyhow::Res
     let bar = ProgressBar::new(tasks as u64);
     bar.set_message("scheduling tasks");
     for i in 0..tasks {
-        let body = if i % 2 == 0 {
+        let body = if i.is_multiple_of(2) {
             serde_json::json!({"id": format!("http-{i}"), "source": "demo", "destination_type": "http",
                 "destination": {"url": hook_url}, "max_retries": 2, "base_delay": 1,
                 "message_data": format!("{{\"n\":{i}}}")})
@@ -133,7 +133,7 @@ pub async fn run(brokers: &str, topic_prefix: &str, tasks: usize) -> anyhow::Res
                 .filter(|(id, v)| {
                     id.starts_with("http-") && {
                         let i: usize = id[5..].parse().unwrap_or(0);
-                        v.len() >= if i % 5 == 0 { 2 } else { 1 }
+                        v.len() >= if i.is_multiple_of(5) { 2 } else { 1 }
                     }
                 })
                 .count()
