@@ -13,6 +13,7 @@
 pub(crate) const CREATE: &str = r#"
 local base = ARGV[1]
 local out = {}
+local zprio, znorm = {}, {}
 for b = 2, #ARGV, 5 do
   local id, spec, due, prio, now = ARGV[b], ARGV[b+1], ARGV[b+2], ARGV[b+3], ARGV[b+4]
   local k = base .. id
@@ -22,10 +23,16 @@ for b = 2, #ARGV, 5 do
   else
     redis.call('HSET', k, 'spec', spec, 'state', 'scheduled', 'attempts', 0, 'due', due,
       'created', now, 'updated', now)
-    if prio == '1' then redis.call('ZADD', KEYS[1], due, id) else redis.call('ZADD', KEYS[2], due, id) end
+    local z = znorm
+    if prio == '1' then z = zprio end
+    z[#z+1] = due
+    z[#z+1] = id
     out[#out+1] = ''
   end
 end
+-- One ZADD per queue for the whole batch (at most 256 tasks: within unpack's limit).
+if #zprio > 0 then redis.call('ZADD', KEYS[1], unpack(zprio)) end
+if #znorm > 0 then redis.call('ZADD', KEYS[2], unpack(znorm)) end
 return out
 "#;
 
