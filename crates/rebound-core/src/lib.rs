@@ -7,12 +7,15 @@
 //! - [`error`]: [`HandlerError`] and its [`ErrorKind`] (transient / permanent / throttled).
 //! - [`headers`]: the one documented set of `rebound.*` header names.
 //! - [`backoff`]: [`Backoff`], exponential with cap and full jitter.
+//! - [`validate`]: the [`Validate`] trait; failures are permanent and name the field.
 
 pub mod backoff;
 pub mod error;
 pub mod headers;
 pub mod record;
+pub mod validate;
 
 pub use backoff::{Backoff, Jitter};
 pub use error::{ErrorKind, HandlerError, HandlerResult};
 pub use record::{Header, Record};
+pub use validate::{Validate, ValidationError};

@@ -12,6 +12,7 @@
 //!
 //! - [`config`]: [`WorkerConfig`] and its builder; [`Ordering`] and [`Delivery`] modes.
 //! - [`handler`]: the [`Handler`] and [`BatchHandler`] traits.
+//! - [`decode`]: JSON decoding and validation of values (failures are permanent).
 //! - [`worker`]: [`Worker::start`] and the [`WorkerHandle`].
 //! - `poller`: the thread that owns the rdkafka consumer and serves rebalances.
 //! - `runtime`: the dispatcher task (start jobs, commits, revokes, shutdown).
@@ -44,6 +45,7 @@
 //! ```
 
 pub mod config;
+pub mod decode;
 mod dispatch;
 pub mod error;
 pub mod handler;
@@ -57,6 +59,7 @@ pub mod tracker;
 pub mod worker;
 
 pub use config::{Delivery, Ordering, WorkerBuilder, WorkerConfig};
+pub use decode::{decode_json, json_handler};
 pub use dispatch::{CommitPoint, DispatchStats, FrozenInfo};
 pub use error::{ConfigError, Error, Result};
 pub use handler::{batch_handler_fn, handler_fn, BatchError, BatchHandler, Handler};
@@ -66,6 +69,9 @@ pub use layers::{
     Retry, RetryLayer, TopicNames,
 };
 pub use metrics::Metrics;
-pub use rebound_core::{Backoff, ErrorKind, HandlerError, HandlerResult, Header, Jitter, Record};
+pub use rebound_core::{
+    Backoff, ErrorKind, HandlerError, HandlerResult, Header, Jitter, Record, Validate,
+    ValidationError,
+};
 pub use runtime::RunSummary;
 pub use worker::{Worker, WorkerHandle};
