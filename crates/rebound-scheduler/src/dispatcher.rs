@@ -3,6 +3,7 @@
 //! due time or a local wake-up (mini-redis `purge_expired_tasks` style), or
 //! the store's poll interval when other instances share the store.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,40 +84,52 @@ impl Dispatcher {
         let tracker = TaskTracker::new();
         let store = me.sched.store().clone();
         let clock = me.sched.clock();
+        // Claimed tasks waiting for a delivery slot, in fair order. Bounded by
+        // `batch`, so a task waits at most about one round of deliveries
+        // (well within its lease) before it starts.
+        let mut ready: VecDeque<Claimed> = VecDeque::new();
         while !shutdown.is_cancelled() {
-            let free = sem.available_permits();
-            if free == 0 {
+            let room = me.config.batch.max(1).saturating_sub(ready.len());
+            let mut claimed = false;
+            if room > 0 {
+                match store.claim(clock.now_ms(), room, me.config.lease).await {
+                    Ok(batch) if !batch.is_empty() => {
+                        claimed = true;
+                        let all: Vec<Claimed> = ready.drain(..).chain(batch).collect();
+                        ready.extend(fair::order(all));
+                    }
+                    Ok(_) => {}
+                    Err(e) if ready.is_empty() => {
+                        tracing::warn!(error = %e, "claim failed; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                            _ = shutdown.cancelled() => break,
+                        }
+                        continue;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "claim failed; retrying"),
+                }
+            }
+            while !ready.is_empty() {
+                let Ok(permit) = sem.clone().try_acquire_owned() else {
+                    break;
+                };
+                let c = ready.pop_front().expect("non-empty");
+                let me = me.clone();
+                tracker.spawn(async move {
+                    me.handle(c).await;
+                    drop(permit);
+                });
+            }
+            if claimed {
+                continue;
+            }
+            if !ready.is_empty() {
                 tokio::select! {
                     p = sem.acquire() => drop(p),
                     _ = shutdown.cancelled() => break,
                 }
                 continue;
-            }
-            let now = clock.now_ms();
-            match store
-                .claim(now, free.min(me.config.batch), me.config.lease)
-                .await
-            {
-                Ok(batch) if !batch.is_empty() => {
-                    for c in fair::order(batch) {
-                        let permit = sem.clone().acquire_owned().await.expect("never closed");
-                        let me = me.clone();
-                        tracker.spawn(async move {
-                            me.handle(c).await;
-                            drop(permit);
-                        });
-                    }
-                    continue;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "claim failed; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                        _ = shutdown.cancelled() => break,
-                    }
-                    continue;
-                }
             }
             let next = store.next_due().await.unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "next_due failed");
@@ -135,6 +148,12 @@ impl Dispatcher {
                 _ = me.sched.wake().notified() => {}
                 _ = shutdown.cancelled() => break,
             }
+        }
+        if !ready.is_empty() {
+            tracing::info!(
+                waiting = ready.len(),
+                "claimed tasks not started at shutdown; delivered after their lease expires"
+            );
         }
         tracker.close();
         if tokio::time::timeout(me.config.shutdown_grace, tracker.wait())

@@ -41,7 +41,11 @@ impl Deliver for Recording {
             payload: d.payload.to_vec(),
         });
         let fail = d.destination.url.ends_with("/down");
+        let slow = d.destination.url.ends_with("/slow");
         async move {
+            if slow {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
             if fail {
                 Err(DeliveryError::HttpStatus {
                     url: d.destination.url.clone(),
@@ -77,6 +81,13 @@ fn new_task(id: &str, url: &str, max_retries: i64, base: i64, dead: Option<&str>
 }
 
 fn setup(backoff: Backoff) -> (Scheduler, Arc<Recording>, CancellationToken) {
+    setup_with(DispatchConfig {
+        backoff,
+        ..DispatchConfig::default()
+    })
+}
+
+fn setup_with(config: DispatchConfig) -> (Scheduler, Arc<Recording>, CancellationToken) {
     let sched = Scheduler::builder(Arc::new(FileStore::in_memory()))
         .with_clock(Clock::tokio())
         .build();
@@ -85,10 +96,6 @@ fn setup(backoff: Backoff) -> (Scheduler, Arc<Recording>, CancellationToken) {
         calls: Mutex::new(Vec::new()),
     });
     let stop = CancellationToken::new();
-    let config = DispatchConfig {
-        backoff,
-        ..DispatchConfig::default()
-    };
     tokio::spawn(sched.dispatcher(rec.clone(), config).run(stop.clone()));
     (sched, rec, stop)
 }
@@ -181,5 +188,50 @@ async fn cancel_before_due_prevents_delivery() {
     sched.cancel("x").await.unwrap();
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert!(rec.calls.lock().unwrap().is_empty());
+    stop.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_backlog_does_not_starve_others_and_priority_goes_first() {
+    // Two delivery slots, each delivery takes 1 s; client "a" has a backlog of
+    // 10 tasks, client "b" two, one priority task from "c"; all due together.
+    let (sched, rec, stop) = setup_with(DispatchConfig {
+        concurrency: 2,
+        batch: 16,
+        ..DispatchConfig::default()
+    });
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let mut t = new_task(&format!("a-{i}"), "http://h/slow", 0, 1, None);
+        t.client_id = Some("a".into());
+        tasks.push(t);
+    }
+    for i in 0..2 {
+        let mut t = new_task(&format!("b-{i}"), "http://h/slow", 0, 1, None);
+        t.client_id = Some("b".into());
+        tasks.push(t);
+    }
+    let mut p = new_task("p-0", "http://h/slow", 0, 1, None);
+    p.client_id = Some("c".into());
+    p.is_priority = Some(true);
+    tasks.push(p);
+    for r in sched.create_tasks(tasks).await.unwrap() {
+        r.unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let order: Vec<String> = rec
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| c.key.trim_end_matches("|1").to_string())
+        .collect();
+    assert_eq!(order.len(), 13, "{order:?}");
+    assert_eq!(order[0], "p-0", "priority first: {order:?}");
+    let first_five = &order[..5];
+    assert!(
+        first_five.contains(&"b-0".to_string()) && first_five.contains(&"b-1".to_string()),
+        "b is not starved behind a's backlog: {order:?}"
+    );
     stop.cancel();
 }
