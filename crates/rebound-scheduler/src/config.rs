@@ -10,7 +10,7 @@ use crate::validate::Limits;
 /// Default store when no Redis is configured: the embedded store.
 pub const DEFAULT_STORE_URL: &str = "file://rebound-data";
 
-/// Settings of [`crate::serve`].
+/// Settings of [`crate::serve()`].
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     /// Listen address of the HTTP API (`HTTP_ADDR`, default `0.0.0.0:8080`).

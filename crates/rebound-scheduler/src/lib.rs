@@ -39,6 +39,11 @@ pub mod task;
 pub mod validate;
 
 pub use config::ServeConfig;
+pub use deliver::{Deliver, Deliverer};
+pub use dispatcher::{DispatchConfig, Dispatcher};
 pub use error::{Error, Result, ValidationError};
-pub use scheduler::Scheduler;
-pub use serve::serve;
+pub use http::{router, AppState};
+pub use scheduler::{Scheduler, SchedulerBuilder};
+pub use serve::{serve, serve_on};
+pub use store::Store;
+pub use task::{CancelOutcome, CreateOutcome, NewTask, Task, TaskState};

@@ -1,7 +1,7 @@
 //! The embedded store (`file://PATH`): crash-safe without a server.
 //!
-//! State lives in memory ([`super::file_state`]); every change is appended to
-//! `PATH/tasks.log` and acknowledged only after `fsync` ([`super::file_log`]:
+//! State lives in memory (`file_state`); every change is appended to
+//! `PATH/tasks.log` and acknowledged only after `fsync` (`file_log`:
 //! concurrent writes share one `fsync`). Opening replays the log; the log is
 //! compacted to a snapshot when it has grown to several times the live data.
 //! Leases are in memory only: the directory is locked to one process, so a

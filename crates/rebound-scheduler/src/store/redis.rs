@@ -4,7 +4,7 @@
 //! one Lua script that moves it from the due zset to a lease zset scored by
 //! lease expiry; expired leases are claimed again by the same script. Only the
 //! holder of the current lease token can finish an attempt. See
-//! [`super::redis_scripts`] for the key layout.
+//! `redis_scripts.rs` (and the README) for the key layout.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
