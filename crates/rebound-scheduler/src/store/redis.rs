@@ -200,13 +200,8 @@ impl Store for RedisStore {
             let pattern = format!("{}*", self.base);
             let mut tasks = Vec::new();
             loop {
-                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(q.limit.max(10))
-                    .query_async(&mut conn)
+                let (next, keys) = conn
+                    .scan(&self.base, cursor, &pattern, q.limit.max(10))
                     .await
                     .map_err(rerr("list"))?;
                 let mut pipe = redis::pipe();

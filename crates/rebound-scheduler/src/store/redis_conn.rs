@@ -58,6 +58,59 @@ impl ConnectionLike for Conn {
     }
 }
 
+impl Conn {
+    /// `SCAN cursor MATCH pattern COUNT count` on the node holding `tag`'s
+    /// hash slot (a cluster routes keyless commands to a random node).
+    pub(crate) async fn scan(
+        &mut self,
+        tag: &str,
+        cursor: u64,
+        pattern: &str,
+        count: usize,
+    ) -> redis::RedisResult<(u64, Vec<String>)> {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(count);
+        match self {
+            Conn::Cluster(c) => {
+                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+                let route = Route::new(key_slot(tag.as_bytes()), SlotAddr::Master);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                let v = bounded(Box::pin(c.route_command(&cmd, routing))).await?;
+                redis::from_owned_redis_value(v)
+            }
+            other => cmd.query_async(other).await,
+        }
+    }
+}
+
+/// Redis Cluster hash slot of a key: CRC16-XMODEM of its `{tag}` (or the
+/// whole key) modulo 16384.
+fn key_slot(key: &[u8]) -> u16 {
+    let tag = match key.iter().position(|b| *b == b'{') {
+        Some(open) => match key[open + 1..].iter().position(|b| *b == b'}') {
+            Some(len) if len > 0 => &key[open + 1..open + 1 + len],
+            _ => key,
+        },
+        None => key,
+    };
+    let mut crc: u16 = 0;
+    for b in tag {
+        crc ^= u16::from(*b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
+}
+
 /// Bounds every command by [`RESPONSE_TIMEOUT`]: a reconnecting client
 /// would otherwise wait indefinitely while Redis is down.
 async fn bounded<T>(fut: RedisFuture<'_, T>) -> redis::RedisResult<T> {
@@ -234,6 +287,14 @@ impl Target {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_slots_match_redis() {
+        // Values from `CLUSTER KEYSLOT`.
+        assert_eq!(key_slot(b"foo"), 12182);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        assert_eq!(key_slot(b"123456789"), 0x31C3); // the CRC16-XMODEM check value
+    }
 
     #[test]
     fn parses_the_three_modes() {
