@@ -16,7 +16,7 @@ use rebound_scheduler::Scheduler;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use common::http_task;
+use common::{http_task, OwnRedis};
 
 async fn app_with(limits: Limits, token: Option<&str>) -> (Router, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -383,52 +383,6 @@ async fn health_metrics_and_probes() {
         text.contains("rebound_scheduler_tasks_created_total 1"),
         "{text}"
     );
-}
-
-/// A real redis-server child process that the test can kill.
-struct OwnRedis {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl OwnRedis {
-    fn start() -> OwnRedis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH");
-        let redis = OwnRedis { child, port };
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return redis;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        drop(redis);
-        panic!("redis-server did not start");
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[tokio::test]
