@@ -94,6 +94,16 @@ impl LogWriter {
     /// Starts the writer thread appending to `path`.
     pub(crate) fn start(path: PathBuf) -> Result<Self> {
         let file = open_append(&path)?;
+        // Make the file's directory entry durable too (it may just have been
+        // created): otherwise a crash could lose the whole log.
+        if let Some(dir) = path.parent() {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|source| Error::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name("rebound-store-log".into())
