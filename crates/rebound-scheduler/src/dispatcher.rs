@@ -206,7 +206,9 @@ impl Dispatcher {
                 .dispatch_lag
                 .observe(now.saturating_sub(due) as f64 / 1000.0);
         }
-        let key = format!("{}|{attempt}", t.spec.id);
+        // Rebound's key: `<id>|<attempt>` with attempts counted from 0 (the
+        // number of failed deliveries so far).
+        let key = format!("{}|{}", t.spec.id, t.attempts);
         let r = self
             .deliver
             .deliver(Delivery {
@@ -268,7 +270,8 @@ impl Dispatcher {
         };
         let envelope =
             serde_json::to_vec(&DeadLetter::of(t, t.updated_at_ms)).expect("envelopes serialize");
-        let key = format!("{}|{}", t.spec.id, t.attempts);
+        // Rebound's dead-letter key: `<id>|dead|<failed deliveries>`.
+        let key = format!("{}|dead|{}", t.spec.id, t.attempts);
         let r = self
             .deliver
             .deliver(Delivery {

@@ -62,7 +62,7 @@ async fn retries_with_backoff_then_delivers_with_keys_and_headers() {
         .await;
     let got = rec.received();
     let keys: Vec<String> = got.iter().map(|r| r.header("x-message-key")).collect();
-    assert_eq!(keys, ["h-1|1", "h-1|2", "h-1|3"]);
+    assert_eq!(keys, ["h-1|0", "h-1|1", "h-1|2"]);
     for r in &got {
         assert_eq!(r.path, "/hook");
         assert_eq!(r.header("content-type"), "application/json");
@@ -115,7 +115,7 @@ async fn exhausted_tasks_go_to_the_dead_destination_as_an_envelope() {
     );
     let dead = rec.on("/dead");
     assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].header("x-message-key"), "d-1|2");
+    assert_eq!(dead[0].header("x-message-key"), "d-1|dead|2");
     let env: DeadLetter = serde_json::from_slice(&dead[0].body).unwrap();
     assert_eq!(env.id, "d-1");
     assert_eq!(env.attempts, 2);

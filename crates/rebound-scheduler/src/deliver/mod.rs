@@ -58,7 +58,8 @@ pub struct Delivery<'a> {
     pub kind: DestinationType,
     /// Target.
     pub destination: &'a Destination,
-    /// `<id>|<attempt>`: the Kafka key, `X-Message-Key` and `Idempotency-Key`.
+    /// `<id>|<attempt>` (attempt from 0) or `<id>|dead|<attempts>`: the Kafka
+    /// key, `X-Message-Key` and `Idempotency-Key`.
     pub key: &'a str,
     /// Body / record value.
     pub payload: &'a [u8],
