@@ -4,6 +4,7 @@
 //! # Layout
 //!
 //! - [`record`]: [`Record`], the owned record a handler sees.
+//! - [`topic`]: [`Topic`], an interned topic name.
 //! - [`error`]: [`HandlerError`] and its [`ErrorKind`] (transient / permanent / throttled).
 //! - [`headers`]: the one documented set of `rebound.*` header names.
 //! - [`backoff`]: [`Backoff`], exponential with cap and full jitter.
@@ -13,9 +14,11 @@ pub mod backoff;
 pub mod error;
 pub mod headers;
 pub mod record;
+pub mod topic;
 pub mod validate;
 
 pub use backoff::{Backoff, Jitter};
 pub use error::{ErrorKind, HandlerError, HandlerResult};
 pub use record::{Header, Record};
+pub use topic::Topic;
 pub use validate::{Validate, ValidationError};

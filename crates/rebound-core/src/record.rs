@@ -1,6 +1,6 @@
 //! The owned record handed to handlers.
 
-use std::sync::Arc;
+use crate::Topic;
 
 /// One record header: a name and an optional value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,8 +14,8 @@ pub struct Header {
 /// A consumed record, owned, detached from the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
-    /// Topic it was read from (shared between records of one topic).
-    pub topic: Arc<str>,
+    /// Topic it was read from.
+    pub topic: Topic,
     /// Partition it was read from.
     pub partition: i32,
     /// Its offset in the partition.
@@ -32,7 +32,7 @@ pub struct Record {
 
 impl Record {
     /// A record with the given coordinates and value, no key, no headers.
-    pub fn new(topic: impl Into<Arc<str>>, partition: i32, offset: i64) -> Self {
+    pub fn new(topic: impl Into<Topic>, partition: i32, offset: i64) -> Self {
         Record {
             topic: topic.into(),
             partition,

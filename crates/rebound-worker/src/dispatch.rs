@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use rebound_core::{HandlerError, Record};
+use rebound_core::{HandlerError, Record, Topic};
 
 use crate::config::Ordering;
 use crate::lanes::{Lanes, Queued};
@@ -14,7 +14,7 @@ use crate::metrics::Metrics;
 use crate::tracker::{OffsetTracker, Push};
 
 /// A topic-partition.
-pub type Tp = (Arc<str>, i32);
+pub type Tp = (Topic, i32);
 
 /// Work handed to a handler.
 #[derive(Debug)]
@@ -194,7 +194,7 @@ impl Dispatcher {
         self.next_epoch += 1;
         let part = Partition {
             processed: self.metrics.processed_counter(&tp.0),
-            tp: tp.clone(),
+            tp,
             epoch,
             tracker: OffsetTracker::new(committed, metadata),
             lanes,
@@ -221,13 +221,13 @@ impl Dispatcher {
         self.index.insert(tp, slot);
     }
 
-    fn lookup(&mut self, topic: &Arc<str>, partition: i32) -> Option<usize> {
+    fn lookup(&mut self, topic: Topic, partition: i32) -> Option<usize> {
         if let Some(((t, p), slot)) = &self.last_lookup {
-            if *p == partition && (Arc::ptr_eq(t, topic) || **t == **topic) {
+            if *p == partition && *t == topic {
                 return Some(*slot);
             }
         }
-        let tp = (topic.clone(), partition);
+        let tp = (topic, partition);
         let slot = *self.index.get(&tp)?;
         self.last_lookup = Some((tp, slot));
         Some(slot)
@@ -235,7 +235,7 @@ impl Dispatcher {
 
     /// Accepts a fetched record.
     pub fn push(&mut self, rec: Record) {
-        let Some(slot) = self.lookup(&rec.topic, rec.partition) else {
+        let Some(slot) = self.lookup(rec.topic, rec.partition) else {
             self.stats.dropped_revoked += 1;
             return;
         };
@@ -284,9 +284,9 @@ impl Dispatcher {
         if want_paused != p.paused && !p.revoking {
             p.paused = want_paused;
             self.actions.push(if want_paused {
-                Action::Pause(p.tp.clone())
+                Action::Pause(p.tp)
             } else {
-                Action::Resume(p.tp.clone())
+                Action::Resume(p.tp)
             });
         }
     }
@@ -463,7 +463,7 @@ impl Dispatcher {
             let p = self.parts[slot].as_ref().expect("indexed slot is live");
             if let Some((offset, metadata)) = p.tracker.commit_point(self.limits.metadata_budget) {
                 out.push(CommitPoint {
-                    tp: tp.clone(),
+                    tp: *tp,
                     offset,
                     metadata,
                 });
@@ -547,7 +547,7 @@ impl Dispatcher {
             if all || changed {
                 p.last_sent = Some((offset, metadata.clone()));
                 out.push(CommitPoint {
-                    tp: p.tp.clone(),
+                    tp: p.tp,
                     offset,
                     metadata,
                 });
@@ -572,7 +572,7 @@ impl Dispatcher {
 
     /// Assigned partitions.
     pub fn assigned(&self) -> Vec<Tp> {
-        self.parts.iter().flatten().map(|p| p.tp.clone()).collect()
+        self.parts.iter().flatten().map(|p| p.tp).collect()
     }
 }
 
@@ -603,7 +603,7 @@ fn freeze(p: &mut Partition, job: Job, error: HandlerError) -> FrozenInfo {
     // The failed job keeps its lane busy and its records unfinished: nothing
     // of the partition starts while frozen, and the watermark cannot pass it.
     let info = FrozenInfo {
-        tp: p.tp.clone(),
+        tp: p.tp,
         offset: job.first().map(|r| r.offset).unwrap_or(-1),
         error,
         since: SystemTime::now(),

@@ -70,7 +70,7 @@ pub use layers::{
 };
 pub use metrics::Metrics;
 pub use rebound_core::{
-    Backoff, ErrorKind, HandlerError, HandlerResult, Header, Jitter, Record, Validate,
+    Backoff, ErrorKind, HandlerError, HandlerResult, Header, Jitter, Record, Topic, Validate,
     ValidationError,
 };
 pub use runtime::RunSummary;

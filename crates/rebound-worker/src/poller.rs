@@ -3,7 +3,6 @@
 //! dispatcher to drain and commits the watermark) and carries out the
 //! dispatcher's pause / resume / commit commands.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +14,7 @@ use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
-use rebound_core::{Header, Record};
+use rebound_core::{Header, Record, Topic};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
@@ -156,7 +155,7 @@ impl ConsumerContext for Ctx {
                     _ => None,
                 };
                 (
-                    (Arc::from(e.topic()), e.partition()),
+                    (Topic::intern(e.topic()), e.partition()),
                     start,
                     e.metadata().to_string(),
                 )
@@ -170,7 +169,7 @@ impl ConsumerContext for Ctx {
 fn tps_of(tpl: &TopicPartitionList) -> Vec<Tp> {
     tpl.elements()
         .iter()
-        .map(|e| (Arc::from(e.topic()), e.partition()))
+        .map(|e| (Topic::intern(e.topic()), e.partition()))
         .collect()
 }
 
@@ -212,27 +211,22 @@ pub(crate) fn commit(
     res
 }
 
-/// Interns topic names so records share one `Arc<str>` per topic.
+/// Remembers the last topic so interning is a string compare per record.
 #[derive(Default)]
 struct Topics {
-    last: Option<Arc<str>>,
-    all: HashMap<String, Arc<str>>,
+    last: Option<Topic>,
 }
 
 impl Topics {
-    fn get(&mut self, name: &str) -> Arc<str> {
-        if let Some(t) = &self.last {
-            if &**t == name {
-                return t.clone();
+    fn get(&mut self, name: &str) -> Topic {
+        match self.last {
+            Some(t) if *t == *name => t,
+            _ => {
+                let t = Topic::intern(name);
+                self.last = Some(t);
+                t
             }
         }
-        let t = self
-            .all
-            .entry(name.to_string())
-            .or_insert_with(|| Arc::from(name))
-            .clone();
-        self.last = Some(t.clone());
-        t
     }
 }
 
@@ -291,7 +285,7 @@ impl PollLoop {
                 }
             }
             self.health.polled();
-            let mut batch = Vec::new();
+            let mut batch = Vec::with_capacity(self.batch_max.min(64));
             let mut timeout = Duration::from_millis(20);
             while batch.len() < self.batch_max {
                 match self.consumer.poll(timeout) {

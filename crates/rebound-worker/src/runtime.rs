@@ -387,7 +387,7 @@ fn commit_past(jobs: &[Job]) -> Vec<CommitPoint> {
             Job::Batch { recs, .. } => recs.last(),
         };
         if let Some(r) = last {
-            let e = next.entry((r.topic.clone(), r.partition)).or_insert(0);
+            let e = next.entry((r.topic, r.partition)).or_insert(0);
             *e = (*e).max(r.offset + 1);
         }
     }

@@ -9,6 +9,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
+use rebound_core::Topic;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -252,7 +253,7 @@ impl WorkerHandle {
     /// Returns whether the partition was frozen here.
     pub async fn resume_partition(&self, topic: &str, partition: i32) -> bool {
         let (tx, rx) = oneshot::channel();
-        let tp: Tp = (Arc::from(topic), partition);
+        let tp: Tp = (Topic::intern(topic), partition);
         if self.api.send(ApiCmd::Resume(tp, tx)).is_err() {
             return false;
         }
@@ -269,7 +270,7 @@ impl WorkerHandle {
     }
 
     /// Partitions currently assigned to this worker.
-    pub async fn assigned(&self) -> Vec<(Arc<str>, i32)> {
+    pub async fn assigned(&self) -> Vec<(Topic, i32)> {
         let (tx, rx) = oneshot::channel();
         if self.api.send(ApiCmd::Assigned(tx)).is_err() {
             return Vec::new();

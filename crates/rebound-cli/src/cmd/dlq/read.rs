@@ -2,7 +2,6 @@
 //! explicitly, the watermarks say where to stop, nothing is committed.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -13,7 +12,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rebound_core::{Header, Record};
+use rebound_core::{Header, Record, Topic};
 
 /// The offsets one partition holds, `low..high`, as the watermarks say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,7 +165,7 @@ impl TopicReader {
         self.consumer
             .assign(&tpl)
             .with_context(|| format!("cannot assign the partitions of {}", self.topic))?;
-        let topic: Arc<str> = Arc::from(self.topic.as_str());
+        let topic = Topic::intern(&self.topic);
         let mut last_progress = Instant::now();
         let result = loop {
             if pending.is_empty() {
@@ -228,7 +227,7 @@ fn read_bar(topic: &str, total: i64) -> ProgressBar {
     bar
 }
 
-fn to_record(m: &BorrowedMessage<'_>, topic: &Arc<str>) -> Record {
+fn to_record(m: &BorrowedMessage<'_>, topic: &Topic) -> Record {
     let headers = m
         .headers()
         .map(|hs| {
@@ -241,7 +240,7 @@ fn to_record(m: &BorrowedMessage<'_>, topic: &Arc<str>) -> Record {
         })
         .unwrap_or_default();
     Record {
-        topic: topic.clone(),
+        topic: *topic,
         partition: m.partition(),
         offset: m.offset(),
         timestamp: m.timestamp().to_millis(),
