@@ -213,3 +213,110 @@ async fn cluster_mode() {
     });
     exercise(&format!("redis+cluster://{}?prefix=c", nodes.join(","))).await;
 }
+
+#[tokio::test]
+async fn sentinel_failover_is_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut procs = Procs(Vec::new());
+    let (master, replica, sentinel) = (free_port(), free_port(), free_port());
+    redis(
+        &mut procs,
+        dir.path(),
+        &[
+            "--port",
+            &master.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ],
+    );
+    wait_until("master", Duration::from_secs(10), || {
+        cli(master, &["ping"]).contains("PONG")
+    });
+    redis(
+        &mut procs,
+        dir.path(),
+        &[
+            "--port",
+            &replica.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--replicaof",
+            "127.0.0.1",
+            &master.to_string(),
+        ],
+    );
+    wait_until("replica in sync", Duration::from_secs(20), || {
+        cli(replica, &["info", "replication"]).contains("master_link_status:up")
+    });
+    let conf = dir.path().join("sentinel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port {sentinel}\nbind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 {master} 1\n\
+             sentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 5000\n"
+        ),
+    )
+    .unwrap();
+    redis(
+        &mut procs,
+        dir.path(),
+        &[conf.to_str().unwrap(), "--sentinel"],
+    );
+    wait_until("sentinel sees the replica", Duration::from_secs(20), || {
+        cli(sentinel, &["sentinel", "replicas", "mymaster"]).contains(&replica.to_string())
+    });
+    let s = store::open(&format!(
+        "redis+sentinel://127.0.0.1:{sentinel}/mymaster?prefix=f"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        s.create(vec![task("before")]).await.unwrap(),
+        [CreateOutcome::Created]
+    );
+    let out = cli(sentinel, &["sentinel", "failover", "mymaster"]);
+    assert!(out.contains("OK"), "{out}");
+    wait_until("replica promoted", Duration::from_secs(30), || {
+        cli(
+            sentinel,
+            &["sentinel", "get-master-addr-by-name", "mymaster"],
+        )
+        .contains(&replica.to_string())
+            && cli(replica, &["info", "replication"]).contains("role:master")
+    });
+    // Until sentinel demotes the old master it still accepts writes, which
+    // Redis then discards (asynchronous replication); writes after the
+    // demotion get READONLY, and the store must move to the new master.
+    wait_until("old master demoted", Duration::from_secs(30), || {
+        cli(master, &["info", "replication"]).contains("role:slave")
+    });
+    // Writes reach the new master after at most a few failed attempts.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match s.create(vec![task("after")]).await {
+            Ok(out) => {
+                assert_eq!(out, [CreateOutcome::Created]);
+                break;
+            }
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "store never followed the failover: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    assert!(
+        cli(replica, &["exists", "{f}:task:after"]).contains('1'),
+        "written to the new master"
+    );
+    assert!(
+        s.get("before").await.unwrap().is_some(),
+        "replicated data readable"
+    );
+}

@@ -26,6 +26,7 @@ pub mod redis;
 mod redis_conn;
 mod redis_create;
 mod redis_scripts;
+mod redis_sentinel;
 
 /// A claimed task: delivery attempt `task.attempts + 1` is in flight under a
 /// lease identified by `token`.

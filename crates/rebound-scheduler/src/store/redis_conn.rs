@@ -2,11 +2,12 @@
 //! (`redis+sentinel://`) and Cluster (`redis+cluster://`), behind one
 //! [`Conn`] that implements the async `ConnectionLike`.
 
-use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
+use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{Cmd, Pipeline, RedisConnectionInfo, RedisFuture, Value};
 
+use super::redis_sentinel::SentinelConn;
 use crate::error::{Error, Result};
 
 /// Time allowed to open a connection.
@@ -19,8 +20,8 @@ const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 pub(crate) enum Conn {
     /// Standalone, reconnecting automatically.
     Single(ConnectionManager),
-    /// The master named by Sentinel at connect time.
-    Sentinel(MultiplexedConnection),
+    /// The master named by Sentinel, re-resolved after a failover.
+    Sentinel(SentinelConn),
     /// A cluster (all of a store's keys share one hash slot via `{prefix}`).
     Cluster(ClusterConnection),
 }
@@ -254,7 +255,7 @@ impl Target {
                         ..Default::default()
                     }),
                 };
-                let mut client = SentinelClient::build(
+                let client = SentinelClient::build(
                     urls,
                     master.clone(),
                     Some(node),
@@ -262,7 +263,7 @@ impl Target {
                 )
                 .map_err(err)?;
                 Ok(Conn::Sentinel(
-                    client.get_async_connection().await.map_err(err)?,
+                    SentinelConn::connect(client).await.map_err(err)?,
                 ))
             }
             Mode::Cluster { nodes, password } => {
