@@ -206,9 +206,9 @@ impl Dispatcher {
                 .dispatch_lag
                 .observe(now.saturating_sub(due) as f64 / 1000.0);
         }
-        // Rebound's key: `<id>|<attempt>` with attempts counted from 0 (the
-        // number of failed deliveries so far).
-        let key = format!("{}|{}", t.spec.id, t.attempts);
+        // `<id>|<attempt>`, attempts counted from 1 as the issue specifies
+        // (Rebound's own service counts from 0).
+        let key = format!("{}|{attempt}", t.spec.id);
         let r = self
             .deliver
             .deliver(Delivery {

@@ -118,7 +118,7 @@ async fn backoff_doubles_then_dead_letters_with_an_envelope() {
     // First at creation + base; after failure n, base * 2^(n-1) later.
     assert_eq!(secs(&calls, "http://h/down"), [5, 10, 20, 40]);
     let keys: Vec<&str> = calls.iter().map(|c| c.key.as_str()).collect();
-    assert_eq!(keys, ["t1|0", "t1|1", "t1|2", "t1|3", "t1|dead|4"]);
+    assert_eq!(keys, ["t1|1", "t1|2", "t1|3", "t1|4", "t1|dead|4"]);
     assert_eq!(secs(&calls, "http://h/dead"), [40]);
     let env: DeadLetter = serde_json::from_slice(&calls[4].payload).unwrap();
     assert_eq!(env.id, "t1");
@@ -224,7 +224,7 @@ async fn a_client_backlog_does_not_starve_others_and_priority_goes_first() {
         .lock()
         .unwrap()
         .iter()
-        .map(|c| c.key.trim_end_matches("|0").to_string())
+        .map(|c| c.key.trim_end_matches("|1").to_string())
         .collect();
     assert_eq!(order.len(), 13, "{order:?}");
     assert_eq!(order[0], "p-0", "priority first: {order:?}");

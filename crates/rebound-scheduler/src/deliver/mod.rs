@@ -58,7 +58,7 @@ pub struct Delivery<'a> {
     pub kind: DestinationType,
     /// Target.
     pub destination: &'a Destination,
-    /// `<id>|<attempt>` (attempt from 0) or `<id>|dead|<attempts>`: the Kafka
+    /// `<id>|<attempt>` (attempt from 1) or `<id>|dead|<attempts>`: the Kafka
     /// key, `X-Message-Key` and `Idempotency-Key`.
     pub key: &'a str,
     /// Body / record value.
