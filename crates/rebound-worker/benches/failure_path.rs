@@ -7,6 +7,9 @@
 //! `cargo bench -p rebound-worker --bench failure_path`
 //! Knobs: BENCH_RECORDS, BENCH_RUNS, BENCH_FAIL_PERCENT, REBOUND_TEST_BROKERS.
 
+mod common;
+
+use common::{env_or, median};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,24 +24,8 @@ use rebound_worker::{
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn fails_first(i: u64, percent: u64) -> bool {
-    let mut x = i ^ 0x9E37_79B9_7F4A_7C15;
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^= x >> 33;
-    x % 100 < percent
+    common::mix(i) % 100 < percent
 }
 
 /// Returns (records/s end to end, records that went through the tier).

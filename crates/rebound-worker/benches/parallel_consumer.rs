@@ -5,6 +5,9 @@
 //! `cargo bench -p rebound-worker --bench parallel_consumer`
 //! Knobs: BENCH_RECORDS, BENCH_RUNS, BENCH_MODES (comma list), REBOUND_TEST_BROKERS.
 
+mod common;
+
+use common::median;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,16 +18,7 @@ use rebound_worker::{handler_fn, Ordering, Record, Worker, WorkerConfig};
 /// The sleep of record `offset`, deterministic so every mode sleeps the same
 /// total: uniform in [0, 5] ms at microsecond resolution.
 fn sleep_of(offset: i64) -> Duration {
-    let mut x = offset as u64 ^ 0x9E37_79B9_7F4A_7C15;
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^= x >> 33;
-    Duration::from_micros(x % 5_001)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
+    Duration::from_micros(common::mix(offset as u64) % 5_001)
 }
 
 /// Seconds from the first handled record to the last, and the measured

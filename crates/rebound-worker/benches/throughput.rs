@@ -9,6 +9,9 @@
 //! REBOUND_TEST_BROKERS (an external Kafka instead of the local tansu).
 //! Both consumers run in this one binary with the mimalloc allocator.
 
+mod common;
+
+use common::{env_or, median};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,18 +23,6 @@ use rebound_worker::{handler_fn, Ordering, Record, Worker, WorkerConfig};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
 
 /// Returns (records/s from first record to last, join time). `tuned`
 /// applies the fetch setting the worker uses (`fetch.queue.backoff.ms=10`).

@@ -69,6 +69,7 @@ pub use layers::{
     Retry, RetryLayer, TopicNames,
 };
 pub use metrics::Metrics;
+pub use poller::record_from_message;
 pub use rebound_core::{
     Backoff, ErrorKind, HandlerError, HandlerResult, Header, Jitter, Record, Topic, Validate,
     ValidationError,

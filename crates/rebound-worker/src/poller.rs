@@ -231,6 +231,11 @@ impl Topics {
 }
 
 fn to_record(m: &BorrowedMessage<'_>, topics: &mut Topics) -> Record {
+    record_from_message(m, topics.get(m.topic()))
+}
+
+/// Copies a consumed rdkafka message into an owned [`Record`] of `topic`.
+pub fn record_from_message(m: &BorrowedMessage<'_>, topic: Topic) -> Record {
     let headers = m
         .headers()
         .map(|hs| {
@@ -243,7 +248,7 @@ fn to_record(m: &BorrowedMessage<'_>, topics: &mut Topics) -> Record {
         })
         .unwrap_or_default();
     Record {
-        topic: topics.get(m.topic()),
+        topic,
         partition: m.partition(),
         offset: m.offset(),
         timestamp: m.timestamp().to_millis(),

@@ -10,9 +10,9 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rebound_core::{Header, Record, Topic};
+use rebound_core::{Record, Topic};
 
 /// The offsets one partition holds, `low..high`, as the watermarks say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,26 +228,7 @@ fn read_bar(topic: &str, total: i64) -> ProgressBar {
 }
 
 fn to_record(m: &BorrowedMessage<'_>, topic: &Topic) -> Record {
-    let headers = m
-        .headers()
-        .map(|hs| {
-            hs.iter()
-                .map(|h| Header {
-                    name: h.key.to_string(),
-                    value: h.value.map(<[u8]>::to_vec),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Record {
-        topic: *topic,
-        partition: m.partition(),
-        offset: m.offset(),
-        timestamp: m.timestamp().to_millis(),
-        key: m.key().map(<[u8]>::to_vec),
-        value: m.payload().map(<[u8]>::to_vec),
-        headers,
-    }
+    rebound_worker::record_from_message(m, *topic)
 }
 
 /// `30s`, `1.5s`, `250ms`.
