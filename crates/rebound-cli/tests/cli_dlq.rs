@@ -4,7 +4,9 @@
 //! back and compared exactly.
 
 use std::process::{Command, Output};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use rebound_core::epoch_ms as now_ms;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -62,13 +64,6 @@ fn fails(args: &[&str], needle: &str) -> Output {
         stderr(&o)
     );
     o
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 /// 2024-05-01T12:00:00.123Z

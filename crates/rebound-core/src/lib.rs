@@ -4,6 +4,7 @@
 //! # Layout
 //!
 //! - [`record`]: [`Record`], the owned record a handler sees.
+//! - [`time`]: [`epoch_ms`], the clock the headers use.
 //! - [`topic`]: [`Topic`], an interned topic name.
 //! - [`error`]: [`HandlerError`] and its [`ErrorKind`] (transient / permanent / throttled).
 //! - [`headers`]: the one documented set of `rebound.*` header names.
@@ -14,11 +15,13 @@ pub mod backoff;
 pub mod error;
 pub mod headers;
 pub mod record;
+pub mod time;
 pub mod topic;
 pub mod validate;
 
 pub use backoff::{Backoff, Jitter};
 pub use error::{ErrorKind, HandlerError, HandlerResult};
 pub use record::{Header, Record};
+pub use time::epoch_ms;
 pub use topic::Topic;
 pub use validate::{Validate, ValidationError};

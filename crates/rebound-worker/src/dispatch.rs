@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use rebound_core::{HandlerError, Record, Topic};
+use rebound_core::{epoch_ms, HandlerError, Record, Topic};
 
 use crate::config::Ordering;
 use crate::lanes::{Lanes, Queued};
@@ -249,7 +249,7 @@ impl Dispatcher {
                 let item = Queued { rec, seq };
                 if p.delayed {
                     let due = due_of(&item.rec);
-                    if !p.held.is_empty() || due > now_ms() {
+                    if !p.held.is_empty() || due > epoch_ms() {
                         p.held.push_back((due, item));
                         self.held += 1;
                     } else {
@@ -355,11 +355,7 @@ impl Dispatcher {
                 None
             }
             (Job::Batch { seqs, .. }, Ok(())) => {
-                for &seq in &seqs {
-                    p.tracker.complete(seq);
-                }
-                p.processed.inc_by(seqs.len() as u64);
-                self.stats.processed += seqs.len() as u64;
+                finish_batch(p, &seqs, &mut self.stats);
                 None
             }
             (job @ Job::One { .. }, Err((_, error))) => Some(freeze(p, job, error)),
@@ -375,11 +371,7 @@ impl Dispatcher {
                 let at = at.min(seqs.len());
                 let rest_recs = recs.split_off(at);
                 let rest_seqs = seqs.split_off(at);
-                for &seq in &seqs {
-                    p.tracker.complete(seq);
-                }
-                p.processed.inc_by(seqs.len() as u64);
-                self.stats.processed += seqs.len() as u64;
+                finish_batch(p, &seqs, &mut self.stats);
                 let job = Job::Batch {
                     slot,
                     epoch,
@@ -488,10 +480,11 @@ impl Dispatcher {
 
     /// Moves held retry-tier records whose due time has come into their
     /// lanes. Returns the earliest due time still waiting (epoch ms).
-    pub fn release_due(&mut self, now: i64) -> Option<i64> {
+    pub fn release_due(&mut self) -> Option<i64> {
         if self.held == 0 {
             return None;
         }
+        let now = epoch_ms();
         let mut next: Option<i64> = None;
         for slot in 0..self.parts.len() {
             let Some(p) = self.parts[slot].as_mut() else {
@@ -576,19 +569,20 @@ impl Dispatcher {
     }
 }
 
-/// Epoch ms now.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// The `rebound.due` time of a record; missing or unreadable means now.
 fn due_of(rec: &Record) -> i64 {
     rec.header_str(rebound_core::headers::DUE)
         .and_then(|d| d.parse().ok())
         .unwrap_or(0)
+}
+
+/// Marks the records `seqs` of a batch finished.
+fn finish_batch(p: &mut Partition, seqs: &[u64], stats: &mut DispatchStats) {
+    for &seq in seqs {
+        p.tracker.complete(seq);
+    }
+    p.processed.inc_by(seqs.len() as u64);
+    stats.processed += seqs.len() as u64;
 }
 
 fn can_start(p: &Partition, limits: &Limits, draining: bool) -> bool {

@@ -1,13 +1,14 @@
 //! Liveness and readiness of a worker.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+
+use rebound_core::epoch_ms;
 
 /// A poll loop silent this long is not live.
-const LIVE_POLL_MS: u64 = 30_000;
+const LIVE_POLL_MS: i64 = 30_000;
 /// A poll loop silent this long is not ready.
-const READY_POLL_MS: u64 = 10_000;
+const READY_POLL_MS: i64 = 10_000;
 
 /// Shared health state, updated by the poll loop and the dispatcher.
 #[derive(Debug, Default)]
@@ -15,7 +16,7 @@ pub struct Health {
     joined: AtomicBool,
     brokers_up: AtomicBool,
     stopping: AtomicBool,
-    last_poll_ms: AtomicU64,
+    last_poll_ms: AtomicI64,
     fatal: Mutex<Option<String>>,
 }
 
@@ -30,16 +31,9 @@ pub struct HealthReport {
     pub reasons: Vec<String>,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 impl Health {
     pub(crate) fn polled(&self) {
-        self.last_poll_ms.store(now_ms(), Ordering::Relaxed);
+        self.last_poll_ms.store(epoch_ms(), Ordering::Relaxed);
     }
     pub(crate) fn set_joined(&self) {
         self.joined.store(true, Ordering::Relaxed);
@@ -62,7 +56,7 @@ impl Health {
     /// Liveness, readiness and the reasons behind them.
     pub fn report(&self) -> HealthReport {
         let mut reasons = Vec::new();
-        let since_poll = now_ms().saturating_sub(self.last_poll_ms.load(Ordering::Relaxed));
+        let since_poll = epoch_ms().saturating_sub(self.last_poll_ms.load(Ordering::Relaxed));
         let mut live = true;
         if let Some(f) = self.fatal.lock().expect("health lock").clone() {
             live = false;

@@ -69,7 +69,6 @@ pub(crate) struct Runtime<R: Runner> {
 
 pub(crate) struct AwaitingCommit {
     jobs: Vec<Job>,
-    points: Vec<CommitPoint>,
     reply: oneshot::Receiver<Result<(), rdkafka::error::KafkaError>>,
 }
 
@@ -107,8 +106,7 @@ impl<R: Runner> Runtime<R> {
                 jobs.push(job);
             }
             if !jobs.is_empty() {
-                let points = commit_past(&jobs);
-                self.send_commit_now(jobs, points);
+                self.send_commit_now(jobs);
             }
         }
         let actions = self.state.take_actions();
@@ -131,17 +129,13 @@ impl<R: Runner> Runtime<R> {
         self.metrics.buffered.set(self.state.buffered() as i64);
     }
 
-    fn send_commit_now(&mut self, jobs: Vec<Job>, points: Vec<CommitPoint>) {
+    fn send_commit_now(&mut self, jobs: Vec<Job>) {
         let (tx, rx) = oneshot::channel();
         let _ = self.commands.send(Command::CommitNow {
-            points: points.clone(),
+            points: commit_past(&jobs),
             reply: tx,
         });
-        self.awaiting_commit = Some(AwaitingCommit {
-            jobs,
-            points,
-            reply: rx,
-        });
+        self.awaiting_commit = Some(AwaitingCommit { jobs, reply: rx });
     }
 
     fn on_commit_now(&mut self, result: Result<(), rdkafka::error::KafkaError>) {
@@ -163,7 +157,7 @@ impl<R: Runner> Runtime<R> {
             Err(e) => {
                 // Running them uncommitted could run them twice after a crash.
                 warn!(error = %e, "at-most-once commit failed; retrying before handling");
-                self.send_commit_now(waiting.jobs, waiting.points);
+                self.send_commit_now(waiting.jobs);
             }
         }
     }
@@ -231,7 +225,7 @@ impl<R: Runner> Runtime<R> {
             self.state.set_gated(gated);
         }
         loop {
-            let next_due = self.state.release_due(crate::dispatch::now_ms());
+            let next_due = self.state.release_due();
             self.pump();
             self.answer_revokes(&mut revokes);
             if let Some(deadline) = shutdown_at {
@@ -240,7 +234,7 @@ impl<R: Runner> Runtime<R> {
                 }
             }
             let due_at = next_due.map(|due| {
-                let wait = (due - crate::dispatch::now_ms()).max(0) as u64;
+                let wait = (due - rebound_core::epoch_ms()).max(0) as u64;
                 Instant::now() + Duration::from_millis(wait)
             });
             let next_deadline = revokes

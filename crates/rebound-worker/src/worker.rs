@@ -8,7 +8,6 @@ use futures::stream::FuturesUnordered;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::types::RDKafkaErrorCode;
 use rebound_core::Topic;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -297,16 +296,4 @@ impl WorkerHandle {
     pub fn is_finished(&self) -> bool {
         self.join.is_finished()
     }
-}
-
-/// Whether an rdkafka error means the brokers are unreachable.
-pub fn is_unreachable(e: &KafkaError) -> bool {
-    matches!(
-        e.rdkafka_error_code(),
-        Some(
-            RDKafkaErrorCode::AllBrokersDown
-                | RDKafkaErrorCode::BrokerTransportFailure
-                | RDKafkaErrorCode::OperationTimedOut
-        )
-    )
 }

@@ -7,10 +7,10 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use common::{index_of, wait_until, Bed};
-use rebound_core::headers as h;
+use rebound_core::{epoch_ms, headers as h};
 use rebound_producer::{Producer, ProducerConfig};
 use rebound_testkit::{create_topic, read_all, unique_name};
 use rebound_worker::{
@@ -21,13 +21,6 @@ use rebound_worker::{
 type Shared<T> = Arc<Mutex<T>>;
 /// (record index, topic, handled at epoch ms, `rebound.due`)
 type Seen = (usize, String, i64, Option<i64>);
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 fn mix(i: u64) -> u64 {
     let mut x = i ^ 0x9E37_79B9_7F4A_7C15;
@@ -302,7 +295,7 @@ async fn retry_tiers_deliver_nothing_early_and_do_not_delay_other_records() {
             let due = rec.header_str(h::DUE).map(|d| d.parse().unwrap());
             seen.lock()
                 .unwrap()
-                .push((i, rec.topic.to_string(), now_ms(), due));
+                .push((i, rec.topic.to_string(), epoch_ms(), due));
             let fail = failing.contains(&i) && due.is_none();
             async move {
                 if fail {

@@ -12,9 +12,9 @@
 //! records of its key); in-place retry ([`super::RetryLayer`]) keeps it.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use rebound_core::{Backoff, ErrorKind, HandlerResult, Jitter, Record};
+use rebound_core::{epoch_ms, Backoff, ErrorKind, HandlerResult, Jitter, Record};
 use rebound_producer::{OutRecord, Producer};
 use tracing::{info, warn};
 
@@ -112,13 +112,6 @@ pub struct DeadLetter<H> {
     layer: DeadLetterLayer,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 impl<H: Handler> Handler for DeadLetter<H> {
     async fn handle(&self, record: &Record) -> HandlerResult {
         let err = match self.inner.handle(record).await {
@@ -139,7 +132,15 @@ impl<H: Handler> Handler for DeadLetter<H> {
             Route::Tier(n, _) => policy.names.tier(&history.original_topic, n),
             Route::Dlq => policy.names.dlq(&history.original_topic),
         };
-        let out = failed_record(record, &err, &history, &policy.group, route, dest, now_ms());
+        let out = failed_record(
+            record,
+            &err,
+            &history,
+            &policy.group,
+            route,
+            dest,
+            epoch_ms(),
+        );
         self.write(&out, record).await;
         match route {
             Route::Tier(n, _) => self.layer.metrics.retried_to_tier(n),

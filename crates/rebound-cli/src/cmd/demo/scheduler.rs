@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::body::Bytes;
@@ -33,13 +33,6 @@ async fn dead_hook(State(e): State<Arc<Endpoint>>, body: Bytes) -> StatusCode {
     StatusCode::OK
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 async fn hook(State(e): State<Arc<Endpoint>>, headers: HeaderMap, _body: Bytes) -> StatusCode {
     let key = headers
         .get("x-message-key")
@@ -50,7 +43,7 @@ async fn hook(State(e): State<Arc<Endpoint>>, headers: HeaderMap, _body: Bytes) 
     let n = {
         let mut a = e.attempts.lock().expect("lock");
         let v = a.entry(id.clone()).or_default();
-        v.push(now_ms());
+        v.push(rebound_core::epoch_ms());
         v.len()
     };
     // Every fifth task fails its first attempt; "doomed" tasks always fail.

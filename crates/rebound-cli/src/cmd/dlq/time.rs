@@ -1,16 +1,10 @@
 //! Timestamps on the command line: RFC 3339 output, and `--since`/`--until`
 //! input as RFC 3339, epoch milliseconds, or a relative age such as `1h`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 const MS_PER_DAY: i64 = 86_400_000;
 
 /// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub use rebound_core::epoch_ms as now_ms;
 
 /// `--since` / `--until`: `2024-05-01T12:00:00Z` (any RFC 3339 offset),
 /// `1714564800000` (epoch ms) or `90s`, `15m`, `1h`, `7d` (that long ago).
