@@ -4,10 +4,12 @@
 //!
 //! # Layout
 //!
+//! - [`admin`]: partition counts and creating missing topics.
 //! - [`record`]: [`OutRecord`], what to send.
 //! - [`producer`]: [`Producer`] and its [`ProducerConfig`].
 //! - [`error`]: [`ProduceError`] and the retriable / final classification.
 
+pub mod admin;
 pub mod error;
 pub mod producer;
 pub mod record;

@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::DeliveryResult;
@@ -22,34 +20,12 @@ pub const FAST_SESSION_TIMEOUT_MS: u32 = 6000;
 /// Creates `topic` with `partitions` partitions (replication 1). An existing
 /// topic is not an error.
 pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .map_err(|source| Error::Kafka {
-            topic: topic.to_string(),
-            source,
-        })?;
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = admin
-        .create_topics([&new], &opts)
+    rebound_producer::admin::create_topic(bootstrap, topic, partitions)
         .await
-        .map_err(|source| Error::Kafka {
-            topic: topic.to_string(),
-            source,
-        })?;
-    for r in results {
-        match r {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((_, code)) => {
-                return Err(Error::Kafka {
-                    topic: topic.to_string(),
-                    source: KafkaError::AdminOp(code),
-                })
-            }
-        }
-    }
-    Ok(())
+        .map_err(|e| Error::Kafka {
+            topic: e.topic,
+            source: e.source,
+        })
 }
 
 /// One record to produce in a test.

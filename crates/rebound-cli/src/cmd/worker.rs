@@ -94,26 +94,15 @@ async fn create_missing(
     topics: &[String],
     timeout: Duration,
 ) -> anyhow::Result<()> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
     let (b, s) = (brokers.to_string(), source.to_string());
-    let partitions = tokio::task::spawn_blocking(move || -> anyhow::Result<i32> {
-        let c: BaseConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", &b)
-            .create()?;
-        let md = c
-            .fetch_metadata(Some(&s), timeout)
-            .with_context(|| format!("could not reach Kafka brokers at {b} within {timeout:?}"))?;
-        Ok(md
-            .topics()
-            .iter()
-            .find(|t| t.name() == s)
-            .map(|t| t.partitions().len() as i32)
-            .filter(|n| *n > 0)
-            .unwrap_or(1))
+    let partitions = tokio::task::spawn_blocking(move || {
+        rebound_producer::admin::partition_count(&b, &s, timeout)
     })
-    .await??;
+    .await?
+    .with_context(|| format!("could not reach Kafka brokers at {brokers} within {timeout:?}"))?
+    .unwrap_or(1);
     for t in topics {
-        rebound_testkit::create_topic(brokers, t, partitions)
+        rebound_producer::admin::create_topic(brokers, t, partitions as i32)
             .await
             .with_context(|| format!("creating topic {t}"))?;
     }
