@@ -37,51 +37,64 @@ impl Default for Metrics {
     }
 }
 
+fn register<C: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: &C) {
+    r.register(Box::new(c.clone()))
+        .expect("unique metric names");
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    register(r, &c);
+    c
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    register(r, &g);
+    g
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric");
+    register(r, &g);
+    g
+}
+
 impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Self {
-        let registry = Registry::new();
-        let processed = IntCounterVec::new(
-            Opts::new(
-                "rebound_records_processed_total",
-                "Records handled successfully",
-            ),
+        let r = Registry::new();
+        let processed = counter_vec(
+            &r,
+            "rebound_records_processed_total",
+            "Records handled successfully",
             &["topic"],
-        )
-        .expect("valid metric");
-        let failed = IntCounterVec::new(
-            Opts::new(
-                "rebound_records_failed_total",
-                "Handler failures that reached the runtime",
-            ),
+        );
+        let failed = counter_vec(
+            &r,
+            "rebound_records_failed_total",
+            "Handler failures that reached the runtime",
             &["topic", "kind"],
-        )
-        .expect("valid metric");
-        let in_flight = IntGauge::new("rebound_in_flight", "Records or batches being handled")
-            .expect("valid metric");
-        let buffered = IntGauge::new("rebound_buffered", "Fetched records waiting to start")
-            .expect("valid metric");
-        let frozen_partitions = IntGauge::new(
+        );
+        let in_flight = gauge(&r, "rebound_in_flight", "Records or batches being handled");
+        let buffered = gauge(&r, "rebound_buffered", "Fetched records waiting to start");
+        let frozen_partitions = gauge(
+            &r,
             "rebound_frozen_partitions",
             "Partitions halted by a failure",
-        )
-        .expect("valid metric");
-        let committed = IntGaugeVec::new(
-            Opts::new(
-                "rebound_committed_offset",
-                "Last committed offset per partition",
-            ),
+        );
+        let committed = gauge_vec(
+            &r,
+            "rebound_committed_offset",
+            "Last committed offset per partition",
             &["topic", "partition"],
-        )
-        .expect("valid metric");
-        let lag = IntGaugeVec::new(
-            Opts::new(
-                "rebound_consumer_lag",
-                "High watermark minus committed offset per partition",
-            ),
+        );
+        let lag = gauge_vec(
+            &r,
+            "rebound_consumer_lag",
+            "High watermark minus committed offset per partition",
             &["topic", "partition"],
-        )
-        .expect("valid metric");
+        );
         let commit_latency = Histogram::with_opts(
             HistogramOpts::new("rebound_commit_latency_seconds", "Offset commit latency").buckets(
                 vec![
@@ -90,62 +103,44 @@ impl Metrics {
             ),
         )
         .expect("valid metric");
+        register(&r, &commit_latency);
         let commit_failures = IntCounter::new(
             "rebound_commit_failures_total",
             "Offset commits that failed",
         )
         .expect("valid metric");
-        let rebalances = IntCounterVec::new(
-            Opts::new("rebound_rebalances_total", "Partitions assigned or revoked"),
+        register(&r, &commit_failures);
+        let rebalances = counter_vec(
+            &r,
+            "rebound_rebalances_total",
+            "Partitions assigned or revoked",
             &["kind"],
-        )
-        .expect("valid metric");
-        let retried_to_tier = IntCounterVec::new(
-            Opts::new(
-                "rebound_retried_to_tier_total",
-                "Records written to a retry tier",
-            ),
+        );
+        let retried_to_tier = counter_vec(
+            &r,
+            "rebound_retried_to_tier_total",
+            "Records written to a retry tier",
             &["tier"],
-        )
-        .expect("valid metric");
-        let dead_lettered = IntCounterVec::new(
-            Opts::new("rebound_dead_lettered_total", "Records written to the DLQ"),
+        );
+        let dead_lettered = counter_vec(
+            &r,
+            "rebound_dead_lettered_total",
+            "Records written to the DLQ",
             &["kind"],
-        )
-        .expect("valid metric");
-        let breaker_state = IntGauge::new(
+        );
+        let breaker_state = gauge(
+            &r,
             "rebound_breaker_state",
             "Circuit breaker state: 0 closed, 1 open, 2 half-open",
-        )
-        .expect("valid metric");
-        let breaker_transitions = IntCounterVec::new(
-            Opts::new(
-                "rebound_breaker_transitions_total",
-                "Circuit breaker transitions",
-            ),
+        );
+        let breaker_transitions = counter_vec(
+            &r,
+            "rebound_breaker_transitions_total",
+            "Circuit breaker transitions",
             &["to"],
-        )
-        .expect("valid metric");
-        for c in [
-            Box::new(processed.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(failed.clone()),
-            Box::new(in_flight.clone()),
-            Box::new(buffered.clone()),
-            Box::new(frozen_partitions.clone()),
-            Box::new(committed.clone()),
-            Box::new(lag.clone()),
-            Box::new(commit_latency.clone()),
-            Box::new(commit_failures.clone()),
-            Box::new(rebalances.clone()),
-            Box::new(retried_to_tier.clone()),
-            Box::new(dead_lettered.clone()),
-            Box::new(breaker_state.clone()),
-            Box::new(breaker_transitions.clone()),
-        ] {
-            registry.register(c).expect("unique metric names");
-        }
+        );
         Metrics {
-            registry,
+            registry: r,
             processed,
             failed,
             in_flight,
