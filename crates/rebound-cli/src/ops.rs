@@ -28,27 +28,24 @@ pub fn router(health: Arc<Health>, metrics: Arc<Metrics>) -> Router {
 
 async fn healthz(State(ops): State<Ops>) -> impl IntoResponse {
     let r = ops.health.report();
-    let code = if r.live {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        code,
-        Json(serde_json::json!({"live": r.live, "reasons": r.reasons})),
-    )
+    probe("live", r.live, r.reasons)
 }
 
 async fn readyz(State(ops): State<Ops>) -> impl IntoResponse {
     let r = ops.health.report();
-    let code = if r.ready {
+    probe("ready", r.ready, r.reasons)
+}
+
+/// 200 or 503 with `{"<what>": ok, "reasons": [...]}`.
+fn probe(what: &str, ok: bool, reasons: Vec<String>) -> impl IntoResponse {
+    let code = if ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (
         code,
-        Json(serde_json::json!({"ready": r.ready, "reasons": r.reasons})),
+        Json(serde_json::json!({ what: ok, "reasons": reasons })),
     )
 }
 

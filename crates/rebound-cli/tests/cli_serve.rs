@@ -1,7 +1,6 @@
 //! `rebound serve` as a black box: a task created over HTTP is delivered
 //! to a real HTTP endpoint after its delay, and SIGTERM stops the service.
 
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,11 +37,7 @@ async fn serve_delivers_a_task_after_its_delay_and_stops_on_sigterm() {
 
     let dir = std::env::temp_dir().join(format!("rebound-serve-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = rebound_testkit::free_port().unwrap();
     let addr = format!("127.0.0.1:{port}");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rebound"));
     for (k, _) in std::env::vars() {

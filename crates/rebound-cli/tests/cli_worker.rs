@@ -2,7 +2,6 @@
 //! and Kafka → HTTP delivery against a real broker and a real HTTP server.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use base64::Engine;
-use rebound_testkit::{create_topic, produce_records, unique_name, Brokers, TestRecord};
+use rebound_testkit::{create_topic, free_port, produce_records, unique_name, Brokers, TestRecord};
 
 fn rebound() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rebound"));
@@ -155,14 +154,6 @@ async fn hook(State(s): State<Arc<Sink>>, headers: HeaderMap, body: Bytes) -> St
     StatusCode::OK
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_delivers_every_record_to_the_http_sink_and_stops_on_sigterm() {
     let brokers = Brokers::start().unwrap();
@@ -195,7 +186,7 @@ async fn worker_delivers_every_record_to_the_http_sink_and_stops_on_sigterm() {
         .with_state(sink.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let ops = format!("127.0.0.1:{}", free_port());
+    let ops = format!("127.0.0.1:{}", free_port().unwrap());
     let mut child = rebound()
         .args([
             "worker",

@@ -20,7 +20,7 @@ pub mod install;
 pub mod kafka;
 pub mod services;
 
-pub use broker::{Brokers, LocalBroker};
+pub use broker::{free_port, Brokers, LocalBroker};
 pub use kafka::{
     broker_keeps_commit_metadata, create_topic, produce_records, read_all, ReadRecord, TestRecord,
     FAST_SESSION_TIMEOUT_MS,
