@@ -8,12 +8,15 @@
 //! - [`record`]: [`OutRecord`], what to send.
 //! - [`producer`]: [`Producer`] and its [`ProducerConfig`].
 //! - [`error`]: [`ProduceError`] and the retriable / final classification.
+//! - [`transaction`]: [`TransactionalProducer`]: begin / send / send offsets / commit / abort.
 
 pub mod admin;
 pub mod error;
 pub mod producer;
 pub mod record;
+pub mod transaction;
 
 pub use error::{is_retriable, ProduceError};
 pub use producer::{Delivered, Producer, ProducerConfig};
 pub use record::OutRecord;
+pub use transaction::{PendingDelivery, TransactionalProducer, TxnError, TxnErrorKind};

@@ -4,8 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
-use rdkafka::message::{Header as KHeader, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::producer::{FutureProducer, Producer as _};
 use rdkafka::util::Timeout;
 
 use crate::error::ProduceError;
@@ -58,6 +57,25 @@ impl ProducerConfig {
     }
 }
 
+impl ProducerConfig {
+    /// The librdkafka configuration these settings stand for.
+    pub(crate) fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers)
+            .set("enable.idempotence", self.idempotent.to_string())
+            .set("acks", if self.idempotent { "all" } else { "1" })
+            .set("linger.ms", self.linger.as_millis().to_string())
+            .set(
+                "message.timeout.ms",
+                self.delivery_timeout.as_millis().max(1).to_string(),
+            );
+        for (k, v) in &self.client_config {
+            c.set(k, v);
+        }
+        c
+    }
+}
+
 /// Where a record landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delivered {
@@ -82,44 +100,16 @@ impl std::fmt::Debug for Producer {
 impl Producer {
     /// Creates the client (no network round trip yet).
     pub fn new(config: &ProducerConfig) -> Result<Self, ProduceError> {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &config.brokers)
-            .set("enable.idempotence", config.idempotent.to_string())
-            .set("acks", if config.idempotent { "all" } else { "1" })
-            .set("linger.ms", config.linger.as_millis().to_string())
-            .set(
-                "message.timeout.ms",
-                config.delivery_timeout.as_millis().max(1).to_string(),
-            );
-        for (k, v) in &config.client_config {
-            c.set(k, v);
-        }
-        let inner = c.create().map_err(|e| ProduceError::new("<producer>", e))?;
+        let inner = config
+            .client_config()
+            .create()
+            .map_err(|e| ProduceError::new("<producer>", e))?;
         Ok(Producer { inner })
     }
 
     /// Sends `rec` and waits until the broker acknowledged it.
     pub async fn send(&self, rec: &OutRecord) -> Result<Delivered, ProduceError> {
-        let mut headers = OwnedHeaders::new_with_capacity(rec.headers.len());
-        for h in &rec.headers {
-            headers = headers.insert(KHeader {
-                key: &h.name,
-                value: h.value.as_deref(),
-            });
-        }
-        let mut fr: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&rec.topic).headers(headers);
-        if let Some(k) = &rec.key {
-            fr = fr.key(k.as_slice());
-        }
-        if let Some(v) = &rec.value {
-            fr = fr.payload(v.as_slice());
-        }
-        if let Some(p) = rec.partition {
-            fr = fr.partition(p);
-        }
-        if let Some(ts) = rec.timestamp {
-            fr = fr.timestamp(ts);
-        }
+        let fr = rec.as_future_record();
         match self.inner.send(fr, Timeout::Never).await {
             Ok(d) => Ok(Delivered {
                 partition: d.partition,

@@ -1,5 +1,7 @@
 //! The record to send.
 
+use rdkafka::message::{Header as KHeader, OwnedHeaders};
+use rdkafka::producer::FutureRecord;
 use rebound_core::{Header, Record};
 
 /// A record to produce.
@@ -54,6 +56,31 @@ impl OutRecord {
             name: name.to_string(),
             value: Some(value.into()),
         });
+    }
+
+    /// The rdkafka record that sends this one.
+    pub(crate) fn as_future_record(&self) -> FutureRecord<'_, [u8], [u8]> {
+        let mut headers = OwnedHeaders::new_with_capacity(self.headers.len());
+        for h in &self.headers {
+            headers = headers.insert(KHeader {
+                key: &h.name,
+                value: h.value.as_deref(),
+            });
+        }
+        let mut fr: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic).headers(headers);
+        if let Some(k) = &self.key {
+            fr = fr.key(k.as_slice());
+        }
+        if let Some(v) = &self.value {
+            fr = fr.payload(v.as_slice());
+        }
+        if let Some(p) = self.partition {
+            fr = fr.partition(p);
+        }
+        if let Some(ts) = self.timestamp {
+            fr = fr.timestamp(ts);
+        }
+        fr
     }
 
     /// The first header called `name` as UTF-8.
