@@ -5,12 +5,19 @@ use rdkafka::types::RDKafkaErrorCode;
 
 /// A record could not be produced.
 #[derive(Debug, thiserror::Error)]
-#[error("producing to {topic} failed ({}): {source}", if *retriable { "retriable" } else { "final" })]
+#[error(
+    "producing to {topic} failed ({}, {attempts} attempt{}): {source}",
+    if *retriable { "retriable" } else { "final" },
+    if *attempts == 1 { "" } else { "s" }
+)]
 pub struct ProduceError {
     /// Destination topic.
     pub topic: String,
     /// Whether trying again may succeed.
     pub retriable: bool,
+    /// How many times the record was tried (more than 1 only with
+    /// [`ProducerConfig::with_retry`](crate::ProducerConfig::with_retry)).
+    pub attempts: u32,
     /// The client error.
     #[source]
     pub source: KafkaError,
@@ -21,6 +28,7 @@ impl ProduceError {
         ProduceError {
             topic: topic.to_string(),
             retriable: source.rdkafka_error_code().is_none_or(is_retriable),
+            attempts: 1,
             source,
         }
     }

@@ -1,128 +1,166 @@
-//! An idempotent producer that waits for acknowledgements.
+//! [`Producer`]: one librdkafka client, five ways to hand it a record.
+//!
+//! | call | returns | what it guarantees |
+//! |---|---|---|
+//! | [`send`](Producer::send) | once acknowledged: partition + offset | delivered per the config's [`Acks`](crate::Acks) (default `all`, idempotent), or an error; retried per [`with_retry`](crate::ProducerConfig::with_retry) |
+//! | [`enqueue`](Producer::enqueue) | once queued: a [`Pending`] future | same as `send` when awaited, but many records in flight; no extra retries |
+//! | [`send_with_callback`](Producer::send_with_callback) | once queued | the callback runs exactly once per queued record with its outcome |
+//! | [`send_and_forget`](Producer::send_and_forget) | once queued | nothing: failures only count in the metrics (with `acks=0`: at most once) |
+//! | [`flush`](Producer::flush) | once every queued record is reported | batching: `linger`, `batch_size`, `batch_records` decide how records are grouped |
+//!
+//! Records with the same key go to the same partition as with the Java
+//! client (`murmur2_random`, see [`partitioner`](crate::partitioner)) and, with
+//! idempotence, keep their order.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
-use rdkafka::producer::{FutureProducer, Producer as _};
-use rdkafka::util::Timeout;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{Producer as _, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use tokio::sync::oneshot;
 
+pub use crate::config::ProducerConfig;
+pub use crate::delivery::Delivered;
+use crate::delivery::{Completion, DeliveryContext, DeliveryOutcome, Notify, Pending};
 use crate::error::ProduceError;
+use crate::metrics::ProducerMetrics;
 use crate::record::OutRecord;
+use crate::retry::retrying;
 
-/// Producer settings.
-#[derive(Debug, Clone)]
-pub struct ProducerConfig {
-    brokers: String,
-    idempotent: bool,
-    linger: Duration,
-    delivery_timeout: Duration,
-    client_config: BTreeMap<String, String>,
-}
+/// How long an enqueue waits before trying again when librdkafka's local
+/// queue (`queue.buffering.max.messages`) is full.
+const QUEUE_FULL_WAIT: Duration = Duration::from_millis(2);
 
-impl ProducerConfig {
-    /// Idempotent, `acks=all`, 5 ms linger, 30 s delivery timeout.
-    pub fn new(brokers: impl Into<String>) -> Self {
-        ProducerConfig {
-            brokers: brokers.into(),
-            idempotent: true,
-            linger: Duration::from_millis(5),
-            delivery_timeout: Duration::from_secs(30),
-            client_config: BTreeMap::new(),
-        }
-    }
-
-    /// Turns idempotence (and `acks=all`) on or off.
-    pub fn with_idempotence(mut self, on: bool) -> Self {
-        self.idempotent = on;
-        self
-    }
-
-    /// How long records wait to be batched.
-    pub fn with_linger(mut self, linger: Duration) -> Self {
-        self.linger = linger;
-        self
-    }
-
-    /// How long librdkafka keeps trying one record before failing it.
-    pub fn with_delivery_timeout(mut self, t: Duration) -> Self {
-        self.delivery_timeout = t;
-        self
-    }
-
-    /// Any librdkafka producer property.
-    pub fn with_client_config(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
-        self.client_config.insert(k.into(), v.into());
-        self
-    }
-}
-
-impl ProducerConfig {
-    /// The librdkafka configuration these settings stand for.
-    pub(crate) fn client_config(&self) -> ClientConfig {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.brokers)
-            .set("enable.idempotence", self.idempotent.to_string())
-            .set("acks", if self.idempotent { "all" } else { "1" })
-            .set("linger.ms", self.linger.as_millis().to_string())
-            .set(
-                "message.timeout.ms",
-                self.delivery_timeout.as_millis().max(1).to_string(),
-            );
-        for (k, v) in &self.client_config {
-            c.set(k, v);
-        }
-        c
-    }
-}
-
-/// Where a record landed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Delivered {
-    /// Partition.
-    pub partition: i32,
-    /// Offset.
-    pub offset: i64,
-}
-
-/// A cheap-to-clone producer.
+/// A cheap-to-clone producer (clones share one client).
+///
+/// Records still queued when the last clone is dropped are purged (they fail
+/// with a purge error): call [`flush`](Self::flush) first.
 #[derive(Clone)]
 pub struct Producer {
-    inner: FutureProducer,
+    inner: ThreadedProducer<DeliveryContext>,
+    config: Arc<ProducerConfig>,
 }
 
 impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Producer").finish_non_exhaustive()
+        f.debug_struct("Producer")
+            .field("acks", &self.config.acks)
+            .field("idempotent", &self.config.idempotent)
+            .finish_non_exhaustive()
     }
 }
 
 impl Producer {
-    /// Creates the client (no network round trip yet).
+    /// Creates the client (no network round trip yet). An invalid
+    /// librdkafka property fails here, naming it.
     pub fn new(config: &ProducerConfig) -> Result<Self, ProduceError> {
+        let metrics = config.metrics.clone().unwrap_or_default();
         let inner = config
             .client_config()
-            .create()
+            .create_with_context(DeliveryContext { metrics })
             .map_err(|e| ProduceError::new("<producer>", e))?;
-        Ok(Producer { inner })
+        Ok(Producer {
+            inner,
+            config: Arc::new(config.clone()),
+        })
     }
 
-    /// Sends `rec` and waits until the broker acknowledged it.
+    /// The settings this producer was made with.
+    pub fn config(&self) -> &ProducerConfig {
+        &self.config
+    }
+
+    /// The producer's metrics.
+    pub fn metrics(&self) -> &Arc<ProducerMetrics> {
+        &self.inner.context().metrics
+    }
+
+    /// Sends `rec` and waits until the broker acknowledged it (synchronous
+    /// mode). Retriable failures are tried again per the config's
+    /// [`with_retry`](ProducerConfig::with_retry); final ones return at once.
     pub async fn send(&self, rec: &OutRecord) -> Result<Delivered, ProduceError> {
-        let fr = rec.as_future_record();
-        match self.inner.send(fr, Timeout::Never).await {
-            Ok(d) => Ok(Delivered {
-                partition: d.partition,
-                offset: d.offset,
-            }),
-            Err((e, _)) => Err(ProduceError::new(&rec.topic, e)),
+        retrying(self.config.retry.as_ref(), self.metrics(), || async {
+            self.enqueue(rec).await?.await
+        })
+        .await
+    }
+
+    /// Queues `rec` and returns its [`Pending`] acknowledgement at once
+    /// (asynchronous mode): await many together to keep them in flight.
+    /// Waits only while librdkafka's local queue is full.
+    pub async fn enqueue(&self, rec: &OutRecord) -> Result<Pending, ProduceError> {
+        let (tx, rx) = oneshot::channel();
+        self.queue(rec, Completion::new(Notify::Future(tx))).await?;
+        Ok(Pending { rx })
+    }
+
+    /// Queues `rec`; `callback` runs exactly once with its outcome when the
+    /// report arrives (callback mode). It runs on the producer's polling
+    /// thread: keep it short and never block in it. When queueing fails the
+    /// error is returned and the callback never runs.
+    pub async fn send_with_callback<F>(
+        &self,
+        rec: &OutRecord,
+        callback: F,
+    ) -> Result<(), ProduceError>
+    where
+        F: FnOnce(DeliveryOutcome) + Send + 'static,
+    {
+        self.queue(rec, Completion::callback(callback)).await
+    }
+
+    /// Queues `rec` and forgets it (fire-and-forget mode): returns once
+    /// queued; a later failure is only counted in the metrics. With
+    /// [`ProducerConfig::fire_and_forget`] (`acks=0`, no retries) this is
+    /// at most once.
+    pub async fn send_and_forget(&self, rec: &OutRecord) -> Result<(), ProduceError> {
+        self.queue(rec, Completion::new(Notify::Forget)).await
+    }
+
+    async fn queue(
+        &self,
+        rec: &OutRecord,
+        completion: Box<Completion>,
+    ) -> Result<(), ProduceError> {
+        let mut base = rec.as_base_record(completion);
+        loop {
+            match self.inner.send(base) {
+                Ok(()) => {
+                    self.metrics().record_sent();
+                    return Ok(());
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), b)) => {
+                    base = b;
+                    tokio::time::sleep(QUEUE_FULL_WAIT).await;
+                }
+                Err((e, _)) => {
+                    self.metrics().record_failed(&e);
+                    return Err(ProduceError::new(&rec.topic, e));
+                }
+            }
         }
     }
 
+    /// Records queued or in flight, not yet reported.
+    pub fn in_flight(&self) -> usize {
+        self.inner.in_flight_count().max(0) as usize
+    }
+
     /// Waits until every queued record is delivered or `timeout` passes.
+    /// Blocking: from async code, call it through `spawn_blocking` or use
+    /// [`flush_async`](Self::flush_async).
     pub fn flush(&self, timeout: Duration) -> Result<(), ProduceError> {
         self.inner
             .flush(timeout)
             .map_err(|e| ProduceError::new("<flush>", e))
+    }
+
+    /// [`flush`](Self::flush) on a blocking thread.
+    pub async fn flush_async(&self, timeout: Duration) -> Result<(), ProduceError> {
+        let p = self.clone();
+        tokio::task::spawn_blocking(move || p.flush(timeout))
+            .await
+            .unwrap_or_else(|_| Err(ProduceError::new("<flush>", KafkaError::Canceled)))
     }
 }

@@ -1,7 +1,8 @@
 //! The record to send.
 
 use rdkafka::message::{Header as KHeader, OwnedHeaders};
-use rdkafka::producer::FutureRecord;
+use rdkafka::producer::BaseRecord;
+use rdkafka::util::IntoOpaque;
 use rebound_core::{Header, Record};
 
 /// A record to produce.
@@ -58,29 +59,40 @@ impl OutRecord {
         });
     }
 
-    /// The rdkafka record that sends this one.
-    pub(crate) fn as_future_record(&self) -> FutureRecord<'_, [u8], [u8]> {
-        let mut headers = OwnedHeaders::new_with_capacity(self.headers.len());
-        for h in &self.headers {
-            headers = headers.insert(KHeader {
-                key: &h.name,
-                value: h.value.as_deref(),
-            });
+    /// The rdkafka record that sends this one, carrying `opaque` to its
+    /// delivery report. No header list is allocated for a record without
+    /// headers.
+    pub(crate) fn as_base_record<D: IntoOpaque>(&self, opaque: D) -> BaseRecord<'_, [u8], [u8], D> {
+        let mut br: BaseRecord<'_, [u8], [u8], D> = BaseRecord::with_opaque_to(&self.topic, opaque);
+        if !self.headers.is_empty() {
+            let mut headers = OwnedHeaders::new_with_capacity(self.headers.len());
+            for h in &self.headers {
+                headers = headers.insert(KHeader {
+                    key: &h.name,
+                    value: h.value.as_deref(),
+                });
+            }
+            br = br.headers(headers);
         }
-        let mut fr: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic).headers(headers);
-        if let Some(k) = &self.key {
-            fr = fr.key(k.as_slice());
-        }
-        if let Some(v) = &self.value {
-            fr = fr.payload(v.as_slice());
-        }
-        if let Some(p) = self.partition {
-            fr = fr.partition(p);
-        }
-        if let Some(ts) = self.timestamp {
-            fr = fr.timestamp(ts);
-        }
-        fr
+        br.key = self.key.as_deref();
+        br.payload = self.value.as_deref();
+        br.partition = self.partition;
+        br.timestamp = self.timestamp;
+        br
+    }
+
+    /// The bytes this record puts on the wire before framing: key, value,
+    /// and each header's name and value. What
+    /// [`ProducerConfig::with_max_message_size`](crate::ProducerConfig::with_max_message_size)
+    /// is compared with.
+    pub fn size(&self) -> usize {
+        self.key.as_ref().map_or(0, Vec::len)
+            + self.value.as_ref().map_or(0, Vec::len)
+            + self
+                .headers
+                .iter()
+                .map(|h| h.name.len() + h.value.as_ref().map_or(0, Vec::len))
+                .sum::<usize>()
     }
 
     /// The first header called `name` as UTF-8.
@@ -104,5 +116,19 @@ mod tests {
         r.set_header("a", "2");
         assert_eq!(r.headers.len(), 1);
         assert_eq!(r.header_str("a"), Some("2"));
+    }
+
+    #[test]
+    fn size_counts_key_value_and_headers() {
+        let mut r = OutRecord::new("t", vec![0u8; 10]).with_key("kk");
+        r.set_header("abc", "12345");
+        assert_eq!(r.size(), 10 + 2 + 3 + 5);
+        let br = r.as_base_record(());
+        assert_eq!(br.key, Some(&b"kk"[..]));
+        assert!(br.headers.is_some());
+        assert!(OutRecord::new("t", "v")
+            .as_base_record(())
+            .headers
+            .is_none());
     }
 }

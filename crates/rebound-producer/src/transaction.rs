@@ -14,14 +14,19 @@
 //! [`abort`]: TransactionalProducer::abort
 //! [`send_offsets`]: TransactionalProducer::send_offsets
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaError};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, Producer as _};
+use rdkafka::producer::{Producer as _, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use tokio::sync::oneshot;
 
-use crate::producer::{Delivered, ProducerConfig};
+use crate::delivery::{Completion, Delivered, DeliveryContext, Notify, Pending};
+use crate::error::is_retriable;
+use crate::metrics::ProducerMetrics;
+use crate::producer::ProducerConfig;
 use crate::record::OutRecord;
 
 /// What a failed transactional call means for the caller.
@@ -61,14 +66,19 @@ fn classify(e: &KafkaError) -> TxnErrorKind {
         Some(t) if t.txn_requires_abort() => TxnErrorKind::Abortable,
         Some(t) if t.is_retriable() => TxnErrorKind::Retriable,
         Some(_) => TxnErrorKind::Abortable,
-        None => TxnErrorKind::Abortable,
+        // A local refusal to queue (e.g. the queue is full) leaves the
+        // transaction intact: the same call may be made again.
+        None => match e.rdkafka_error_code() {
+            Some(code) if is_retriable(code) => TxnErrorKind::Retriable,
+            _ => TxnErrorKind::Abortable,
+        },
     }
 }
 
 /// A producer whose sends belong to transactions. Not `Clone`: one
 /// transaction at a time, driven by one owner.
 pub struct TransactionalProducer {
-    inner: FutureProducer,
+    inner: ThreadedProducer<DeliveryContext>,
     id: String,
     timeout: Duration,
 }
@@ -81,6 +91,9 @@ impl std::fmt::Debug for TransactionalProducer {
     }
 }
 
+// `TxnError` carries the whole client error (its public fields are the API);
+// boxing it would change that API for a few bytes on a cold path.
+#[allow(clippy::result_large_err)]
 impl TransactionalProducer {
     /// Creates the producer for `transactional_id` and registers it with the
     /// transaction coordinator, fencing any earlier producer with the same
@@ -102,7 +115,10 @@ impl TransactionalProducer {
             kind: classify(&source),
             source,
         };
-        let inner: FutureProducer = c.create().map_err(|e| err("init", e))?;
+        let metrics = config.metrics.clone().unwrap_or_default();
+        let inner: ThreadedProducer<DeliveryContext> = c
+            .create_with_context(DeliveryContext { metrics })
+            .map_err(|e| err("init", e))?;
         let p = inner.clone();
         tokio::task::spawn_blocking(move || p.init_transactions(timeout))
             .await
@@ -129,11 +145,17 @@ impl TransactionalProducer {
         }
     }
 
+    /// The producer's metrics: records as for [`Producer`](crate::Producer),
+    /// plus `rebound_producer_transactions_total{outcome}`.
+    pub fn metrics(&self) -> &Arc<ProducerMetrics> {
+        &self.inner.context().metrics
+    }
+
     /// Runs a blocking transactional call off the async threads.
     async fn blocking(
         &self,
         op: &'static str,
-        f: impl FnOnce(&FutureProducer) -> Result<(), KafkaError> + Send + 'static,
+        f: impl FnOnce(&ThreadedProducer<DeliveryContext>) -> Result<(), KafkaError> + Send + 'static,
     ) -> Result<(), TxnError> {
         let p = self.inner.clone();
         tokio::task::spawn_blocking(move || f(&p))
@@ -144,16 +166,28 @@ impl TransactionalProducer {
 
     /// Starts a transaction (local; no round trip).
     pub fn begin(&self) -> Result<(), TxnError> {
-        self.inner.begin_transaction().map_err(|e| self.err("begin", e))
+        self.inner
+            .begin_transaction()
+            .map_err(|e| self.err("begin", e))
     }
 
     /// Queues `rec` in the current transaction. The returned future resolves
     /// when the broker acknowledged it; [`commit`](Self::commit) waits for
     /// all of them anyway, so it may be dropped.
     pub fn send(&self, rec: &OutRecord) -> Result<PendingDelivery, TxnError> {
-        match self.inner.send_result(rec.as_future_record()) {
-            Ok(f) => Ok(PendingDelivery(f)),
-            Err((e, _)) => Err(self.err("send", e)),
+        let (tx, rx) = oneshot::channel();
+        match self
+            .inner
+            .send(rec.as_base_record(Completion::new(Notify::Future(tx))))
+        {
+            Ok(()) => {
+                self.metrics().record_sent();
+                Ok(PendingDelivery(Pending { rx }))
+            }
+            Err((e, _)) => {
+                self.metrics().record_failed(&e);
+                Err(self.err("send", e))
+            }
         }
     }
 
@@ -183,21 +217,29 @@ impl TransactionalProducer {
     /// them and the sent offsets visible at once.
     pub async fn commit(&self) -> Result<(), TxnError> {
         let timeout = self.timeout;
-        self.blocking("commit", move |p| p.commit_transaction(timeout))
-            .await
+        let r = self
+            .blocking("commit", move |p| p.commit_transaction(timeout))
+            .await;
+        self.metrics()
+            .record_transaction(if r.is_ok() { "committed" } else { "failed" });
+        r
     }
 
     /// Aborts the transaction: its records are never shown to
     /// `read_committed` readers and its offsets are not committed.
     pub async fn abort(&self) -> Result<(), TxnError> {
         let timeout = self.timeout;
-        self.blocking("abort", move |p| p.abort_transaction(timeout))
-            .await
+        let r = self
+            .blocking("abort", move |p| p.abort_transaction(timeout))
+            .await;
+        self.metrics()
+            .record_transaction(if r.is_ok() { "aborted" } else { "failed" });
+        r
     }
 }
 
 /// The acknowledgement of one record sent in a transaction.
-pub struct PendingDelivery(DeliveryFuture);
+pub struct PendingDelivery(Pending);
 
 impl std::fmt::Debug for PendingDelivery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -208,13 +250,6 @@ impl std::fmt::Debug for PendingDelivery {
 impl PendingDelivery {
     /// Waits for the broker's acknowledgement.
     pub async fn delivered(self) -> Result<Delivered, KafkaError> {
-        match self.0.await {
-            Ok(Ok(d)) => Ok(Delivered {
-                partition: d.partition,
-                offset: d.offset,
-            }),
-            Ok(Err((e, _))) => Err(e),
-            Err(_) => Err(KafkaError::Canceled),
-        }
+        self.0.await.map_err(|e| e.source)
     }
 }

@@ -1,0 +1,2 @@
+//! Producer throughput (placeholder until the bench lands).
+fn main() {}
