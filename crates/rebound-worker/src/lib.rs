@@ -72,6 +72,7 @@ pub use layers::{
 };
 pub use metrics::Metrics;
 pub use poller::record_from_message;
+pub use reader::{GroupReader, PartitionReader, ReaderConfig, ReaderError, StartAt};
 pub use rebound_core::{
     Backoff, ErrorKind, HandlerError, HandlerResult, Header, Jitter, Record, Topic, Validate,
     ValidationError,

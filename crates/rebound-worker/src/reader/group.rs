@@ -1,0 +1,399 @@
+//! [`GroupReader`]: a member of a consumer group that commits what its
+//! caller acknowledged.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rebound_core::{Record, Topic};
+
+use super::client;
+use super::config::ReaderConfig;
+use super::cursor::Cursor;
+use super::error::{ReaderError, Result};
+use super::plan;
+use super::Polled;
+use crate::record_from_message;
+
+/// Reads a topic as a member of consumer group `group`.
+///
+/// Each assigned partition starts at the group's committed offset; a
+/// partition the group has never committed starts where
+/// [`ReaderConfig::with_start`] says. Not following, the reader ends when
+/// every partition assigned to it reached its end as of subscribing.
+/// Nothing is committed until [`commit`](Self::commit) (or a revoke, or
+/// [`close`](Self::close)), and only offsets passed to [`ack`](Self::ack).
+pub struct GroupReader {
+    consumer: BaseConsumer<GroupCtx>,
+    topic: Topic,
+    group: String,
+    follow: bool,
+    timeout: Duration,
+    last_progress: Instant,
+}
+
+impl std::fmt::Debug for GroupReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupReader")
+            .field("topic", &self.topic)
+            .field("group", &self.group)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the rebalance callback and the reader share.
+#[derive(Default)]
+struct State {
+    /// Assigned partitions.
+    cursors: BTreeMap<i32, Cursor>,
+    /// Acknowledged, not yet committed: partition → next offset.
+    acked: BTreeMap<i32, i64>,
+    /// First error met in a rebalance callback.
+    error: Option<ReaderError>,
+}
+
+struct GroupCtx {
+    topic: String,
+    timeout: Duration,
+    /// Where each partition starts when the group has no committed offset,
+    /// as a template cursor.
+    fresh: BTreeMap<i32, Cursor>,
+    /// End as of subscribing (unless following).
+    stops: BTreeMap<i32, Option<i64>>,
+    follow: bool,
+    state: Arc<Mutex<State>>,
+}
+
+impl GroupCtx {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) -> Result<()> {
+        let kerr = |op, source| ReaderError::Topic {
+            op,
+            topic: self.topic.clone(),
+            source,
+        };
+        let committed = consumer
+            .committed_offsets(tpl.clone(), self.timeout)
+            .map_err(|e| kerr("reading the group's committed offsets", e))?;
+        let mut state = self.state();
+        for e in tpl.elements_for_topic(&self.topic) {
+            let p = e.partition();
+            let stored = committed
+                .find_partition(&self.topic, p)
+                .and_then(|c| match c.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                });
+            let stop = self.stops.get(&p).copied().flatten();
+            let cursor = match (stored, self.fresh.get(&p)) {
+                (Some(o), _) => Cursor::new(o, stop, None, self.follow),
+                (None, Some(fresh)) => fresh.clone(),
+                // A partition added since subscribing: from its beginning.
+                (None, None) => Cursor::new(0, None, None, self.follow),
+            };
+            state.cursors.insert(p, cursor);
+        }
+        drop(state);
+        let state = self.state();
+        let mut with_offsets = TopicPartitionList::new();
+        for e in tpl.elements_for_topic(&self.topic) {
+            let p = e.partition();
+            let from = state.cursors[&p].fetch_from();
+            with_offsets
+                .add_partition_offset(&self.topic, p, Offset::Offset(from))
+                .map_err(|e| kerr("assigning", e))?;
+        }
+        drop(state);
+        match consumer.rebalance_protocol() {
+            RebalanceProtocol::Cooperative => consumer.incremental_assign(&with_offsets),
+            _ => consumer.assign(&with_offsets),
+        }
+        .map_err(|e| kerr("assigning the partitions", e))
+    }
+
+    fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) -> Result<()> {
+        let revoked: Vec<i32> = tpl
+            .elements_for_topic(&self.topic)
+            .iter()
+            .map(|e| e.partition())
+            .collect();
+        let result = commit_acked(consumer, &self.topic, &mut self.state(), Some(&revoked));
+        {
+            let mut state = self.state();
+            for p in &revoked {
+                state.cursors.remove(p);
+            }
+        }
+        let unassigned = match consumer.rebalance_protocol() {
+            RebalanceProtocol::Cooperative => consumer.incremental_unassign(tpl),
+            _ => consumer.unassign(),
+        };
+        result?;
+        unassigned.map_err(|source| ReaderError::Topic {
+            op: "unassigning the partitions",
+            topic: self.topic.clone(),
+            source,
+        })
+    }
+}
+
+impl ClientContext for GroupCtx {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        tracing::debug!(?level, fac, "librdkafka: {log_message}");
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::debug!("librdkafka: {error}: {reason}");
+    }
+}
+
+impl ConsumerContext for GroupCtx {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.assign(consumer, tpl),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.revoke(consumer, tpl),
+            other => {
+                let _ = consumer.unassign();
+                Err(ReaderError::Topic {
+                    op: "rebalancing",
+                    topic: self.topic.clone(),
+                    source: KafkaError::Rebalance(other.into()),
+                })
+            }
+        };
+        if let Err(e) = result {
+            self.state().error.get_or_insert(e);
+        }
+    }
+}
+
+/// Commits the acknowledged offsets (of `only` these partitions, or all)
+/// synchronously and forgets them.
+fn commit_acked(
+    consumer: &BaseConsumer<GroupCtx>,
+    topic: &str,
+    state: &mut State,
+    only: Option<&[i32]>,
+) -> Result<()> {
+    let mut tpl = TopicPartitionList::new();
+    let picked: Vec<(i32, i64)> = state
+        .acked
+        .iter()
+        .filter(|(p, _)| only.is_none_or(|o| o.contains(p)))
+        .map(|(&p, &o)| (p, o))
+        .collect();
+    if picked.is_empty() {
+        return Ok(());
+    }
+    for &(p, o) in &picked {
+        tpl.add_partition_offset(topic, p, Offset::Offset(o))
+            .map_err(|source| ReaderError::Partition {
+                op: "committing",
+                topic: topic.to_string(),
+                partition: p,
+                source,
+            })?;
+    }
+    consumer
+        .commit(&tpl, CommitMode::Sync)
+        .map_err(|source| ReaderError::Topic {
+            op: "committing",
+            topic: topic.to_string(),
+            source,
+        })?;
+    for (p, o) in picked {
+        if state.acked.get(&p) == Some(&o) {
+            state.acked.remove(&p);
+        }
+    }
+    Ok(())
+}
+
+impl GroupReader {
+    /// Finds where each partition starts (for partitions the group never
+    /// committed) and ends, then subscribes. The group join happens while
+    /// polling. `cfg` must not choose partitions: the group assigns them.
+    pub fn subscribe(cfg: &ReaderConfig, group: &str) -> Result<Self> {
+        if !cfg.chosen.is_empty() {
+            return Err(ReaderError::Config {
+                topic: cfg.topic.clone(),
+                reason: "a group member reads the partitions the group assigns it; \
+                         choosing partitions needs a reader without a group"
+                    .into(),
+            });
+        }
+        let probe = client::manual_consumer(cfg)?;
+        let all = client::partitions(&probe, cfg)?;
+        let chosen = plan::selected(cfg, &all)?;
+        let spans = plan::topic_spans(&probe, cfg, &all)?;
+        let fresh = plan::cursors(&probe, cfg, &chosen, &spans)?;
+        drop(probe);
+        let stops = spans
+            .iter()
+            .map(|s| (s.partition, (!cfg.follow).then_some(s.end)))
+            .collect();
+        let ctx = GroupCtx {
+            topic: cfg.topic.clone(),
+            timeout: cfg.timeout,
+            fresh,
+            stops,
+            follow: cfg.follow,
+            state: Arc::default(),
+        };
+        let consumer: BaseConsumer<GroupCtx> = client::client_config(cfg, Some(group))
+            .set(
+                "session.timeout.ms",
+                cfg.session_timeout.as_millis().max(1).to_string(),
+            )
+            .set(
+                "heartbeat.interval.ms",
+                (cfg.session_timeout.as_millis() / 3).max(1).to_string(),
+            )
+            .create_with_context(ctx)
+            .map_err(|source| ReaderError::Client {
+                topic: cfg.topic.clone(),
+                source,
+            })?;
+        consumer
+            .subscribe(&[&cfg.topic])
+            .map_err(|source| ReaderError::Topic {
+                op: "subscribing",
+                topic: cfg.topic.clone(),
+                source,
+            })?;
+        Ok(GroupReader {
+            consumer,
+            topic: Topic::intern(&cfg.topic),
+            group: group.to_string(),
+            follow: cfg.follow,
+            timeout: cfg.timeout,
+            last_progress: Instant::now(),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.consumer.context().state()
+    }
+
+    /// Partitions assigned to this member now.
+    pub fn assigned(&self) -> Vec<i32> {
+        self.state().cursors.keys().copied().collect()
+    }
+
+    /// Whether every partition assigned to this member reached its end as
+    /// of subscribing (never when following, nor before the first assignment).
+    pub fn is_finished(&self) -> bool {
+        let state = self.state();
+        !self.follow && !state.cursors.is_empty() && state.cursors.values().all(Cursor::is_done)
+    }
+
+    /// Waits up to `timeout` for the next record (see
+    /// [`PartitionReader::poll`](super::PartitionReader::poll)).
+    pub fn poll(&mut self, timeout: Duration) -> Result<Polled> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(e) = self.state().error.take() {
+                return Err(e);
+            }
+            if self.is_finished() {
+                return Ok(Polled::End);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.consumer.poll(left.min(Duration::from_millis(100))) {
+                None => {
+                    if !self.follow && self.last_progress.elapsed() > self.timeout {
+                        self.last_progress = Instant::now();
+                        return Err(self.timed_out());
+                    }
+                }
+                Some(Ok(m)) => {
+                    self.last_progress = Instant::now();
+                    let take = {
+                        let mut state = self.consumer.context().state();
+                        state
+                            .cursors
+                            .get_mut(&m.partition())
+                            .is_some_and(|c| c.accept(m.offset(), m.timestamp().to_millis()))
+                    };
+                    if take {
+                        return Ok(Polled::Record(record_from_message(&m, self.topic)));
+                    }
+                }
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    self.last_progress = Instant::now();
+                    if let Some(c) = self.state().cursors.get_mut(&p) {
+                        c.at_eof();
+                    }
+                }
+                Some(Err(source)) => {
+                    return Err(ReaderError::Topic {
+                        op: "reading",
+                        topic: self.topic.to_string(),
+                        source,
+                    })
+                }
+            }
+            if Instant::now() >= deadline {
+                return Ok(Polled::Idle);
+            }
+        }
+    }
+
+    /// Marks `rec` handled: the next commit covers it (and everything
+    /// before it in its partition).
+    pub fn ack(&mut self, rec: &Record) {
+        let mut state = self.state();
+        let next = state.acked.entry(rec.partition).or_insert(rec.offset + 1);
+        *next = (*next).max(rec.offset + 1);
+    }
+
+    /// Commits every acknowledged offset, synchronously.
+    pub fn commit(&mut self) -> Result<()> {
+        let mut state = self.consumer.context().state();
+        commit_acked(&self.consumer, self.topic.as_str(), &mut state, None)
+    }
+
+    /// Commits what was acknowledged and leaves the group.
+    pub fn close(mut self) -> Result<()> {
+        let result = self.commit();
+        self.consumer.unsubscribe();
+        result
+    }
+
+    fn timed_out(&self) -> ReaderError {
+        let state = self.state();
+        if state.cursors.is_empty() {
+            return ReaderError::NotAssigned {
+                topic: self.topic.to_string(),
+                group: self.group.clone(),
+                timeout: self.timeout,
+            };
+        }
+        ReaderError::Timeout {
+            what: "reading",
+            topic: self.topic.to_string(),
+            partitions: state
+                .cursors
+                .iter()
+                .filter(|(_, c)| !c.is_done())
+                .map(|(&p, _)| p)
+                .collect(),
+            timeout: self.timeout,
+        }
+    }
+}
