@@ -58,7 +58,12 @@ pub fn is_retriable(code: RDKafkaErrorCode) -> bool {
         | C::KafkaStorageError
         | C::FencedLeaderEpoch
         | C::UnknownLeaderEpoch
-        | C::PreviousInProgress => true,
+        | C::PreviousInProgress
+        // The topic is not (yet) in the cluster's metadata: the local code
+        // librdkafka returns once it cached "no such topic". Kafka's Java
+        // client treats an unknown topic as retriable (it may be being
+        // created); a misspelt topic fails once the caller's bound is hit.
+        | C::UnknownTopic => true,
         C::MessageSizeTooLarge
         | C::InvalidMessage
         | C::InvalidMessageSize
@@ -74,7 +79,6 @@ pub fn is_retriable(code: RDKafkaErrorCode) -> bool {
         | C::InvalidProducerEpoch
         | C::Fatal
         | C::InvalidArgument
-        | C::UnknownTopic
         | C::UnknownPartition => false,
         // Anything else: assume it may clear up; the caller bounds retries.
         _ => true,
@@ -89,6 +93,8 @@ mod tests {
     fn classification() {
         assert!(is_retriable(RDKafkaErrorCode::MessageTimedOut));
         assert!(is_retriable(RDKafkaErrorCode::AllBrokersDown));
+        assert!(is_retriable(RDKafkaErrorCode::UnknownTopic));
+        assert!(is_retriable(RDKafkaErrorCode::UnknownTopicOrPartition));
         assert!(!is_retriable(RDKafkaErrorCode::MessageSizeTooLarge));
         assert!(!is_retriable(RDKafkaErrorCode::TopicAuthorizationFailed));
     }

@@ -108,7 +108,18 @@ impl TransactionalProducer {
         c.set("transactional.id", transactional_id)
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("transaction.timeout.ms", timeout.as_millis().to_string());
+            .set("transaction.timeout.ms", timeout.as_millis().to_string())
+            // librdkafka refuses a delivery timeout above the transaction
+            // timeout: a record cannot outlive its transaction.
+            .set(
+                "message.timeout.ms",
+                config
+                    .delivery_timeout
+                    .min(timeout)
+                    .as_millis()
+                    .max(1)
+                    .to_string(),
+            );
         let err = |op, source: KafkaError| TxnError {
             op,
             transactional_id: transactional_id.to_string(),

@@ -19,6 +19,7 @@ pub mod broker;
 pub mod install;
 pub mod kafka;
 pub mod services;
+pub mod txn_probe;
 
 pub use broker::{free_port, Brokers, LocalBroker};
 pub use kafka::{

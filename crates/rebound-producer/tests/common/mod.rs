@@ -64,3 +64,58 @@ pub fn values(records: &[ReadRecord]) -> Vec<String> {
         .map(|r| String::from_utf8(r.value.clone().unwrap_or_default()).unwrap())
         .collect()
 }
+
+/// Values of partition 0.. of `topic` read with `isolation.level`
+/// (`read_committed` or `read_uncommitted`): polls until `want` have arrived
+/// (30 s at most), then 500 ms more to catch anything extra.
+pub async fn read_values(
+    bootstrap: &str,
+    topic: &str,
+    isolation: &str,
+    want: usize,
+) -> Vec<String> {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+    let (b, t, iso) = (
+        bootstrap.to_string(),
+        topic.to_string(),
+        isolation.to_string(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &b)
+            .set("group.id", unique_name("reader"))
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", &iso)
+            .create()
+            .unwrap();
+        let md = consumer
+            .fetch_metadata(Some(&t), Duration::from_secs(10))
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        for p in md.topics()[0].partitions() {
+            tpl.add_partition_offset(&t, p.id(), Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&tpl).unwrap();
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut grace: Option<Instant> = None;
+        loop {
+            if out.len() >= want && grace.is_none() {
+                grace = Some(Instant::now() + Duration::from_millis(500));
+            }
+            if grace.is_some_and(|g| Instant::now() > g) || Instant::now() > deadline {
+                return out;
+            }
+            if let Some(m) = consumer.poll(Duration::from_millis(50)) {
+                let m = m.unwrap();
+                out.push(String::from_utf8(m.payload().unwrap_or_default().to_vec()).unwrap());
+            }
+        }
+    })
+    .await
+    .unwrap()
+}
