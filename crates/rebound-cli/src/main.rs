@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //!
-//! - `cmd/`: one module per subcommand (`demo`, `worker`, `dlq/`, `serve`).
+//! - `cmd/`: one module per subcommand (`demo`, `worker`, `dlq/`, `serve`,
+//!   `produce/`, `consume/`).
 //! - `failure_args`: the failure-stack flags of `worker` (retry, tiers, DLQ, breaker).
 //! - `ops`: the `/healthz`, `/readyz`, `/metrics` server every service exposes.
 //! - `sink`: the HTTP sink handler of `rebound worker`.
@@ -24,7 +25,8 @@ use clap::{Parser, Subcommand};
 #[command(name = "rebound", version, about)]
 struct Cli {
     /// Log filter (tracing env-filter syntax), e.g. `info` or `rebound_worker=debug`.
-    /// Default: `warn` for `demo` (it draws progress bars), `info` otherwise.
+    /// Default: `warn` for `demo`, `produce` and `consume` (they draw progress
+    /// bars), `info` otherwise.
     #[arg(long, env = "LOG_LEVEL", global = true)]
     log_level: Option<String>,
     #[command(subcommand)]
@@ -42,12 +44,16 @@ enum Command {
     Dlq(cmd::dlq::DlqArgs),
     /// Serve the delayed-retry scheduler (HTTP API wire-compatible with Rebound).
     Serve(cmd::serve::ServeArgs),
+    /// Send records to a topic from a file or stdin (kv, value or JSON lines).
+    Produce(cmd::produce::ProduceArgs),
+    /// Print a topic's records (pretty or JSON lines), with or without a group.
+    Consume(cmd::consume::ConsumeArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Command::Demo(_) => "warn",
+        Command::Demo(_) | Command::Produce(_) | Command::Consume(_) => "warn",
         _ => "info",
     };
     init_tracing(cli.log_level.as_deref().unwrap_or(default_level));
@@ -67,6 +73,8 @@ fn main() -> std::process::ExitCode {
             Command::Worker(a) => cmd::worker::run(*a).await,
             Command::Dlq(a) => cmd::dlq::run(a).await,
             Command::Serve(a) => cmd::serve::run(a).await,
+            Command::Produce(a) => cmd::produce::run(a).await,
+            Command::Consume(a) => cmd::consume::run(a).await,
         }
     });
     match result {

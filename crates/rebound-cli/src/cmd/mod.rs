@@ -1,7 +1,9 @@
 //! One module per subcommand.
 
+pub mod consume;
 pub mod demo;
 pub mod dlq;
+pub mod produce;
 pub mod serve;
 pub mod worker;
 

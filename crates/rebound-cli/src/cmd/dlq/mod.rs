@@ -11,14 +11,14 @@
 //! - `table`: the tables `list` and `replay --dry-run` print.
 //! - `time`: RFC 3339 output and `--since` / `--until` input.
 
-mod entry;
+pub(crate) mod entry;
 mod list;
 mod read;
 mod replay;
 mod select;
 mod show;
 mod table;
-mod time;
+pub(crate) mod time;
 
 use std::time::Duration;
 

@@ -1,0 +1,165 @@
+//! `rebound produce`: send records to a topic from lines of a file or stdin.
+//!
+//! Without `--skip-bad` the whole input is read and checked first: if any
+//! line is bad, every bad line is reported with its number and nothing is
+//! sent. With `--skip-bad` lines are sent as they are read; bad ones are
+//! reported, counted as skipped and not sent. Either way the exit code is
+//! non-zero when a line was bad or a record failed to send.
+//!
+//! # Layout
+//!
+//! - `parse`: the line formats (`kv`, `value`, `json`).
+//! - `input`: reading lines, numbering them, `--header`s.
+//! - `send`: in-flight sends, `--rate`, the progress bar, the summary.
+
+mod input;
+mod parse;
+mod send;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use rebound_core::Header;
+use rebound_producer::{Producer, ProducerConfig};
+use rebound_worker::reader::{spans, ReaderConfig};
+use tokio::sync::mpsc;
+
+use crate::args;
+use input::{Line, Shape};
+use parse::InputFormat;
+
+/// Flags of `rebound produce`.
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    /// Kafka bootstrap servers, host:port[,host:port].
+    #[arg(long, env = "REBOUND_BROKERS", value_parser = args::non_empty)]
+    brokers: String,
+    /// The topic to send to (it must exist).
+    #[arg(long, env = "REBOUND_TOPIC", value_parser = args::topic)]
+    topic: String,
+    /// Input file; `-` or nothing reads stdin.
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Line format: `kv` is KEY<TAB>VALUE (empty key: none), `value` is the
+    /// whole line as the value, `json` is one object per line with `key`,
+    /// `value` (JSON, or a string sent as its text; null: tombstone),
+    /// `headers` ({"name": "value"}), `partition`, `timestamp` (epoch ms).
+    #[arg(long, env = "REBOUND_PRODUCE_FORMAT", value_enum, default_value = "kv")]
+    format: InputFormat,
+    /// A header added to every record: NAME=VALUE (repeatable).
+    #[arg(long = "header", value_name = "NAME=VALUE", value_parser = input::header_arg)]
+    headers: Vec<Header>,
+    /// At most this many records per second.
+    #[arg(long, env = "REBOUND_PRODUCE_RATE", value_parser = rate)]
+    rate: Option<f64>,
+    /// Report bad lines, skip them and send the rest (exit code still
+    /// non-zero). Without it, a bad line means nothing is sent.
+    #[arg(long, env = "REBOUND_PRODUCE_SKIP_BAD")]
+    skip_bad: bool,
+    /// No progress bar (it is hidden anyway when stderr is not a terminal).
+    #[arg(long, short)]
+    quiet: bool,
+    /// How long to wait for the brokers, and for each acknowledgement.
+    #[arg(long, env = "REBOUND_PRODUCE_TIMEOUT", default_value = "30s", value_parser = args::duration)]
+    timeout: Duration,
+}
+
+fn rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "{s:?} is not a positive number of records per second"
+        )),
+    }
+}
+
+/// Checks the topic, reads the input and sends it.
+pub async fn run(a: ProduceArgs) -> anyhow::Result<()> {
+    let input = input::open(a.file.as_ref())?;
+    let partitions = {
+        let cfg = ReaderConfig::new(&a.brokers, &a.topic).with_timeout(a.timeout);
+        tokio::task::spawn_blocking(move || spans(&cfg))
+            .await
+            .context("the metadata thread failed")??
+            .len()
+    };
+    let shape = Shape {
+        topic: a.topic.clone(),
+        format: a.format,
+        headers: a.headers.clone(),
+        partitions,
+    };
+    let (tx, mut rx) = mpsc::channel::<Line>(4096);
+    let reading = tokio::task::spawn_blocking(move || input::read_lines(input, &shape, &tx));
+    let producer =
+        Producer::new(&ProducerConfig::new(&a.brokers).with_delivery_timeout(a.timeout))?;
+    let summary = if a.skip_bad {
+        let bar = bar(a.quiet, None, &a.topic);
+        let lines = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        let s = send::send_all(&producer, lines, a.rate, &bar).await;
+        bar.finish_and_clear();
+        reading.await.context("the input thread failed")??;
+        s
+    } else {
+        let mut lines = Vec::new();
+        while let Some(line) = rx.recv().await {
+            lines.push(line);
+        }
+        reading.await.context("the input thread failed")??;
+        let bad: Vec<&Line> = lines.iter().filter(|l| l.record.is_err()).collect();
+        if !bad.is_empty() {
+            for l in &bad {
+                if let Err(why) = &l.record {
+                    eprintln!("line {}: {why}", l.number);
+                }
+            }
+            bail!(
+                "{} of {} lines are bad; nothing sent (--skip-bad sends the good ones)",
+                bad.len(),
+                lines.len()
+            );
+        }
+        let bar = bar(a.quiet, Some(lines.len() as u64), &a.topic);
+        let s = send::send_all(&producer, futures::stream::iter(lines), a.rate, &bar).await;
+        bar.finish_and_clear();
+        s
+    };
+    println!(
+        "sent {}, failed {}, skipped {}",
+        summary.sent, summary.failed, summary.skipped
+    );
+    if summary.failed > 0 || summary.skipped > 0 {
+        bail!(
+            "{} records failed to send and {} bad lines were skipped",
+            summary.failed,
+            summary.skipped
+        );
+    }
+    Ok(())
+}
+
+fn bar(quiet: bool, len: Option<u64>, topic: &str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let (bar, template) = match len {
+        Some(n) => (
+            ProgressBar::new(n),
+            "producing to {msg} [{bar:40}] {pos}/{len} ({per_sec}, {elapsed})",
+        ),
+        None => (
+            ProgressBar::new_spinner(),
+            "producing to {msg} {spinner} {pos} sent ({per_sec}, {elapsed})",
+        ),
+    };
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(topic.to_string());
+    bar
+}
