@@ -14,7 +14,8 @@
 //! - [`record`]: [`OutRecord`], what to send.
 //! - [`partitioner`]: Kafka's murmur2 and [`partition_for_key`].
 //! - [`typed`]: [`TypedProducer`], `send_json`, [`SendError`].
-//! - [`retry`]: retrying retriable errors with a [`rebound_core::Backoff`].
+//! - `flush`: waiting for outstanding records without rdkafka's 100 ms steps.
+//! - `retry`: retrying retriable errors with a [`rebound_core::Backoff`].
 //! - [`error`]: [`ProduceError`] and the retriable / final classification.
 //! - [`metrics`]: [`ProducerMetrics`]: sent, delivered, failed by error, latency.
 //! - [`transaction`]: [`TransactionalProducer`]: begin / send / send offsets / commit / abort.
@@ -24,6 +25,7 @@ pub mod admin;
 pub mod config;
 pub mod delivery;
 pub mod error;
+mod flush;
 pub mod metrics;
 pub mod partitioner;
 pub mod producer;

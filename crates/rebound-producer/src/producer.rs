@@ -24,6 +24,7 @@ pub use crate::config::ProducerConfig;
 pub use crate::delivery::Delivered;
 use crate::delivery::{Completion, DeliveryContext, DeliveryOutcome, Notify, Pending};
 use crate::error::ProduceError;
+use crate::flush;
 use crate::metrics::ProducerMetrics;
 use crate::record::OutRecord;
 use crate::retry::retrying;
@@ -147,20 +148,17 @@ impl Producer {
         self.inner.in_flight_count().max(0) as usize
     }
 
-    /// Waits until every queued record is delivered or `timeout` passes.
-    /// Blocking: from async code, call it through `spawn_blocking` or use
-    /// [`flush_async`](Self::flush_async).
+    /// Waits until every queued record is reported (delivered or failed) or
+    /// `timeout` passes; lingering batches are sent at once. Blocking: from
+    /// async code use [`flush_async`](Self::flush_async).
     pub fn flush(&self, timeout: Duration) -> Result<(), ProduceError> {
-        self.inner
-            .flush(timeout)
-            .map_err(|e| ProduceError::new("<flush>", e))
+        flush::flush_blocking(&self.inner, timeout).map_err(|e| ProduceError::new("<flush>", e))
     }
 
-    /// [`flush`](Self::flush) on a blocking thread.
+    /// [`flush`](Self::flush) without blocking the thread.
     pub async fn flush_async(&self, timeout: Duration) -> Result<(), ProduceError> {
-        let p = self.clone();
-        tokio::task::spawn_blocking(move || p.flush(timeout))
+        flush::flush_async(&self.inner, timeout)
             .await
-            .unwrap_or_else(|_| Err(ProduceError::new("<flush>", KafkaError::Canceled)))
+            .map_err(|e| ProduceError::new("<flush>", e))
     }
 }

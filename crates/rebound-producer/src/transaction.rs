@@ -25,6 +25,7 @@ use tokio::sync::oneshot;
 
 use crate::delivery::{Completion, Delivered, DeliveryContext, Notify, Pending};
 use crate::error::is_retriable;
+use crate::flush;
 use crate::metrics::ProducerMetrics;
 use crate::producer::ProducerConfig;
 use crate::record::OutRecord;
@@ -228,6 +229,13 @@ impl TransactionalProducer {
     /// them and the sent offsets visible at once.
     pub async fn commit(&self) -> Result<(), TxnError> {
         let timeout = self.timeout;
+        // Wait for the records here first: rust-rdkafka's commit flushes
+        // in 100 ms steps (see `flush`), which capped a producer at ten
+        // transactions a second.
+        if let Err(e) = flush::flush_async(&self.inner, timeout).await {
+            self.metrics().record_transaction("failed");
+            return Err(self.err("commit", e));
+        }
         let r = self
             .blocking("commit", move |p| p.commit_transaction(timeout))
             .await;
