@@ -93,6 +93,15 @@ impl Bed {
     }
 }
 
+/// partition, offset, key, value, headers.
+type Row = (
+    i32,
+    i64,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Vec<(String, String)>,
+);
+
 fn s(b: &Option<Vec<u8>>) -> Option<String> {
     b.as_ref().map(|b| String::from_utf8(b.clone()).unwrap())
 }
@@ -193,13 +202,7 @@ async fn json_lines_from_stdin_and_a_file_keep_keys_values_headers_and_partition
     );
     assert_eq!(ok(&o), "sent 5, failed 0, skipped 0\n");
     let recs = bed.read();
-    let got: Vec<(
-        i32,
-        i64,
-        Option<Vec<u8>>,
-        Option<Vec<u8>>,
-        Vec<(String, String)>,
-    )> = recs
+    let got: Vec<Row> = recs
         .iter()
         .map(|r| {
             (

@@ -64,7 +64,7 @@ pub(crate) fn manual_consumer(cfg: &ReaderConfig) -> Result<BaseConsumer<Quiet>>
         .create_with_context(Quiet)
         .map_err(|source| ReaderError::Client {
             topic: cfg.topic.clone(),
-            source,
+            source: source.into(),
         })
 }
 
@@ -78,7 +78,7 @@ pub(crate) fn partitions<C: ConsumerContext>(
         .map_err(|source| ReaderError::Unreachable {
             brokers: cfg.brokers.clone(),
             timeout: cfg.timeout,
-            source,
+            source: source.into(),
         })?;
     let unknown = || ReaderError::UnknownTopic {
         topic: cfg.topic.clone(),
@@ -109,7 +109,7 @@ pub(crate) fn watermarks<C: ConsumerContext>(
             op: "fetching the watermarks",
             topic: cfg.topic.clone(),
             partition,
-            source,
+            source: source.into(),
         })
 }
 
@@ -132,7 +132,7 @@ pub(crate) fn probe_ends(
                 op: "finding the end",
                 topic: cfg.topic.clone(),
                 partition: p,
-                source,
+                source: source.into(),
             })?;
         ends.insert(p, low.max(high));
     }
@@ -142,7 +142,7 @@ pub(crate) fn probe_ends(
     consumer.assign(&tpl).map_err(|source| ReaderError::Topic {
         op: "assigning the partitions",
         topic: cfg.topic.clone(),
-        source,
+        source: source.into(),
     })?;
     let mut open: std::collections::BTreeSet<i32> = ends.keys().copied().collect();
     let deadline = Instant::now() + cfg.timeout;
@@ -169,7 +169,7 @@ pub(crate) fn probe_ends(
                 return Err(ReaderError::Topic {
                     op: "finding the end",
                     topic: cfg.topic.clone(),
-                    source,
+                    source: source.into(),
                 })
             }
         }

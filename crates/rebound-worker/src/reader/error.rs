@@ -23,7 +23,7 @@ pub enum ReaderError {
         topic: String,
         /// The client error.
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// No metadata came back from the brokers.
     #[error("could not reach Kafka brokers at {brokers} within {}: {source}", secs(*.timeout))]
@@ -34,7 +34,7 @@ pub enum ReaderError {
         timeout: Duration,
         /// The last client error.
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// The topic does not exist (or cannot be described).
     #[error("topic {topic} does not exist")]
@@ -75,7 +75,7 @@ pub enum ReaderError {
         partition: i32,
         /// The client error.
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// A client call about the topic failed.
     #[error("{op} of {topic} failed: {source}")]
@@ -86,7 +86,7 @@ pub enum ReaderError {
         topic: String,
         /// The client error.
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// Nothing arrived for the timeout while some partitions were unfinished.
     #[error("timed out after {} {what} of {topic}: nothing arrived from partitions {partitions:?}", secs(*.timeout))]

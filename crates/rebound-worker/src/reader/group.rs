@@ -77,10 +77,10 @@ impl GroupCtx {
     }
 
     fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) -> Result<()> {
-        let kerr = |op, source| ReaderError::Topic {
+        let kerr = |op, source: KafkaError| ReaderError::Topic {
             op,
             topic: self.topic.clone(),
-            source,
+            source: source.into(),
         };
         let committed = consumer
             .committed_offsets(tpl.clone(), self.timeout)
@@ -142,7 +142,7 @@ impl GroupCtx {
         unassigned.map_err(|source| ReaderError::Topic {
             op: "unassigning the partitions",
             topic: self.topic.clone(),
-            source,
+            source: source.into(),
         })
     }
 }
@@ -172,7 +172,7 @@ impl ConsumerContext for GroupCtx {
                 Err(ReaderError::Topic {
                     op: "rebalancing",
                     topic: self.topic.clone(),
-                    source: KafkaError::Rebalance(other.into()),
+                    source: Box::new(KafkaError::Rebalance(other.into())),
                 })
             }
         };
@@ -206,7 +206,7 @@ fn commit_acked(
                 op: "committing",
                 topic: topic.to_string(),
                 partition: p,
-                source,
+                source: source.into(),
             })?;
     }
     consumer
@@ -214,7 +214,7 @@ fn commit_acked(
         .map_err(|source| ReaderError::Topic {
             op: "committing",
             topic: topic.to_string(),
-            source,
+            source: source.into(),
         })?;
     for (p, o) in picked {
         if state.acked.get(&p) == Some(&o) {
@@ -267,14 +267,14 @@ impl GroupReader {
             .create_with_context(ctx)
             .map_err(|source| ReaderError::Client {
                 topic: cfg.topic.clone(),
-                source,
+                source: source.into(),
             })?;
         consumer
             .subscribe(&[&cfg.topic])
             .map_err(|source| ReaderError::Topic {
                 op: "subscribing",
                 topic: cfg.topic.clone(),
-                source,
+                source: source.into(),
             })?;
         Ok(GroupReader {
             consumer,
@@ -344,7 +344,7 @@ impl GroupReader {
                     return Err(ReaderError::Topic {
                         op: "reading",
                         topic: self.topic.to_string(),
-                        source,
+                        source: source.into(),
                     })
                 }
             }

@@ -66,14 +66,14 @@ impl PartitionReader {
                     op: "assigning",
                     topic: cfg.topic.clone(),
                     partition: p,
-                    source,
+                    source: source.into(),
                 })?;
         }
         if tpl.count() > 0 {
             consumer.assign(&tpl).map_err(|source| ReaderError::Topic {
                 op: "assigning the partitions",
                 topic: cfg.topic.clone(),
-                source,
+                source: source.into(),
             })?;
         }
         Ok(PartitionReader {
@@ -155,7 +155,7 @@ impl PartitionReader {
                     return Err(ReaderError::Topic {
                         op: "reading",
                         topic: self.topic.to_string(),
-                        source,
+                        source: source.into(),
                     })
                 }
             }

@@ -153,7 +153,7 @@ fn by_time<C: ConsumerContext>(
                     op: "looking up offsets by time",
                     topic: cfg.topic.clone(),
                     partition: p,
-                    source,
+                    source: source.into(),
                 })?;
         }
     }
@@ -165,7 +165,7 @@ fn by_time<C: ConsumerContext>(
         .map_err(|source| ReaderError::Topic {
             op: "looking up offsets by time",
             topic: cfg.topic.clone(),
-            source,
+            source: source.into(),
         })?;
     let mut out = BTreeMap::new();
     for e in got.elements() {
@@ -174,7 +174,7 @@ fn by_time<C: ConsumerContext>(
                 op: "looking up offsets by time",
                 topic: cfg.topic.clone(),
                 partition: e.partition(),
-                source,
+                source: source.into(),
             });
         }
         if let Offset::Offset(o) = e.offset() {

@@ -134,10 +134,10 @@ mod tests {
             "partition 2  offset 7  2024-05-01T12:00:00.123Z\n  key: k1\n  headers: a=1, bin=base64:/w==\n  value: {\"n\": 1}\n"
         );
         let mut r = Record::new("t", 0, 0);
-        r.value = Some(vec![0, 1]);
+        r.value = Some(vec![0xff, 0]);
         assert_eq!(
             render(OutputFormat::Pretty, &r),
-            "partition 0  offset 0  -\n  key: (none)\n  headers: (none)\n  value: base64:AAE=\n"
+            "partition 0  offset 0  -\n  key: (none)\n  headers: (none)\n  value: base64:/wA=\n"
         );
     }
 
