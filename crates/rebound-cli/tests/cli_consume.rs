@@ -361,3 +361,38 @@ async fn follow_prints_records_written_after_it_started() {
     child.wait().unwrap();
     reader.join().unwrap();
 }
+
+#[tokio::test]
+async fn json_output_is_produce_input() {
+    let bed = Bed::new(2).await;
+    let mut recs = bed.wave("a", 4, 2, T0);
+    recs[1].value = Some(br#"{"n":[1,2]}"#.to_vec());
+    recs[2].key = Some(vec![0xff]);
+    recs[3].value = None;
+    bed.send(recs).await;
+    let copy = unique_name("copy");
+    create_topic(&bed.bootstrap, &copy, 2).await.unwrap();
+    let lines = bed.ok(&["--format", "json"]);
+    let mut child = rebound()
+        .args(["produce", "--brokers", &bed.bootstrap, "--topic", &copy])
+        .args(["--format", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), lines.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let strip = |recs: Vec<rebound_testkit::ReadRecord>| {
+        recs.into_iter()
+            .map(|r| (r.partition, r.offset, r.key, r.value, r.headers))
+            .collect::<Vec<_>>()
+    };
+    let original = strip(rebound_testkit::read_all(&bed.bootstrap, &bed.topic).unwrap());
+    assert_eq!(original.len(), 4);
+    assert_eq!(
+        strip(rebound_testkit::read_all(&bed.bootstrap, &copy).unwrap()),
+        original
+    );
+}
