@@ -427,3 +427,47 @@ async fn a_group_member_commits_what_it_acknowledged() {
         .collect();
     assert_eq!(blocking(move || drain_group(&c, &g)).await, want);
 }
+
+#[tokio::test]
+async fn read_committed_reads_committed_transactions_to_their_end() {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer as _, ThreadedProducer};
+    let bed = Bed::new().await;
+    let bootstrap = bed.bootstrap.clone();
+    let topic = bed.topic.clone();
+    // Two committed transactions: each partition ends with a commit marker.
+    blocking(move || {
+        let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("transactional.id", unique_name("txn"))
+            .create()
+            .unwrap();
+        p.init_transactions(Duration::from_secs(20)).unwrap();
+        for round in 0..2 {
+            p.begin_transaction().unwrap();
+            for i in 0..6 {
+                let value = format!("t{round}-{i}");
+                p.send(
+                    BaseRecord::<str, str>::to(&topic)
+                        .partition(i % PARTITIONS)
+                        .key(&value)
+                        .payload(&value),
+                )
+                .unwrap();
+            }
+            p.commit_transaction(Duration::from_secs(20)).unwrap();
+        }
+    })
+    .await;
+    let cfg = bed.config().with_read_committed(true);
+    let mut got: Vec<String> = blocking(move || read(&cfg))
+        .await
+        .into_iter()
+        .map(|w| w.value)
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = (0..2)
+        .flat_map(|r| (0..6).map(move |i| format!("t{r}-{i}")))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+}
