@@ -81,7 +81,7 @@ fn classify(e: &KafkaError) -> TxnErrorKind {
 pub struct TransactionalProducer {
     inner: ThreadedProducer<DeliveryContext>,
     id: String,
-    timeout: Duration,
+    call_timeout: Duration,
 }
 
 impl std::fmt::Debug for TransactionalProducer {
@@ -98,13 +98,15 @@ impl std::fmt::Debug for TransactionalProducer {
 impl TransactionalProducer {
     /// Creates the producer for `transactional_id` and registers it with the
     /// transaction coordinator, fencing any earlier producer with the same
-    /// id (whose open transaction is aborted). `timeout` bounds every
-    /// transactional call and is the broker-side transaction timeout.
+    /// id (whose open transaction is aborted). `timeout` is the broker-side
+    /// transaction timeout; each transactional call waits at most the
+    /// smaller of it and 10 s (see [`with_call_timeout`](Self::with_call_timeout)).
     pub async fn init(
         config: &ProducerConfig,
         transactional_id: &str,
         timeout: Duration,
     ) -> Result<Self, TxnError> {
+        let call_timeout = timeout.min(Duration::from_secs(10));
         let mut c = config.client_config();
         c.set("transactional.id", transactional_id)
             .set("enable.idempotence", "true")
@@ -132,15 +134,22 @@ impl TransactionalProducer {
             .create_with_context(DeliveryContext { metrics })
             .map_err(|e| err("init", e))?;
         let p = inner.clone();
-        tokio::task::spawn_blocking(move || p.init_transactions(timeout))
+        tokio::task::spawn_blocking(move || p.init_transactions(call_timeout))
             .await
             .expect("init_transactions does not panic")
             .map_err(|e| err("init", e))?;
         Ok(TransactionalProducer {
             inner,
             id: transactional_id.to_string(),
-            timeout,
+            call_timeout,
         })
+    }
+
+    /// How long each transactional call (send offsets, commit, abort) waits
+    /// before it returns a retriable timeout.
+    pub fn with_call_timeout(mut self, t: Duration) -> Self {
+        self.call_timeout = t;
+        self
     }
 
     /// The transactional id.
@@ -218,7 +227,7 @@ impl TransactionalProducer {
             tpl.add_partition_offset(t, *p, Offset::Offset(*o))
                 .map_err(|e| self.err("send_offsets", e))?;
         }
-        let timeout = self.timeout;
+        let timeout = self.call_timeout;
         self.blocking("send_offsets", move |p| {
             p.send_offsets_to_transaction(&tpl, &group, timeout)
         })
@@ -228,7 +237,7 @@ impl TransactionalProducer {
     /// Commits the transaction: waits for every queued record, then makes
     /// them and the sent offsets visible at once.
     pub async fn commit(&self) -> Result<(), TxnError> {
-        let timeout = self.timeout;
+        let timeout = self.call_timeout;
         // Wait for the records here first: rust-rdkafka's commit flushes
         // in 100 ms steps (see `flush`), which capped a producer at ten
         // transactions a second.
@@ -247,7 +256,7 @@ impl TransactionalProducer {
     /// Aborts the transaction: its records are never shown to
     /// `read_committed` readers and its offsets are not committed.
     pub async fn abort(&self) -> Result<(), TxnError> {
-        let timeout = self.timeout;
+        let timeout = self.call_timeout;
         let r = self
             .blocking("abort", move |p| p.abort_transaction(timeout))
             .await;

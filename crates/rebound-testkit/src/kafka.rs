@@ -171,7 +171,8 @@ impl ReadRecord {
 }
 
 /// Reads every record of `topic` from the beginning to the current end of
-/// each partition (no consumer group, nothing committed).
+/// each partition as a `read_committed` reader sees it (no consumer group,
+/// nothing committed).
 pub fn read_all(bootstrap: &str, topic: &str) -> Result<Vec<ReadRecord>> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::{Headers, Message};
@@ -184,6 +185,11 @@ pub fn read_all(bootstrap: &str, topic: &str) -> Result<Vec<ReadRecord>> {
         .set("bootstrap.servers", bootstrap)
         .set("group.id", crate::unique_name("reader"))
         .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        // Transaction markers take offsets no message has: the last
+        // message of a transactional partition is below the watermark, so
+        // the end is also reached when the consumer reports it.
+        .set("enable.partition.eof", "true")
         .create()
         .map_err(kerr)?;
     let md = consumer
@@ -246,6 +252,9 @@ pub fn read_all(bootstrap: &str, topic: &str) -> Result<Vec<ReadRecord>> {
                     reached.insert(m.partition());
                 }
                 last_message = std::time::Instant::now();
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                reached.insert(p);
             }
             Some(Err(e)) => return Err(kerr(e)),
             None => {}

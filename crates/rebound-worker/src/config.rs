@@ -169,6 +169,7 @@ macro_rules! setter {
         }
     };
 }
+pub(crate) use setter;
 
 impl WorkerBuilder {
     /// Bootstrap servers, `host:port[,host:port]`.

@@ -121,7 +121,7 @@ pub(crate) trait Runner: Send + Sync + 'static {
 pub(crate) struct RecordRunner<H>(pub H);
 pub(crate) struct BatchRunner<B>(pub B);
 
-fn panic_error(payload: Box<dyn std::any::Any + Send>) -> HandlerError {
+pub(crate) fn panic_error(payload: Box<dyn std::any::Any + Send>) -> HandlerError {
     let msg = payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::stream::FuturesUnordered;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rebound_core::Topic;
 use tokio::sync::{mpsc, oneshot};
@@ -44,10 +44,25 @@ impl Worker {
 }
 
 fn client_config(cfg: &WorkerConfig) -> ClientConfig {
+    let mut c = group_consumer_config(&cfg.brokers, &cfg.group, cfg.session_timeout);
+    c.set("statistics.interval.ms", "1000");
+    for (k, v) in &cfg.client_config {
+        c.set(k, v);
+    }
+    c
+}
+
+/// The consumer settings every group member of rebound uses: manual
+/// commits, earliest reset, cooperative-sticky rebalancing.
+pub(crate) fn group_consumer_config(
+    brokers: &str,
+    group: &str,
+    session_timeout: Duration,
+) -> ClientConfig {
     let mut c = ClientConfig::new();
-    let session_ms = cfg.session_timeout.as_millis().max(1000);
-    c.set("bootstrap.servers", &cfg.brokers)
-        .set("group.id", &cfg.group)
+    let session_ms = session_timeout.as_millis().max(1000);
+    c.set("bootstrap.servers", brokers)
+        .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
@@ -57,27 +72,30 @@ fn client_config(cfg: &WorkerConfig) -> ClientConfig {
             "heartbeat.interval.ms",
             (session_ms / 3).max(100).to_string(),
         )
-        .set("statistics.interval.ms", "1000")
         .set("enable.partition.eof", "false")
         // librdkafka backs off fetching for up to a second once its local
         // queue passes queued.min.messages; a consumer that hands records
         // to another thread then idles. Back off briefly instead.
         .set("fetch.queue.backoff.ms", "10");
-    for (k, v) in &cfg.client_config {
-        c.set(k, v);
-    }
     c
 }
 
-fn check_cluster(consumer: &BaseConsumer<Ctx>, cfg: &WorkerConfig) -> Result<()> {
+/// Fails with [`Error::Unreachable`] when no broker answers within
+/// `timeout`, and [`Error::UnknownTopic`] for a missing topic.
+pub(crate) fn check_cluster<X: ConsumerContext, C: Consumer<X>>(
+    consumer: &C,
+    brokers: &str,
+    topics: &[String],
+    timeout: Duration,
+) -> Result<()> {
     let md = consumer
-        .fetch_metadata(None, cfg.connect_timeout)
+        .fetch_metadata(None, timeout)
         .map_err(|source| Error::Unreachable {
-            brokers: cfg.brokers.clone(),
-            timeout: cfg.connect_timeout,
+            brokers: brokers.to_string(),
+            timeout,
             source,
         })?;
-    for t in &cfg.topics {
+    for t in topics {
         let found = md
             .topics()
             .iter()
@@ -85,7 +103,7 @@ fn check_cluster(consumer: &BaseConsumer<Ctx>, cfg: &WorkerConfig) -> Result<()>
         if !found {
             return Err(Error::UnknownTopic {
                 topic: t.clone(),
-                brokers: cfg.brokers.clone(),
+                brokers: brokers.to_string(),
             });
         }
     }
@@ -122,7 +140,13 @@ async fn start_with<R: Runner>(cfg: WorkerConfig, runner: Arc<R>) -> Result<Work
     let poll_thread = std::thread::Builder::new()
         .name("rebound-poll".into())
         .spawn(move || {
-            let setup = check_cluster(&consumer, &thread_cfg).and_then(|()| {
+            let setup = check_cluster(
+                &consumer,
+                &thread_cfg.brokers,
+                &thread_cfg.topics,
+                thread_cfg.connect_timeout,
+            )
+            .and_then(|()| {
                 let topics: Vec<&str> = thread_cfg.topics.iter().map(String::as_str).collect();
                 consumer.subscribe(&topics).map_err(|source| Error::Kafka {
                     context: "subscribing",

@@ -2,7 +2,9 @@
 //! backoff, up to the policy's attempt limit; permanent failures and the
 //! last failure pass through to the next layer (or freeze the partition).
 
-use rebound_core::{Backoff, ErrorKind, HandlerResult, Record};
+use std::future::Future;
+
+use rebound_core::{Backoff, ErrorKind, HandlerError, HandlerResult, Record};
 use tracing::debug;
 
 use super::Layer;
@@ -40,31 +42,45 @@ pub struct Retry<H> {
 
 impl<H: Handler> Handler for Retry<H> {
     async fn handle(&self, record: &Record) -> HandlerResult {
-        {
-            let mut attempt = 1u32;
-            loop {
-                let mut err = match self.inner.handle(record).await {
-                    Ok(()) => return Ok(()),
-                    Err(e) => e,
-                };
-                err.attempts = attempt;
-                if !err.kind.is_retriable() || !self.backoff.allows_attempt(attempt + 1) {
-                    return Err(err);
-                }
-                let mut delay = self.backoff.delay(attempt);
-                if err.kind == ErrorKind::Throttled {
-                    if let Some(after) = err.retry_after {
-                        delay = delay.max(after);
-                    }
-                }
-                debug!(
-                    topic = %record.topic, partition = record.partition, offset = record.offset,
-                    attempt, ?delay, error = %err, "retrying in place"
-                );
-                tokio::time::sleep(delay).await;
-                attempt += 1;
+        retry_in_place(&self.backoff, record, || self.inner.handle(record)).await
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails with a kind that is not
+/// retriable, or `backoff` allows no further attempt; sleeps `backoff`'s
+/// delay (or a throttled error's `retry_after`, if longer) in between. The
+/// returned error carries the number of attempts made.
+pub async fn retry_in_place<T, F, Fut>(
+    backoff: &Backoff,
+    record: &Record,
+    mut attempt_once: F,
+) -> Result<T, HandlerError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, HandlerError>>,
+{
+    let mut attempt = 1u32;
+    loop {
+        let mut err = match attempt_once().await {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        err.attempts = attempt;
+        if !err.kind.is_retriable() || !backoff.allows_attempt(attempt + 1) {
+            return Err(err);
+        }
+        let mut delay = backoff.delay(attempt);
+        if err.kind == ErrorKind::Throttled {
+            if let Some(after) = err.retry_after {
+                delay = delay.max(after);
             }
         }
+        debug!(
+            topic = %record.topic, partition = record.partition, offset = record.offset,
+            attempt, ?delay, error = %err, "retrying in place"
+        );
+        tokio::time::sleep(delay).await;
+        attempt += 1;
     }
 }
 

@@ -2,6 +2,8 @@
 //! read committed offsets back from the broker.
 #![allow(dead_code)]
 
+pub mod eos;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
