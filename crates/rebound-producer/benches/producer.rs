@@ -12,16 +12,31 @@
 //! plus the transactional producer at 1 and 100 records per transaction.
 //! Each figure is the median of `BENCH_RUNS` runs (default 3); every run
 //! writes to a fresh topic and checks that every record was acknowledged.
+//! Every client first sends one record (one transaction) and waits for it,
+//! so connecting and acquiring the producer id (0.5–1 s on tansu, varying)
+//! are not timed; the clock runs from the first timed send to the last
+//! acknowledgement.
 //!
 //! `cargo bench -p rebound-producer --bench producer`
-//! Knobs: BENCH_RECORDS (default 200,000), BENCH_RUNS, BENCH_PARTITIONS (4),
+//!
+//! This binary uses the mimalloc allocator (as the worker benches do); the
+//! raw loops allocate little in Rust, rebound allocates one completion per
+//! record, so the system allocator would widen the gap (see BENCHMARKS.md).
+//!
+//! Client CPU is this process's (or the Python process's) user + system time
+//! during the run; broker CPU is the tansu process's.
+//!
+//! Knobs: BENCH_RECORDS (default 500,000), BENCH_RUNS, BENCH_PARTITIONS (4),
 //! BENCH_KEYS (10,000), BENCH_LINGER_MS (5), BENCH_TXNS (300 transactions
-//! per size), BENCH_SKIP_PYTHON, REBOUND_TEST_BROKERS.
+//! per size), BENCH_SKIP_PYTHON, BENCH_ONLY (run only the clients whose name
+//! contains it, e.g. `enqueue`, for profiling), REBOUND_TEST_BROKERS.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{
@@ -30,6 +45,9 @@ use rdkafka::producer::{
 use rdkafka::ClientContext;
 use rebound_producer::{OutRecord, Producer, ProducerConfig, TransactionalProducer};
 use rebound_testkit::{create_topic, unique_name, Brokers};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const QUEUE_MAX: usize = 1_000_000;
 const PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/py/produce_bench.py");
@@ -42,8 +60,29 @@ fn env_or(name: &str, default: usize) -> usize {
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// CPU seconds (user + system) used so far by process `pid` ("self" for this one).
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return f64::NAN;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of proc(5), in clock ticks (100 per second).
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// A measured run: records/s and CPU microseconds per record of the
+/// client and of the broker.
+#[derive(Clone, Copy)]
+struct Sample {
+    rate: f64,
+    client_us: f64,
+    broker_us: f64,
 }
 
 struct Setup {
@@ -80,6 +119,16 @@ impl Setup {
         create_topic(&self.bootstrap, &t, partitions).await.unwrap();
         t
     }
+
+    /// Deletes a measured topic so the broker's memory does not grow run
+    /// after run.
+    async fn drop_topic(&self, topic: &str) {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .create()
+            .unwrap();
+        let _ = admin.delete_topics(&[topic], &AdminOptions::new()).await;
+    }
 }
 
 #[derive(Default)]
@@ -106,6 +155,17 @@ fn raw_base(s: &Setup, topic: &str, value: &[u8]) -> f64 {
         .raw_config()
         .create_with_context(Counting::default())
         .unwrap();
+    let ctx = p.context();
+    p.send(
+        BaseRecord::<[u8], [u8]>::to(topic)
+            .payload(value)
+            .key(s.key(0)),
+    )
+    .unwrap();
+    while ctx.ok.load(Ordering::Relaxed) == 0 {
+        p.poll(Duration::from_millis(5));
+    }
+    ctx.ok.store(0, Ordering::Relaxed);
     let start = Instant::now();
     for i in 0..s.n {
         let mut rec = BaseRecord::to(topic).payload(value).key(s.key(i));
@@ -122,9 +182,12 @@ fn raw_base(s: &Setup, topic: &str, value: &[u8]) -> f64 {
             p.poll(Duration::ZERO);
         }
     }
-    p.flush(Duration::from_secs(60)).unwrap();
+    // Not `flush`: rust-rdkafka's flush polls in 100 ms steps, which would
+    // round this loop's time up. Poll until every report is in instead.
+    while ctx.ok.load(Ordering::Relaxed) + ctx.failed.load(Ordering::Relaxed) < s.n as u64 {
+        p.poll(Duration::from_millis(5));
+    }
     let rate = s.n as f64 / start.elapsed().as_secs_f64();
-    let ctx = p.context();
     assert_eq!(ctx.ok.load(Ordering::Relaxed), s.n as u64);
     assert_eq!(ctx.failed.load(Ordering::Relaxed), 0);
     rate
@@ -133,6 +196,8 @@ fn raw_base(s: &Setup, topic: &str, value: &[u8]) -> f64 {
 /// Raw `FutureProducer`: `send_result` for every record, then every future.
 async fn raw_future(s: &Setup, topic: &str, value: &[u8]) -> f64 {
     let p: FutureProducer = s.raw_config().create().unwrap();
+    let warm = FutureRecord::to(topic).payload(value).key(s.key(0));
+    p.send(warm, Duration::from_secs(30)).await.unwrap();
     let start = Instant::now();
     let mut pending = Vec::with_capacity(s.n);
     for i in 0..s.n {
@@ -159,6 +224,7 @@ async fn rebound_enqueue(s: &Setup, topic: &str, value: &[u8]) -> f64 {
     let recs: Vec<OutRecord> = (0..s.n)
         .map(|i| OutRecord::new(topic, value).with_key(s.key(i)))
         .collect();
+    p.send(&recs[0]).await.unwrap();
     let start = Instant::now();
     let mut pending = Vec::with_capacity(s.n);
     for r in &recs {
@@ -168,7 +234,7 @@ async fn rebound_enqueue(s: &Setup, topic: &str, value: &[u8]) -> f64 {
         f.await.unwrap();
     }
     let rate = s.n as f64 / start.elapsed().as_secs_f64();
-    assert_eq!(p.metrics().delivered(), s.n as u64);
+    assert_eq!(p.metrics().delivered(), s.n as u64 + 1);
     rate
 }
 
@@ -178,18 +244,20 @@ async fn rebound_forget(s: &Setup, topic: &str, value: &[u8]) -> f64 {
     let recs: Vec<OutRecord> = (0..s.n)
         .map(|i| OutRecord::new(topic, value).with_key(s.key(i)))
         .collect();
+    p.send(&recs[0]).await.unwrap();
     let start = Instant::now();
     for r in &recs {
         p.send_and_forget(r).await.unwrap();
     }
     p.flush_async(Duration::from_secs(60)).await.unwrap();
     let rate = s.n as f64 / start.elapsed().as_secs_f64();
-    assert_eq!(p.metrics().delivered(), s.n as u64);
+    assert_eq!(p.metrics().delivered(), s.n as u64 + 1);
     assert_eq!(p.metrics().failed_total(), 0);
     rate
 }
 
-fn python(s: &Setup, topic: &str) -> f64 {
+/// Python's rate and its own CPU seconds.
+fn python(s: &Setup, topic: &str) -> (f64, f64) {
     let out = Command::new("python3")
         .arg(PY)
         .args([&s.bootstrap, topic])
@@ -202,7 +270,10 @@ fn python(s: &Setup, topic: &str) -> f64 {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["records"].as_f64().unwrap() / v["seconds"].as_f64().unwrap()
+    (
+        v["records"].as_f64().unwrap() / v["seconds"].as_f64().unwrap(),
+        v["cpu_seconds"].as_f64().unwrap(),
+    )
 }
 
 /// Transactions of `per_txn` records: (records/s, transactions/s).
@@ -219,6 +290,9 @@ async fn transactional(
             .await
             .unwrap();
     let rec = |i: usize| OutRecord::new(topic, value).with_key(s.key(i));
+    p.begin().unwrap();
+    drop(p.send(&rec(0)).unwrap());
+    p.commit().await.unwrap();
     let start = Instant::now();
     for t in 0..txns {
         p.begin().unwrap();
@@ -229,18 +303,19 @@ async fn transactional(
         p.commit().await.unwrap();
     }
     let secs = start.elapsed().as_secs_f64();
-    assert_eq!(p.metrics().transactions("committed"), txns as u64);
-    assert_eq!(p.metrics().delivered(), (txns * per_txn) as u64);
+    assert_eq!(p.metrics().transactions("committed"), txns as u64 + 1);
+    assert_eq!(p.metrics().delivered(), (txns * per_txn) as u64 + 1);
     ((txns * per_txn) as f64 / secs, txns as f64 / secs)
 }
 
 #[tokio::main]
 async fn main() {
-    let n = env_or("BENCH_RECORDS", 200_000);
+    let n = env_or("BENCH_RECORDS", 500_000);
     let runs = env_or("BENCH_RUNS", 3);
     let partitions = env_or("BENCH_PARTITIONS", 4) as i32;
     let txns = env_or("BENCH_TXNS", 300);
     let skip_python = std::env::var_os("BENCH_SKIP_PYTHON").is_some();
+    let only = std::env::var("BENCH_ONLY").ok();
     let brokers = Brokers::start().unwrap();
     let setup = Setup {
         bootstrap: brokers.bootstrap().to_string(),
@@ -265,34 +340,65 @@ async fn main() {
         "rebound send_and_forget",
         "python confluent-kafka",
     ];
-    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let broker_pid = match &brokers {
+        Brokers::Local(l) => l.pid().to_string(),
+        Brokers::External(_) => "none".to_string(),
+    };
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); names.len()];
     for run in 1..=runs {
         let mut line = format!("run {run}:");
         for (i, name) in names.iter().enumerate() {
+            if only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
+                samples[i].push(Sample {
+                    rate: f64::NAN,
+                    client_us: f64::NAN,
+                    broker_us: f64::NAN,
+                });
+                continue;
+            }
             let topic = s.topic(partitions).await;
-            let r = match i {
-                0 => tokio::task::block_in_place(|| raw_base(s, &topic, v)),
-                1 => raw_future(s, &topic, v).await,
-                2 => rebound_enqueue(s, &topic, v).await,
-                3 => rebound_forget(s, &topic, v).await,
-                _ if skip_python => f64::NAN,
-                _ => tokio::task::block_in_place(|| python(s, &topic)),
+            let (c0, b0) = (cpu_seconds("self"), cpu_seconds(&broker_pid));
+            let (rate, py_cpu) = match i {
+                0 => (tokio::task::block_in_place(|| raw_base(s, &topic, v)), None),
+                1 => (raw_future(s, &topic, v).await, None),
+                2 => (rebound_enqueue(s, &topic, v).await, None),
+                3 => (rebound_forget(s, &topic, v).await, None),
+                _ if skip_python => (f64::NAN, Some(f64::NAN)),
+                _ => {
+                    let (r, c) = tokio::task::block_in_place(|| python(s, &topic));
+                    (r, Some(c))
+                }
             };
-            rates[i].push(r);
-            line += &format!(" {name} {r:.0}/s |");
+            let client = py_cpu.unwrap_or_else(|| cpu_seconds("self") - c0);
+            let broker = cpu_seconds(&broker_pid) - b0;
+            let per = |secs: f64| secs * 1e6 / n as f64;
+            samples[i].push(Sample {
+                rate,
+                client_us: per(client),
+                broker_us: per(broker),
+            });
+            s.drop_topic(&topic).await;
+            line += &format!(" {name} {rate:.0}/s |");
         }
         println!("{line}");
     }
+    let rates: Vec<Vec<f64>> = samples
+        .iter()
+        .map(|v| v.iter().map(|x| x.rate).collect())
+        .collect();
     let med: Vec<f64> = rates.iter().map(|r| median(r.clone())).collect();
-    println!("medians (records/s):");
-    for (name, m) in names.iter().zip(&med) {
-        println!("  {name:<26} {m:>10.0}");
+    println!("medians: records/s | client CPU µs/record | broker CPU µs/record");
+    for ((name, m), smp) in names.iter().zip(&med).zip(&samples) {
+        let client = median(smp.iter().map(|x| x.client_us).collect());
+        let broker = median(smp.iter().map(|x| x.broker_us).collect());
+        println!("  {name:<26} {m:>10.0} | {client:>6.2} | {broker:>6.2}");
     }
     let ratio = |a: usize, b: usize| {
         let per_run: Vec<f64> = rates[a].iter().zip(&rates[b]).map(|(x, y)| x / y).collect();
         (med[a] / med[b], median(per_run))
     };
-    for (a, b) in [(2, 0), (3, 0), (2, 1), (2, 4), (3, 4)] {
+    // Like for like first: futures vs futures, app-polled loop vs fire-and-forget.
+    for (a, b) in [(2, 1), (3, 0), (2, 0), (2, 4), (3, 4)] {
         let (r, pr) = ratio(a, b);
         println!(
             "  {} / {}: {r:.2} (median of per-run ratios {pr:.2})",
@@ -307,6 +413,7 @@ async fn main() {
         for _ in 0..runs {
             let topic = s.topic(partitions).await;
             let (r, t) = transactional(s, &topic, v, per_txn, count).await;
+            s.drop_topic(&topic).await;
             recs.push(r);
             tx.push(t);
         }
