@@ -19,6 +19,8 @@
 //! - `dispatch`: the dispatcher state: partitions, limits, freezing, backpressure.
 //! - `lanes`: ordering lanes inside a partition.
 //! - [`tracker`]: per-partition offset tracking and commit metadata.
+//! - [`exactly_once`]: consume-transform-produce in Kafka transactions.
+//! - [`reader`]: consumers for tooling (manual assignment, group readers).
 //! - [`layers`]: middleware around handlers: retry in place, retry tiers and
 //!   the DLQ, the circuit breaker.
 //! - [`health`], [`metrics`]: readiness and Prometheus metrics.
