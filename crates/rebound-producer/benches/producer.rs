@@ -114,6 +114,15 @@ impl Setup {
         &self.keys[i % self.keys.len()]
     }
 
+    /// One record per key, sent in turn: the same records the raw loops
+    /// send from the same key list (an `OutRecord` owns its bytes, so
+    /// building one per send would time allocations the raw loops skip).
+    fn records(&self, topic: &str, value: &[u8]) -> Vec<OutRecord> {
+        (0..self.keys.len())
+            .map(|i| OutRecord::new(topic, value).with_key(self.key(i)))
+            .collect()
+    }
+
     async fn topic(&self, partitions: i32) -> String {
         let t = unique_name("pbench");
         create_topic(&self.bootstrap, &t, partitions).await.unwrap();
@@ -221,14 +230,12 @@ async fn raw_future(s: &Setup, topic: &str, value: &[u8]) -> f64 {
 /// rebound `enqueue`: a `Pending` per record, all awaited.
 async fn rebound_enqueue(s: &Setup, topic: &str, value: &[u8]) -> f64 {
     let p = Producer::new(&s.rebound_config()).unwrap();
-    let recs: Vec<OutRecord> = (0..s.n)
-        .map(|i| OutRecord::new(topic, value).with_key(s.key(i)))
-        .collect();
+    let recs = s.records(topic, value);
     p.send(&recs[0]).await.unwrap();
     let start = Instant::now();
     let mut pending = Vec::with_capacity(s.n);
-    for r in &recs {
-        pending.push(p.enqueue(r).await.unwrap());
+    for i in 0..s.n {
+        pending.push(p.enqueue(&recs[i % recs.len()]).await.unwrap());
     }
     for f in pending {
         f.await.unwrap();
@@ -241,13 +248,11 @@ async fn rebound_enqueue(s: &Setup, topic: &str, value: &[u8]) -> f64 {
 /// rebound `send_and_forget` + `flush`, delivery checked in the metrics.
 async fn rebound_forget(s: &Setup, topic: &str, value: &[u8]) -> f64 {
     let p = Producer::new(&s.rebound_config()).unwrap();
-    let recs: Vec<OutRecord> = (0..s.n)
-        .map(|i| OutRecord::new(topic, value).with_key(s.key(i)))
-        .collect();
+    let recs = s.records(topic, value);
     p.send(&recs[0]).await.unwrap();
     let start = Instant::now();
-    for r in &recs {
-        p.send_and_forget(r).await.unwrap();
+    for i in 0..s.n {
+        p.send_and_forget(&recs[i % recs.len()]).await.unwrap();
     }
     p.flush_async(Duration::from_secs(60)).await.unwrap();
     let rate = s.n as f64 / start.elapsed().as_secs_f64();
@@ -289,16 +294,17 @@ async fn transactional(
         TransactionalProducer::init(&config, &unique_name("bench-txn"), Duration::from_secs(30))
             .await
             .unwrap();
-    let rec = |i: usize| OutRecord::new(topic, value).with_key(s.key(i));
+    let recs = s.records(topic, value);
+    let rec = |i: usize| &recs[i % recs.len()];
     p.begin().unwrap();
-    drop(p.send(&rec(0)).unwrap());
+    drop(p.send(rec(0)).unwrap());
     p.commit().await.unwrap();
     let start = Instant::now();
     for t in 0..txns {
         p.begin().unwrap();
         for j in 0..per_txn {
             // Commit waits for every record; the per-record futures are not needed.
-            drop(p.send(&rec(t * per_txn + j)).unwrap());
+            drop(p.send(rec(t * per_txn + j)).unwrap());
         }
         p.commit().await.unwrap();
     }
