@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use rebound_testkit::{create_topic, read_all, unique_name, Brokers, ReadRecord};
 
 pub mod order;
+pub mod proxy;
 
 pub struct Bed {
     pub brokers: Brokers,
