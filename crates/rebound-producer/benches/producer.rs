@@ -31,18 +31,13 @@
 //! per size), BENCH_SKIP_PYTHON, BENCH_ONLY (run only the clients whose name
 //! contains it, e.g. `enqueue`, for profiling), REBOUND_TEST_BROKERS.
 
-use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
+mod baseline;
+
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{
-    BaseProducer, BaseRecord, FutureProducer, FutureRecord, Producer as _, ProducerContext,
-};
-use rdkafka::ClientContext;
 use rebound_producer::{OutRecord, Producer, ProducerConfig, TransactionalProducer};
 use rebound_testkit::{create_topic, unique_name, Brokers};
 
@@ -50,7 +45,6 @@ use rebound_testkit::{create_topic, unique_name, Brokers};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const QUEUE_MAX: usize = 1_000_000;
-const PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/py/produce_bench.py");
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -140,93 +134,6 @@ impl Setup {
     }
 }
 
-#[derive(Default)]
-struct Counting {
-    ok: AtomicU64,
-    failed: AtomicU64,
-}
-
-impl ClientContext for Counting {}
-
-impl ProducerContext for Counting {
-    type DeliveryOpaque = ();
-    fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
-        match r {
-            Ok(_) => self.ok.fetch_add(1, Ordering::Relaxed),
-            Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
-        };
-    }
-}
-
-/// Raw `BaseProducer`: records/s from the first send to the end of flush.
-fn raw_base(s: &Setup, topic: &str, value: &[u8]) -> f64 {
-    let p: BaseProducer<Counting> = s
-        .raw_config()
-        .create_with_context(Counting::default())
-        .unwrap();
-    let ctx = p.context();
-    p.send(
-        BaseRecord::<[u8], [u8]>::to(topic)
-            .payload(value)
-            .key(s.key(0)),
-    )
-    .unwrap();
-    while ctx.ok.load(Ordering::Relaxed) == 0 {
-        p.poll(Duration::from_millis(5));
-    }
-    ctx.ok.store(0, Ordering::Relaxed);
-    let start = Instant::now();
-    for i in 0..s.n {
-        let mut rec = BaseRecord::to(topic).payload(value).key(s.key(i));
-        loop {
-            match p.send(rec) {
-                Ok(()) => break,
-                Err((_, r)) => {
-                    rec = r;
-                    p.poll(Duration::from_millis(10));
-                }
-            }
-        }
-        if i % 1000 == 0 {
-            p.poll(Duration::ZERO);
-        }
-    }
-    // Not `flush`: rust-rdkafka's flush polls in 100 ms steps, which would
-    // round this loop's time up. Poll until every report is in instead.
-    while ctx.ok.load(Ordering::Relaxed) + ctx.failed.load(Ordering::Relaxed) < s.n as u64 {
-        p.poll(Duration::from_millis(5));
-    }
-    let rate = s.n as f64 / start.elapsed().as_secs_f64();
-    assert_eq!(ctx.ok.load(Ordering::Relaxed), s.n as u64);
-    assert_eq!(ctx.failed.load(Ordering::Relaxed), 0);
-    rate
-}
-
-/// Raw `FutureProducer`: `send_result` for every record, then every future.
-async fn raw_future(s: &Setup, topic: &str, value: &[u8]) -> f64 {
-    let p: FutureProducer = s.raw_config().create().unwrap();
-    let warm = FutureRecord::to(topic).payload(value).key(s.key(0));
-    p.send(warm, Duration::from_secs(30)).await.unwrap();
-    let start = Instant::now();
-    let mut pending = Vec::with_capacity(s.n);
-    for i in 0..s.n {
-        let mut rec = FutureRecord::to(topic).payload(value).key(s.key(i));
-        loop {
-            match p.send_result(rec) {
-                Ok(f) => break pending.push(f),
-                Err((_, r)) => {
-                    rec = r;
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-            }
-        }
-    }
-    for f in pending {
-        f.await.unwrap().unwrap();
-    }
-    s.n as f64 / start.elapsed().as_secs_f64()
-}
-
 /// rebound `enqueue`: a `Pending` per record, all awaited.
 async fn rebound_enqueue(s: &Setup, topic: &str, value: &[u8]) -> f64 {
     let p = Producer::new(&s.rebound_config()).unwrap();
@@ -259,26 +166,6 @@ async fn rebound_forget(s: &Setup, topic: &str, value: &[u8]) -> f64 {
     assert_eq!(p.metrics().delivered(), s.n as u64 + 1);
     assert_eq!(p.metrics().failed_total(), 0);
     rate
-}
-
-/// Python's rate and its own CPU seconds.
-fn python(s: &Setup, topic: &str) -> (f64, f64) {
-    let out = Command::new("python3")
-        .arg(PY)
-        .args([&s.bootstrap, topic])
-        .args([s.n, s.keys.len(), s.linger, QUEUE_MAX].map(|v| v.to_string()))
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "python bench failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    (
-        v["records"].as_f64().unwrap() / v["seconds"].as_f64().unwrap(),
-        v["cpu_seconds"].as_f64().unwrap(),
-    )
 }
 
 /// Transactions of `per_txn` records: (records/s, transactions/s).
@@ -365,13 +252,16 @@ async fn main() {
             let topic = s.topic(partitions).await;
             let (c0, b0) = (cpu_seconds("self"), cpu_seconds(&broker_pid));
             let (rate, py_cpu) = match i {
-                0 => (tokio::task::block_in_place(|| raw_base(s, &topic, v)), None),
-                1 => (raw_future(s, &topic, v).await, None),
+                0 => (
+                    tokio::task::block_in_place(|| baseline::raw_base(s, &topic, v)),
+                    None,
+                ),
+                1 => (baseline::raw_future(s, &topic, v).await, None),
                 2 => (rebound_enqueue(s, &topic, v).await, None),
                 3 => (rebound_forget(s, &topic, v).await, None),
                 _ if skip_python => (f64::NAN, Some(f64::NAN)),
                 _ => {
-                    let (r, c) = tokio::task::block_in_place(|| python(s, &topic));
+                    let (r, c) = tokio::task::block_in_place(|| baseline::python(s, &topic));
                     (r, Some(c))
                 }
             };
