@@ -37,12 +37,12 @@ impl Default for Metrics {
     }
 }
 
-fn register<C: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: &C) {
+pub(crate) fn register<C: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: &C) {
     r.register(Box::new(c.clone()))
         .expect("unique metric names");
 }
 
-fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+pub(crate) fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
     register(r, &c);
     c
@@ -200,11 +200,7 @@ impl Metrics {
 
     /// Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
-        let mut buf = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
-            .expect("text encoding cannot fail");
-        String::from_utf8(buf).expect("prometheus text is UTF-8")
+        encode(&self.registry)
     }
 
     /// The processed counter of a topic (cache it: label lookup hashes).
@@ -254,4 +250,13 @@ impl Metrics {
             .with_label_values(&[kind])
             .inc_by(partitions as u64);
     }
+}
+
+/// The Prometheus text exposition of `registry`.
+pub(crate) fn encode(registry: &Registry) -> String {
+    let mut buf = Vec::new();
+    TextEncoder::new()
+        .encode(&registry.gather(), &mut buf)
+        .expect("text encoding cannot fail");
+    String::from_utf8(buf).expect("prometheus text is UTF-8")
 }

@@ -11,6 +11,9 @@ pub enum PipelineError {
     /// client call.
     #[error(transparent)]
     Worker(#[from] crate::Error),
+    /// Creating a dead-letter topic failed.
+    #[error(transparent)]
+    Admin(#[from] rebound_producer::admin::AdminError),
     /// A transactional call failed for good (for instance this instance was
     /// fenced by another producer with the same transactional id).
     #[error(transparent)]

@@ -30,6 +30,7 @@
 //! - [`config`]: [`PipelineConfig`] and its builder.
 //! - [`transform`]: the [`Transform`] trait and [`transform_fn`].
 //! - [`observer`]: [`CommitObserver`], told about each transaction.
+//! - [`metrics`]: [`PipelineMetrics`] (Prometheus) and [`PipelineStats`].
 //! - `pipeline`: [`Pipeline::start`], the loop and the [`PipelineHandle`].
 //! - `txn`: one transaction: transform, send, commit or abort and rewind.
 //! - `batch`: a transaction's input, its lanes and offset ranges.
@@ -37,6 +38,7 @@
 mod batch;
 pub mod config;
 mod error;
+pub mod metrics;
 pub mod observer;
 mod pipeline;
 pub mod transform;
@@ -44,6 +46,7 @@ mod txn;
 
 pub use config::{PipelineBuilder, PipelineConfig};
 pub use error::PipelineError;
+pub use metrics::{PipelineMetrics, PipelineStats};
 pub use observer::{CommitObserver, InputRange};
-pub use pipeline::{Pipeline, PipelineHandle, PipelineStats};
+pub use pipeline::{Pipeline, PipelineHandle};
 pub use transform::{transform_fn, FnTransform, Transform, TransformResult};

@@ -1,7 +1,6 @@
 //! Starting and running a pipeline: the consumer, the transactional
 //! producer, the loop that collects a batch and runs its transaction.
 
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,49 +17,13 @@ use tracing::{info, warn};
 use super::batch::Batch;
 use super::config::PipelineConfig;
 use super::error::PipelineError;
+use super::metrics::{PipelineMetrics, PipelineStats};
 use super::observer::CommitObserver;
 use super::transform::Transform;
 use super::txn::Abort;
 use crate::error::Error;
 use crate::poller::record_from_message;
 use crate::worker::{check_cluster, group_consumer_config};
-
-/// Counts of a pipeline run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PipelineStats {
-    /// Transactions committed.
-    pub transactions: u64,
-    /// Transactions aborted (their input is read again).
-    pub aborted: u64,
-    /// Input records committed.
-    pub records_in: u64,
-    /// Output records sent by the transform (committed or not).
-    pub records_out: u64,
-    /// Records sent to the dead-letter topic.
-    pub dead_lettered: u64,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub transactions: AtomicU64,
-    pub aborted: AtomicU64,
-    pub records_in: AtomicU64,
-    pub records_out: AtomicU64,
-    pub dead_lettered: AtomicU64,
-}
-
-impl Counters {
-    fn snapshot(&self) -> PipelineStats {
-        let l = |a: &AtomicU64| a.load(AtomicOrdering::Relaxed);
-        PipelineStats {
-            transactions: l(&self.transactions),
-            aborted: l(&self.aborted),
-            records_in: l(&self.records_in),
-            records_out: l(&self.records_out),
-            dead_lettered: l(&self.dead_lettered),
-        }
-    }
-}
 
 /// Consumer context: remembers revoked partitions, so records fetched from
 /// them before the revoke are dropped from the batch being collected.
@@ -89,7 +52,7 @@ pub(crate) struct Shared<T> {
     pub consumer: Arc<StreamConsumer<EosCtx>>,
     pub producer: TransactionalProducer,
     pub transform: T,
-    pub stats: Arc<Counters>,
+    pub metrics: Arc<PipelineMetrics>,
 }
 
 impl<T> Shared<T> {
@@ -143,20 +106,20 @@ impl Pipeline {
             context: "subscribing",
             source,
         })?;
-        let stats = Arc::new(Counters::default());
+        let metrics = Arc::new(PipelineMetrics::new());
         let shared = Shared {
             cfg,
             consumer,
             producer,
             transform,
-            stats: stats.clone(),
+            metrics: metrics.clone(),
         };
         let cancel = CancellationToken::new();
         let task = tokio::spawn(run(shared, cancel.clone()));
         Ok(PipelineHandle {
             cancel,
             task,
-            stats,
+            metrics,
         })
     }
 }
@@ -171,13 +134,9 @@ async fn create_dead_letter_topics(cfg: &PipelineConfig) -> Result<(), PipelineE
             admin::partition_count(&brokers, &topic, Duration::from_secs(10))
         })
         .await
-        .map_err(|e| PipelineError::Stopped(e.to_string()))?
-        .map_err(|e| PipelineError::Stopped(e.to_string()))?
+        .map_err(|e| PipelineError::Stopped(e.to_string()))??
         .unwrap_or(1);
-        let dlq = names.dlq(t);
-        admin::create_topic(&cfg.brokers, &dlq, parts as i32)
-            .await
-            .map_err(|e| PipelineError::Stopped(e.to_string()))?;
+        admin::create_topic(&cfg.brokers, &names.dlq(t), parts as i32).await?;
     }
     Ok(())
 }
@@ -201,7 +160,7 @@ async fn run<T: Transform>(
             }
         }
         if stopping {
-            break Ok(shared.stats.snapshot());
+            break Ok(shared.metrics.stats());
         }
     };
     shared.consumer.unsubscribe();
@@ -258,13 +217,18 @@ fn drop_revoked<T>(shared: &Shared<T>, batch: &mut Batch) {
 pub struct PipelineHandle {
     cancel: CancellationToken,
     task: JoinHandle<Result<PipelineStats, PipelineError>>,
-    stats: Arc<Counters>,
+    metrics: Arc<PipelineMetrics>,
 }
 
 impl PipelineHandle {
     /// Counts so far.
     pub fn stats(&self) -> PipelineStats {
-        self.stats.snapshot()
+        self.metrics.stats()
+    }
+
+    /// The pipeline's Prometheus metrics.
+    pub fn metrics(&self) -> &Arc<PipelineMetrics> {
+        &self.metrics
     }
 
     /// Whether the loop has ended (stopped or failed).

@@ -1,8 +1,7 @@
 //! One transaction: transform a batch lane by lane, send the output and the
 //! input offsets, commit — or abort and rewind so the batch is read again.
 
-use std::sync::atomic::Ordering as AtomicOrdering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::{stream, StreamExt, TryStreamExt};
 use rdkafka::consumer::Consumer;
@@ -45,6 +44,7 @@ impl<T: Transform> Shared<T> {
     /// the batch is committed, a restart resumes from the last commit).
     pub(crate) async fn transact(&self, txn: u64, batch: &Batch) -> Result<(), Abort> {
         let ranges = batch.ranges();
+        let started = Instant::now();
         let result = async {
             self.producer.begin()?;
             self.fill(batch, &ranges).await?;
@@ -55,19 +55,14 @@ impl<T: Transform> Shared<T> {
         match result {
             Ok(()) => {
                 self.observe(|o| o.committed(txn, &ranges));
-                self.stats
-                    .transactions
-                    .fetch_add(1, AtomicOrdering::Relaxed);
-                self.stats
-                    .records_in
-                    .fetch_add(batch.len() as u64, AtomicOrdering::Relaxed);
+                self.metrics.committed(batch.len(), started.elapsed());
                 Ok(())
             }
             Err(Abort::Fail(e)) => Err(Abort::Fail(e)),
             Err(again) => {
                 self.abort().await?;
                 self.observe(|o| o.aborted(txn, &ranges));
-                self.stats.aborted.fetch_add(1, AtomicOrdering::Relaxed);
+                self.metrics.aborted();
                 self.rewind(&ranges).await?;
                 Err(again)
             }
@@ -124,9 +119,7 @@ impl<T: Transform> Shared<T> {
                 for o in &out {
                     self.send(o).await?;
                 }
-                self.stats
-                    .records_out
-                    .fetch_add(out.len() as u64, AtomicOrdering::Relaxed);
+                self.metrics.sent(out.len());
                 Ok(())
             }
             Err(error) => {
@@ -152,9 +145,7 @@ impl<T: Transform> Shared<T> {
                 debug!(topic = %rec.topic, partition = rec.partition, offset = rec.offset,
                     error = %error, "dead-lettering inside the transaction");
                 self.send(&out).await?;
-                self.stats
-                    .dead_lettered
-                    .fetch_add(1, AtomicOrdering::Relaxed);
+                self.metrics.dead_lettered();
                 Ok(())
             }
         }
