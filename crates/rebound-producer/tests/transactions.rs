@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{read_values, Bed};
+use common::{read_to_end, read_values, Bed};
 use rebound_producer::{OutRecord, ProducerConfig, TransactionalProducer, TxnErrorKind};
 use rebound_testkit::txn_probe::broker_hides_aborted;
 use rebound_testkit::unique_name;
@@ -93,6 +93,12 @@ async fn nothing_is_visible_to_read_committed_before_commit() {
     // The records are written (read_uncommitted sees them) ...
     let uncommitted = read_values(bed.bootstrap(), &bed.topic, "read_uncommitted", 3).await;
     assert_eq!(uncommitted.len(), 3);
+    // ... but a read_committed reader reaches the end of the partition (the
+    // last stable offset, before the open transaction) without any of them.
+    assert_eq!(
+        read_to_end(bed.bootstrap(), &bed.topic, "read_committed").await,
+        Vec::<String>::new()
+    );
     p.commit().await.unwrap();
     let committed = read_values(bed.bootstrap(), &bed.topic, "read_committed", 3).await;
     assert_eq!(committed, named("open", 3));

@@ -120,3 +120,58 @@ pub async fn read_values(
     .await
     .unwrap()
 }
+
+/// Values of every partition of `topic` read with `isolation.level` from
+/// the beginning until the broker reports the end of each partition (for
+/// `read_committed`: the last stable offset). Fails after 30 s.
+pub async fn read_to_end(bootstrap: &str, topic: &str, isolation: &str) -> Vec<String> {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::error::KafkaError;
+    use rdkafka::message::Message;
+    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+    let (b, t, iso) = (
+        bootstrap.to_string(),
+        topic.to_string(),
+        isolation.to_string(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &b)
+            .set("group.id", unique_name("reader"))
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .set("isolation.level", &iso)
+            .create()
+            .unwrap();
+        let md = consumer
+            .fetch_metadata(Some(&t), Duration::from_secs(10))
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        let mut open = std::collections::BTreeSet::new();
+        for p in md.topics()[0].partitions() {
+            tpl.add_partition_offset(&t, p.id(), Offset::Beginning)
+                .unwrap();
+            open.insert(p.id());
+        }
+        consumer.assign(&tpl).unwrap();
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !open.is_empty() {
+            assert!(Instant::now() < deadline, "no end of partitions {open:?}");
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => {
+                    out.push(String::from_utf8(m.payload().unwrap_or_default().to_vec()).unwrap())
+                }
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    open.remove(&p);
+                }
+                Some(Err(e)) => panic!("reading {t}: {e}"),
+                None => {}
+            }
+        }
+        out
+    })
+    .await
+    .unwrap()
+}
