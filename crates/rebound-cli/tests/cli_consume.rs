@@ -309,6 +309,48 @@ async fn a_group_commits_what_it_printed() {
     );
 }
 
+/// `| head` with a group: records written to the output buffer but never
+/// taken by the closed pipe must not be committed, or the group skips them.
+#[tokio::test]
+async fn a_group_commits_nothing_a_closed_output_did_not_take() {
+    let bed = Bed::new(1).await;
+    // 1 KiB values: several fit in the output buffer before a write reaches
+    // the (closed) pipe.
+    let mut recs = bed.wave("a", 40, 1, T0);
+    for r in &mut recs {
+        r.value.as_mut().unwrap().extend([b'x'; 1024]);
+    }
+    bed.send(recs).await;
+    let group = unique_name("cli-group-closed");
+    let session = format!("{}ms", FAST_SESSION_TIMEOUT_MS);
+    let args = [
+        "--group",
+        group.as_str(),
+        "--session-timeout",
+        session.as_str(),
+    ];
+    let mut child = rebound()
+        .args([
+            "consume",
+            "--brokers",
+            &bed.bootstrap,
+            "--topic",
+            &bed.topic,
+        ])
+        .args(["--format", "json", "--timeout", "20s"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nobody reads: the pipe is closed before anything is written.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // The group committed nothing: every record is still there for it.
+    assert_eq!(bed.values(&args).len(), 40);
+}
+
 #[tokio::test]
 async fn follow_prints_records_written_after_it_started() {
     let bed = Bed::new(2).await;

@@ -357,9 +357,15 @@ impl GroupReader {
     /// Marks `rec` handled: the next commit covers it (and everything
     /// before it in its partition).
     pub fn ack(&mut self, rec: &Record) {
+        self.ack_offset(rec.partition, rec.offset);
+    }
+
+    /// Marks the record at `offset` of `partition` handled (see
+    /// [`ack`](Self::ack)), for callers that kept only its position.
+    pub fn ack_offset(&mut self, partition: i32, offset: i64) {
         let mut state = self.state();
-        let next = state.acked.entry(rec.partition).or_insert(rec.offset + 1);
-        *next = (*next).max(rec.offset + 1);
+        let next = state.acked.entry(partition).or_insert(offset + 1);
+        *next = (*next).max(offset + 1);
     }
 
     /// Commits every acknowledged offset, synchronously.

@@ -1,6 +1,7 @@
 //! The reading loop (on a blocking thread): poll, print, and in a group
 //! acknowledge and commit what has been printed and flushed.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -27,9 +28,9 @@ impl Source {
         }
     }
 
-    fn ack(&mut self, rec: &Record) {
+    fn ack(&mut self, partition: i32, offset: i64) {
         if let Source::Group(r) = self {
-            r.ack(rec);
+            r.ack_offset(partition, offset);
         }
     }
 
@@ -71,7 +72,9 @@ pub enum Ended {
 }
 
 /// Prints records until the end, the count, a signal or a closed output;
-/// returns how many were printed and why it stopped.
+/// returns how many were printed and why it stopped. In a group, a record
+/// is acknowledged (and so committed) only once the output took it: after
+/// a successful flush, never while it may still sit in the buffer.
 pub fn pump(
     mut source: Source,
     out: &mut impl Write,
@@ -80,6 +83,7 @@ pub fn pump(
     bar: &ProgressBar,
 ) -> anyhow::Result<(u64, Ended)> {
     let mut printed = 0u64;
+    let mut unflushed = Unflushed::default();
     let mut last_flush = Instant::now();
     let ended = loop {
         if cancel.is_cancelled() {
@@ -95,9 +99,9 @@ pub fn pump(
                 }
                 printed += 1;
                 bar.inc(1);
-                source.ack(&rec);
+                unflushed.push(&rec);
                 if last_flush.elapsed() >= opts.commit_every {
-                    if closed(out.flush())? {
+                    if unflushed.flush(out, &mut source)? {
                         break Ended::OutputClosed;
                     }
                     source.commit()?;
@@ -105,7 +109,7 @@ pub fn pump(
                 }
             }
             Polled::Idle => {
-                if closed(out.flush())? {
+                if unflushed.flush(out, &mut source)? {
                     break Ended::OutputClosed;
                 }
                 source.commit()?;
@@ -114,11 +118,36 @@ pub fn pump(
             Polled::End => break Ended::End,
         }
     };
-    if ended != Ended::OutputClosed && closed(out.flush())? {
-        return Ok((printed, Ended::OutputClosed));
-    }
+    let ended = if ended != Ended::OutputClosed && unflushed.flush(out, &mut source)? {
+        Ended::OutputClosed
+    } else {
+        ended
+    };
     source.close()?;
     Ok((printed, ended))
+}
+
+/// Records written to the output buffer since the last flush: partition →
+/// offset of the last one (offsets rise within a partition).
+#[derive(Default)]
+struct Unflushed(BTreeMap<i32, i64>);
+
+impl Unflushed {
+    fn push(&mut self, rec: &Record) {
+        self.0.insert(rec.partition, rec.offset);
+    }
+
+    /// Flushes the output and, once it took everything, acknowledges what
+    /// was written. `Ok(true)`: the output is closed, nothing acknowledged.
+    fn flush(&mut self, out: &mut impl Write, source: &mut Source) -> anyhow::Result<bool> {
+        if closed(out.flush())? {
+            return Ok(true);
+        }
+        for (p, o) in std::mem::take(&mut self.0) {
+            source.ack(p, o);
+        }
+        Ok(false)
+    }
 }
 
 /// Whether a write failed because the reader of the output went away.
