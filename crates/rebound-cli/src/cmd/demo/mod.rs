@@ -2,13 +2,17 @@
 //! services. Starts the local broker (unless `--brokers`), produces sample
 //! records, runs a worker with a flaky handler and the full failure stack in
 //! each ordering mode, checks that every record was handled or
-//! dead-lettered and that per-key order held, and prints a summary.
+//! dead-lettered and that per-key order held, and prints a summary; then
+//! runs an exactly-once pipeline over the same records (stopped halfway
+//! and restarted) and the delayed-retry scheduler.
 //!
 //! - `behaviour`: which records fail, and how.
 //! - `mode`: one mode's run.
+//! - `eos`: the exactly-once pipeline stage.
 //! - `scheduler`: the delayed-retry scheduler stage.
 
 mod behaviour;
+mod eos;
 mod mode;
 mod scheduler;
 
@@ -58,6 +62,9 @@ pub struct DemoArgs {
     /// Simulated work per record: a uniform sleep up to this long.
     #[arg(long, default_value = "2ms", value_parser = args::duration)]
     max_work: Duration,
+    /// Skip the exactly-once pipeline stage.
+    #[arg(long)]
+    skip_exactly_once: bool,
     /// Tasks for the scheduler stage (0 skips it).
     #[arg(long, default_value_t = 200)]
     scheduler_tasks: u32,
@@ -119,6 +126,15 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
         results.push(run_mode(&a, *m, &brokers, &topic, n, progress).await?);
     }
     print_summary(&a, &results, n);
+    if !a.skip_exactly_once {
+        let stage = eos::Stage {
+            brokers: &brokers,
+            topic: &topic,
+            records: n,
+            poison_rate: a.poison_rate,
+        };
+        eos::run(stage, bar(n as u64, "exactly-once pipeline")).await?;
+    }
     if a.scheduler_tasks > 0 {
         scheduler::run(&brokers, &topic, a.scheduler_tasks as usize).await?;
     }
