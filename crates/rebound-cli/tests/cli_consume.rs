@@ -407,10 +407,14 @@ async fn follow_prints_records_written_after_it_started() {
 #[tokio::test]
 async fn json_output_is_produce_input() {
     let bed = Bed::new(2).await;
-    let mut recs = bed.wave("a", 4, 2, T0);
+    let mut recs = bed.wave("a", 6, 2, T0);
     recs[1].value = Some(br#"{"n":[1,2]}"#.to_vec());
     recs[2].key = Some(vec![0xff]);
     recs[3].value = None;
+    // JSON that a parse and re-encode would change: spaces, key order,
+    // number spelling, and a value over two lines.
+    recs[4].value = Some(br#"{"b": 2.50, "a": [1, 1e3]}"#.to_vec());
+    recs[5].value = Some(b"[1,\n 2]".to_vec());
     bed.send(recs).await;
     let copy = unique_name("copy");
     create_topic(&bed.bootstrap, &copy, 2).await.unwrap();
@@ -432,7 +436,7 @@ async fn json_output_is_produce_input() {
             .collect::<Vec<_>>()
     };
     let original = strip(rebound_testkit::read_all(&bed.bootstrap, &bed.topic).unwrap());
-    assert_eq!(original.len(), 4);
+    assert_eq!(original.len(), 6);
     assert_eq!(
         strip(rebound_testkit::read_all(&bed.bootstrap, &copy).unwrap()),
         original

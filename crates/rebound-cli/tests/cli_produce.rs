@@ -248,7 +248,8 @@ async fn json_lines_from_stdin_and_a_file_keep_keys_values_headers_and_partition
                 2,
                 0,
                 Some(b"k1".to_vec()),
-                Some(br#"{"n":1,"tags":["a"]}"#.to_vec()),
+                // A JSON value is sent as written.
+                Some(br#"{"n": 1, "tags": ["a"]}"#.to_vec()),
                 hv(&[("h", "x"), ("via", "json")])
             ),
             (2, 1, Some(b"k4".to_vec()), None, hv(&[("via", "json")])),

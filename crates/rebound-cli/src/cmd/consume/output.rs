@@ -17,9 +17,10 @@ pub enum OutputFormat {
     /// value (bytes that are not UTF-8 as `base64:...`).
     Pretty,
     /// One JSON object per line: topic, partition, offset, timestamp (epoch
-    /// ms), key, value, headers. A value that is a JSON object or array is
-    /// embedded as JSON, other UTF-8 as a string; bytes that are not UTF-8
-    /// go in `key_base64` / `value_base64` instead.
+    /// ms), key, value, headers. A value that is a JSON object or array on
+    /// one line is embedded as JSON, exactly as stored (so `produce --format
+    /// json` sends the same bytes back); other UTF-8 is a string; bytes that
+    /// are not UTF-8 go in `key_base64` / `value_base64` instead.
     Json,
 }
 
@@ -27,11 +28,7 @@ pub enum OutputFormat {
 pub fn render(format: OutputFormat, r: &Record) -> String {
     match format {
         OutputFormat::Pretty => pretty(r),
-        OutputFormat::Json => {
-            let mut s = json_line(r).to_string();
-            s.push('\n');
-            s
-        }
+        OutputFormat::Json => json_line(r),
     }
 }
 
@@ -63,41 +60,63 @@ fn pretty(r: &Record) -> String {
     )
 }
 
-fn json_line(r: &Record) -> Value {
+/// The JSON line, with its newline.
+fn json_line(r: &Record) -> String {
     let mut obj = Map::new();
     obj.insert("topic".into(), json!(r.topic.as_str()));
     obj.insert("partition".into(), json!(r.partition));
     obj.insert("offset".into(), json!(r.offset));
     obj.insert("timestamp".into(), json!(r.timestamp));
-    put(&mut obj, "key", r.key.as_deref(), false);
-    put(&mut obj, "value", r.value.as_deref(), true);
+    put(&mut obj, "key", r.key.as_deref());
     let headers = r
         .headers
         .iter()
         .map(|h| {
             let mut o = Map::new();
             o.insert("name".into(), json!(h.name));
-            put(&mut o, "value", h.value.as_deref(), false);
+            put(&mut o, "value", h.value.as_deref());
             Value::Object(o)
         })
         .collect();
     obj.insert("headers".into(), Value::Array(headers));
-    Value::Object(obj)
+    let embedded = r.value.as_deref().and_then(embeddable);
+    if embedded.is_none() {
+        put(&mut obj, "value", r.value.as_deref());
+    }
+    let mut line = Value::Object(obj).to_string();
+    if let Some(raw) = embedded {
+        // `line` ends with the object's `}`: the value goes last, verbatim.
+        line.pop();
+        line.push_str(",\"value\":");
+        line.push_str(raw);
+        line.push('}');
+    }
+    line.push('\n');
+    line
 }
 
-/// `name`: null, embedded JSON (objects and arrays, when `embed`), or a
-/// string; `name_base64` for bytes that are not UTF-8.
-fn put(obj: &mut Map<String, Value>, name: &str, bytes: Option<&[u8]>, embed: bool) {
+/// `value` as it can be embedded verbatim: a JSON object or array on one
+/// line, without surrounding whitespace. Re-encoding it instead would change
+/// its bytes (spacing, key order, `2.50`, `1e3`).
+fn embeddable(value: &[u8]) -> Option<&str> {
+    let s = std::str::from_utf8(value).ok()?;
+    let framed = matches!(
+        (s.as_bytes().first(), s.as_bytes().last()),
+        (Some(b'{'), Some(b'}')) | (Some(b'['), Some(b']'))
+    );
+    if !framed || s.contains(['\n', '\r']) {
+        return None;
+    }
+    serde_json::from_str::<Value>(s).ok()?;
+    Some(s)
+}
+
+/// `name`: null, or a string; `name_base64` for bytes that are not UTF-8.
+fn put(obj: &mut Map<String, Value>, name: &str, bytes: Option<&[u8]>) {
     let Some(bytes) = bytes else {
         obj.insert(name.into(), Value::Null);
         return;
     };
-    if embed {
-        if let Ok(v @ (Value::Object(_) | Value::Array(_))) = serde_json::from_slice(bytes) {
-            obj.insert(name.into(), v);
-            return;
-        }
-    }
     match std::str::from_utf8(bytes) {
         Ok(s) => obj.insert(name.into(), json!(s)),
         Err(_) => obj.insert(format!("{name}_base64"), json!(B64.encode(bytes))),
@@ -160,5 +179,29 @@ mod tests {
         assert_eq!(v.get("key"), None);
         assert_eq!(v["value"], "42");
         assert_eq!(v["timestamp"], Value::Null);
+    }
+
+    #[test]
+    fn json_values_are_embedded_verbatim_or_as_strings() {
+        let line = |value: &[u8]| {
+            let mut r = Record::new("t", 0, 1);
+            r.value = Some(value.to_vec());
+            render(OutputFormat::Json, &r)
+        };
+        // Spacing, key order and number spelling survive.
+        let l = line(br#"{"b": 2.50, "a": [1, 1e3]}"#);
+        assert!(
+            l.ends_with(",\"value\":{\"b\": 2.50, \"a\": [1, 1e3]}}\n"),
+            "{l}"
+        );
+        let v: Value = serde_json::from_str(&l).unwrap();
+        assert_eq!(v["value"], json!({"a": [1, 1000.0], "b": 2.5}));
+        // Over two lines, with surrounding space, or not JSON: a string.
+        for s in ["[1,\n2]", " [1]", "[1] ", "{nope}", "[1] [2]"] {
+            let l = line(s.as_bytes());
+            assert_eq!(l.lines().count(), 1, "{l}");
+            let v: Value = serde_json::from_str(&l).unwrap();
+            assert_eq!(v["value"], json!(s), "{s:?}");
+        }
     }
 }

@@ -45,7 +45,8 @@ pub struct ProduceArgs {
     file: Option<PathBuf>,
     /// Line format: `kv` is KEY<TAB>VALUE (empty key: none), `value` is the
     /// whole line as the value, `json` is one object per line with `key`,
-    /// `value` (JSON, or a string sent as its text; null: tombstone),
+    /// `value` (JSON, sent as written; a string is sent as its text; null:
+    /// tombstone),
     /// `headers` ({"name": "value"}), `partition`, `timestamp` (epoch ms).
     #[arg(long, env = "REBOUND_PRODUCE_FORMAT", value_enum, default_value = "kv")]
     format: InputFormat,

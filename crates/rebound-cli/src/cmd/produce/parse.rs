@@ -1,10 +1,13 @@
 //! Input lines → records: `key<TAB>value`, plain values, or JSON objects.
 //! Each error says what is wrong with the line (the caller adds its number).
 
+use std::collections::BTreeMap;
+
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use clap::ValueEnum;
 use rebound_core::Header;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// `--format` of `rebound produce`.
@@ -17,6 +20,7 @@ pub enum InputFormat {
     Value,
     /// One JSON object per line: `{"key": "k", "value": <JSON or string>,
     /// "headers": {"name": "value"}, "partition": 0, "timestamp": <epoch ms>}`.
+    /// A JSON value is sent as written (its text, not re-encoded).
     Json,
 }
 
@@ -72,7 +76,9 @@ fn json(line: &[u8]) -> Result<Parsed, String> {
                 out.value = match v {
                     Value::Null => None,
                     Value::String(s) => Some(s.as_bytes().to_vec()),
-                    other => Some(other.to_string().into_bytes()),
+                    // Any other JSON: its text as written, not re-encoded
+                    // (which would change spacing, key order and numbers).
+                    _ => Some(raw_field(line, "value")?),
                 }
             }
             "value_base64" => {
@@ -101,6 +107,15 @@ fn json(line: &[u8]) -> Result<Parsed, String> {
         return Err("missing field value (use null for a tombstone)".into());
     }
     Ok(out)
+}
+
+/// The text of top-level field `name` of the JSON object `line`, verbatim.
+fn raw_field(line: &[u8], name: &str) -> Result<Vec<u8>, String> {
+    let raw: BTreeMap<String, Box<RawValue>> =
+        serde_json::from_slice(line).map_err(|e| format!("invalid JSON: {e}"))?;
+    raw.get(name)
+        .map(|v| v.get().as_bytes().to_vec())
+        .ok_or_else(|| format!("missing field {name}"))
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -259,6 +274,18 @@ mod tests {
         );
         let p = parse(InputFormat::Json, br#"{"value":"plain text"}"#).unwrap();
         assert_eq!(p.value.as_deref(), Some(&b"plain text"[..]));
+        // JSON values keep their text: spacing, key order, numbers.
+        let p = parse(
+            InputFormat::Json,
+            br#"{"value": {"b": 2.50, "a": [1, 1e3]} , "key":"k"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            p.value.as_deref(),
+            Some(&br#"{"b": 2.50, "a": [1, 1e3]}"#[..])
+        );
+        let p = parse(InputFormat::Json, br#"{"value":7.0}"#).unwrap();
+        assert_eq!(p.value.as_deref(), Some(&b"7.0"[..]));
         let p = parse(InputFormat::Json, br#"{"key":"k","value":null}"#).unwrap();
         assert_eq!(p.value, None);
         let p = parse(
