@@ -68,11 +68,15 @@ pub struct ProduceArgs {
     timeout: Duration,
 }
 
+/// The slowest `--rate`: one record a day. Below it the pacing delay of a
+/// record (its number / rate) does not fit a `Duration` for long.
+const MIN_RATE: f64 = 1.0 / 86_400.0;
+
 fn rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        Ok(r) if r.is_finite() && r >= MIN_RATE => Ok(r),
         _ => Err(format!(
-            "{s:?} is not a positive number of records per second"
+            "{s:?} is not a number of records per second of at least {MIN_RATE:.6} (one a day)"
         )),
     }
 }
@@ -163,4 +167,22 @@ fn bar(quiet: bool, len: Option<u64>, topic: &str) -> ProgressBar {
     );
     bar.set_message(topic.to_string());
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_positive_and_at_least_one_a_day() {
+        assert_eq!(rate("200"), Ok(200.0));
+        assert_eq!(rate("0.5"), Ok(0.5));
+        assert!(rate("0.0001").is_ok());
+        for bad in ["0", "-1", "nan", "inf", "fast", "1e-30", "0.00001"] {
+            let e = rate(bad).unwrap_err();
+            assert!(e.contains("records per second"), "{bad}: {e}");
+        }
+        // What the pacing computes for a late record at the slowest rate fits.
+        let _ = Duration::from_secs_f64(1e9 / MIN_RATE);
+    }
 }
