@@ -35,6 +35,7 @@
 //! - `cursor`: per-partition progress: what to yield, when a partition is done.
 //! - `partition`: [`PartitionReader`].
 //! - `group`: [`GroupReader`].
+//! - `rebalance`: a group member's assignments, revokes and commits.
 
 mod client;
 mod config;
@@ -43,6 +44,7 @@ mod error;
 mod group;
 mod partition;
 mod plan;
+mod rebalance;
 
 pub use config::{ReaderConfig, StartAt};
 pub use error::{ReaderError, Result};
