@@ -3,30 +3,18 @@
 //! exactly, in pretty and JSON form, from an offset or a time, up to a
 //! count; a group commits what it printed; --follow sees later records.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::{rebound, text};
 use rebound_core::Header;
 use rebound_producer::{OutRecord, Producer, ProducerConfig};
 use rebound_testkit::{create_topic, unique_name, Brokers, FAST_SESSION_TIMEOUT_MS};
 use serde_json::{json, Value};
-
-fn rebound() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_rebound"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("REBOUND_") && k != "REBOUND_TANSU_BIN" {
-            c.env_remove(k);
-        }
-    }
-    c.env("LOG_LEVEL", "warn");
-    c
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// 2024-05-01T12:00:00.000Z
 const T0: i64 = 1_714_564_800_000;

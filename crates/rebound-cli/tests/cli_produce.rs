@@ -2,21 +2,13 @@
 //! JSON lines from a file and from stdin are read back exactly; bad lines
 //! are reported by number and, without --skip-bad, nothing is sent.
 
+mod common;
+
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
+use common::{rebound, text};
 use rebound_testkit::{create_topic, read_all, unique_name, Brokers, ReadRecord};
-
-fn rebound() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_rebound"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("REBOUND_") && k != "REBOUND_TANSU_BIN" {
-            c.env_remove(k);
-        }
-    }
-    c.env("LOG_LEVEL", "warn");
-    c
-}
 
 /// Runs `rebound produce` with `args`, feeding `stdin` when given.
 fn produce(args: &[&str], stdin: Option<&str>) -> Output {
@@ -37,10 +29,6 @@ fn produce(args: &[&str], stdin: Option<&str>) -> Output {
         pipe.write_all(input.as_bytes()).unwrap();
     }
     child.wait_with_output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn ok(o: &Output) -> String {
