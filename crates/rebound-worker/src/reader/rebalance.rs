@@ -97,9 +97,13 @@ impl GroupCtx {
             .collect();
         let result = commit_acked(consumer, &self.topic, &mut self.state(), Some(&revoked));
         {
+            // Forget them even when the commit failed: committing them later,
+            // for partitions another member owns by then, could move the
+            // group's offsets back over its progress.
             let mut state = self.state();
             for p in &revoked {
                 state.cursors.remove(p);
+                state.acked.remove(p);
             }
         }
         let unassigned = match consumer.rebalance_protocol() {
