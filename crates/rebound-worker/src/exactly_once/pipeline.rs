@@ -164,6 +164,9 @@ async fn run<T: Transform>(
         }
     };
     shared.consumer.unsubscribe();
+    // Dropping the clients stops their threads and waits for them (up to
+    // about half a second): not on an async worker thread.
+    let _ = tokio::task::spawn_blocking(move || drop(shared)).await;
     result
 }
 
