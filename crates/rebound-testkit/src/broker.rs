@@ -18,16 +18,24 @@ impl LocalBroker {
     /// Starts tansu with memory storage on a free port and waits until it
     /// accepts TCP connections.
     pub fn start() -> Result<Self> {
+        Self::start_advertising(None)
+    }
+
+    /// Like [`start`](Self::start), but the broker tells clients to connect
+    /// to `advertised` (`host:port`, e.g. a proxy in front of it) instead of
+    /// its own address; [`bootstrap`](Self::bootstrap) stays its own.
+    pub fn start_advertising(advertised: Option<&str>) -> Result<Self> {
         let bin = broker_binary()?;
         let mut last = None;
         // A freed ephemeral port can be taken again before tansu binds it: retry.
         for _ in 0..3 {
             let port = free_port()?;
             let url = format!("tcp://127.0.0.1:{port}");
+            let advertised_url = advertised.map_or_else(|| url.clone(), |a| format!("tcp://{a}"));
             let child = Command::new(&bin)
                 .arg("broker")
                 .args(["--listener-url", &url])
-                .args(["--advertised-listener-url", &url])
+                .args(["--advertised-listener-url", &advertised_url])
                 .args(["--storage-engine", "memory://tansu/"])
                 .env_remove("LISTENER_URL")
                 .env_remove("ADVERTISED_LISTENER_URL")

@@ -4,17 +4,15 @@
 //! it. Cutting connections while produce requests are in flight makes
 //! librdkafka resend batches the broker may already have written.
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use rebound_testkit::free_port;
+use rebound_testkit::LocalBroker;
 use tokio::net::{TcpListener, TcpStream as TokioStream};
 use tokio::task::JoinHandle;
 
 pub struct ProxiedBroker {
-    child: Child,
+    /// Killed when dropped, after the proxy stops.
+    broker: LocalBroker,
     bootstrap: String,
     conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accept: JoinHandle<()>,
@@ -22,30 +20,11 @@ pub struct ProxiedBroker {
 
 impl ProxiedBroker {
     pub async fn start() -> ProxiedBroker {
-        let bin = rebound_testkit::install::broker_binary().expect("tansu binary");
-        let broker_port = free_port().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let proxy = listener.local_addr().unwrap();
-        let child = Command::new(bin)
-            .arg("broker")
-            .args(["--listener-url", &format!("tcp://127.0.0.1:{broker_port}")])
-            .args(["--advertised-listener-url", &format!("tcp://{proxy}")])
-            .args(["--storage-engine", "memory://tansu/"])
-            .env_remove("LISTENER_URL")
-            .env_remove("ADVERTISED_LISTENER_URL")
-            .env_remove("STORAGE_ENGINE")
-            .env("RUST_LOG", "error")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let upstream = format!("127.0.0.1:{broker_port}");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect(&upstream).is_err() {
-            assert!(Instant::now() < deadline, "broker did not start");
-            std::thread::sleep(Duration::from_millis(25));
-        }
+        let broker =
+            LocalBroker::start_advertising(Some(&proxy.to_string())).expect("start broker");
+        let upstream = broker.bootstrap().to_string();
         let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let accept = tokio::spawn({
             let conns = conns.clone();
@@ -65,7 +44,7 @@ impl ProxiedBroker {
             }
         });
         ProxiedBroker {
-            child,
+            broker,
             bootstrap: proxy.to_string(),
             conns,
             accept,
@@ -91,7 +70,5 @@ impl Drop for ProxiedBroker {
     fn drop(&mut self) {
         self.accept.abort();
         self.cut();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
