@@ -66,6 +66,39 @@ pub fn values(records: &[ReadRecord]) -> Vec<String> {
         .collect()
 }
 
+/// A consumer with `isolation.level` assigned to every partition of
+/// `topic` from the beginning (no group joined, nothing committed), and the
+/// partitions. With `eof`, it reports the end of each partition.
+fn from_beginning(
+    bootstrap: &str,
+    topic: &str,
+    isolation: &str,
+    eof: bool,
+) -> (rdkafka::consumer::BaseConsumer, Vec<i32>) {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique_name("reader"))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", eof.to_string())
+        .set("isolation.level", isolation)
+        .create()
+        .unwrap();
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let parts: Vec<i32> = md.topics()[0].partitions().iter().map(|p| p.id()).collect();
+    let mut tpl = TopicPartitionList::new();
+    for p in &parts {
+        tpl.add_partition_offset(topic, *p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    (consumer, parts)
+}
+
 /// Values of partition 0.. of `topic` read with `isolation.level`
 /// (`read_committed` or `read_uncommitted`): polls until `want` have arrived
 /// (30 s at most), then 500 ms more to catch anything extra.
@@ -75,32 +108,14 @@ pub async fn read_values(
     isolation: &str,
     want: usize,
 ) -> Vec<String> {
-    use rdkafka::config::ClientConfig;
-    use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::Message;
-    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
     let (b, t, iso) = (
         bootstrap.to_string(),
         topic.to_string(),
         isolation.to_string(),
     );
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &b)
-            .set("group.id", unique_name("reader"))
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", &iso)
-            .create()
-            .unwrap();
-        let md = consumer
-            .fetch_metadata(Some(&t), Duration::from_secs(10))
-            .unwrap();
-        let mut tpl = TopicPartitionList::new();
-        for p in md.topics()[0].partitions() {
-            tpl.add_partition_offset(&t, p.id(), Offset::Beginning)
-                .unwrap();
-        }
-        consumer.assign(&tpl).unwrap();
+        let (consumer, _) = from_beginning(&b, &t, &iso, false);
         let mut out = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut grace: Option<Instant> = None;
@@ -125,36 +140,16 @@ pub async fn read_values(
 /// the beginning until the broker reports the end of each partition (for
 /// `read_committed`: the last stable offset). Fails after 30 s.
 pub async fn read_to_end(bootstrap: &str, topic: &str, isolation: &str) -> Vec<String> {
-    use rdkafka::config::ClientConfig;
-    use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::error::KafkaError;
     use rdkafka::message::Message;
-    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
     let (b, t, iso) = (
         bootstrap.to_string(),
         topic.to_string(),
         isolation.to_string(),
     );
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &b)
-            .set("group.id", unique_name("reader"))
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "true")
-            .set("isolation.level", &iso)
-            .create()
-            .unwrap();
-        let md = consumer
-            .fetch_metadata(Some(&t), Duration::from_secs(10))
-            .unwrap();
-        let mut tpl = TopicPartitionList::new();
-        let mut open = std::collections::BTreeSet::new();
-        for p in md.topics()[0].partitions() {
-            tpl.add_partition_offset(&t, p.id(), Offset::Beginning)
-                .unwrap();
-            open.insert(p.id());
-        }
-        consumer.assign(&tpl).unwrap();
+        let (consumer, parts) = from_beginning(&b, &t, &iso, true);
+        let mut open: std::collections::BTreeSet<i32> = parts.into_iter().collect();
         let mut out = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         while !open.is_empty() {
