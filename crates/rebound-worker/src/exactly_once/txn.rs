@@ -74,17 +74,9 @@ impl<T: Transform> Shared<T> {
     /// can time out again and again (seen on tansu): stopping then is right,
     /// as nothing of the transaction is committed.
     async fn abort(&self) -> Result<(), Abort> {
-        let mut tries = 0;
-        loop {
-            match self.producer.abort().await {
-                Ok(()) => return Ok(()),
-                Err(e) if e.kind == TxnErrorKind::Retriable && tries < 3 => {
-                    tries += 1;
-                    warn!(error = %e, tries, "abort did not finish; trying again");
-                }
-                Err(e) => return Err(Abort::Fail(e.into())),
-            }
-        }
+        repeat_retriable("abort", 3, Duration::ZERO, || self.producer.abort())
+            .await
+            .map_err(|e| Abort::Fail(e.into()))
     }
 
     /// Transforms every record and sends the output and the offsets.
@@ -167,18 +159,11 @@ impl<T: Transform> Shared<T> {
 
     /// Commits, repeating the call while the client says it may.
     async fn commit(&self) -> Result<(), Abort> {
-        let mut tries = 0;
-        loop {
-            match self.producer.commit().await {
-                Ok(()) => return Ok(()),
-                Err(e) if e.kind == TxnErrorKind::Retriable && tries < 5 => {
-                    tries += 1;
-                    warn!(error = %e, tries, "commit failed; trying again");
-                    tokio::time::sleep(Duration::from_millis(100 * tries)).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        repeat_retriable("commit", 5, Duration::from_millis(100), || {
+            self.producer.commit()
+        })
+        .await
+        .map_err(Abort::from)
     }
 
     /// Moves the consumer back to the first record of the aborted batch in
@@ -201,6 +186,32 @@ impl<T: Transform> Shared<T> {
         match tpl.elements().iter().find_map(|e| e.error().err()) {
             Some(err) => Err(Abort::Fail(kafka("rewinding after an abort", err))),
             None => Ok(()),
+        }
+    }
+}
+
+/// Calls `call` again while it fails with a retriable error, at most
+/// `retries` more times, pausing `pause` × the retry number in between;
+/// returns the first other error, or the last one.
+async fn repeat_retriable<F, Fut>(
+    what: &str,
+    retries: u64,
+    pause: Duration,
+    mut call: F,
+) -> Result<(), TxnError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), TxnError>>,
+{
+    let mut tries = 0;
+    loop {
+        match call().await {
+            Err(e) if e.kind == TxnErrorKind::Retriable && tries < retries => {
+                tries += 1;
+                warn!(error = %e, tries, "{what} did not succeed; trying again");
+                tokio::time::sleep(pause * tries as u32).await;
+            }
+            result => return result,
         }
     }
 }
