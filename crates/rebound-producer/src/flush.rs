@@ -19,17 +19,20 @@ use crate::delivery::DeliveryContext;
 
 const STEP: Duration = Duration::from_millis(1);
 
-/// One non-blocking step: `Ok(true)` when nothing is outstanding.
-fn flushed(p: &ThreadedProducer<DeliveryContext>) -> KafkaResult<bool> {
+/// One non-blocking step: `Ok(true)` when nothing is outstanding,
+/// `Ok(false)` to wait a step more, an error when `deadline` has passed.
+fn step(p: &ThreadedProducer<DeliveryContext>, deadline: Instant) -> KafkaResult<bool> {
     match p.flush(Duration::ZERO) {
-        Ok(()) => Ok(p.in_flight_count() == 0),
-        Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => Ok(false),
+        Ok(()) if p.in_flight_count() == 0 => Ok(true),
+        Ok(()) | Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {
+            if Instant::now() >= deadline {
+                Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut))
+            } else {
+                Ok(false)
+            }
+        }
         Err(e) => Err(e),
     }
-}
-
-fn timed_out() -> KafkaError {
-    KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)
 }
 
 /// Waits (blocking the thread) until every record is reported or `timeout` passes.
@@ -38,15 +41,10 @@ pub(crate) fn flush_blocking(
     timeout: Duration,
 ) -> KafkaResult<()> {
     let deadline = Instant::now() + timeout;
-    loop {
-        if flushed(p)? {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(timed_out());
-        }
+    while !step(p, deadline)? {
         std::thread::sleep(STEP);
     }
+    Ok(())
 }
 
 /// Waits (asynchronously) until every record is reported or `timeout` passes.
@@ -55,13 +53,8 @@ pub(crate) async fn flush_async(
     timeout: Duration,
 ) -> KafkaResult<()> {
     let deadline = Instant::now() + timeout;
-    loop {
-        if flushed(p)? {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(timed_out());
-        }
+    while !step(p, deadline)? {
         tokio::time::sleep(STEP).await;
     }
+    Ok(())
 }
