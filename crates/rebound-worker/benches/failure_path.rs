@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{env_or, median};
+use rebound_testkit::bench::{env_or, median};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::median;
+use rebound_testkit::bench::median;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{env_or, median};
+use rebound_testkit::bench::{env_or, median};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
