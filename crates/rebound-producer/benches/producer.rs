@@ -222,10 +222,9 @@ async fn main() {
         "rebound send_and_forget",
         "python confluent-kafka",
     ];
-    let broker_pid = match &brokers {
-        Brokers::Local(l) => l.pid().to_string(),
-        Brokers::External(_) => "none".to_string(),
-    };
+    let broker_pid = brokers
+        .pid()
+        .map_or_else(|| "none".to_string(), |p| p.to_string());
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); names.len()];
     for run in 1..=runs {
         let mut line = format!("run {run}:");

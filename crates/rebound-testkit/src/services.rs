@@ -8,10 +8,10 @@ pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
 }
 
-/// `DATABASE_URL`, or the local default `postgres://postgres@127.0.0.1:5432/test`.
+/// `DATABASE_URL`, or the local default `postgres://postgres:postgres@127.0.0.1:5432/test`.
 pub fn database_url() -> String {
     std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/test".to_string())
 }
 
 /// A name unique within this machine for topics, groups and keys:
