@@ -96,6 +96,26 @@ impl HandlerError {
 /// What a handler returns.
 pub type HandlerResult = Result<(), HandlerError>;
 
+/// Displays an error and its causes once each: `what: why: root cause`.
+///
+/// rebound's error types name their cause through `source()` and leave it
+/// out of their own message (so a chain printer, such as `anyhow`'s `{:#}`,
+/// prints it once); use this where an error becomes one line of text: a log
+/// field, a stored last error, a dead-letter header.
+pub struct DisplayChain<'a>(pub &'a (dyn std::error::Error + 'a));
+
+impl fmt::Display for DisplayChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(c) = cause {
+            write!(f, ": {c}")?;
+            cause = c.source();
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +131,23 @@ mod tests {
         }
         assert_eq!(ErrorKind::parse("other"), None);
         assert!(!ErrorKind::Permanent.is_retriable());
+    }
+
+    #[test]
+    fn a_chain_names_each_cause_once() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl fmt::Display for Outer {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("store file /x")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = Outer(std::io::Error::other("disk full"));
+        assert_eq!(DisplayChain(&e).to_string(), "store file /x: disk full");
     }
 }

@@ -20,7 +20,7 @@ pub mod topic;
 pub mod validate;
 
 pub use backoff::{Backoff, Jitter};
-pub use error::{ErrorKind, HandlerError, HandlerResult};
+pub use error::{DisplayChain, ErrorKind, HandlerError, HandlerResult};
 pub use record::{Header, Record};
 pub use time::epoch_ms;
 pub use topic::Topic;

@@ -12,7 +12,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 /// An admin call on `topic` failed.
 #[derive(Debug, thiserror::Error)]
-#[error("kafka admin call on topic {topic} failed: {source}")]
+#[error("kafka admin call on topic {topic} failed")]
 pub struct AdminError {
     /// The topic involved.
     pub topic: String,

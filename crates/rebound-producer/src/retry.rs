@@ -30,7 +30,7 @@ where
                 if !e.retriable || !b.allows_attempt(n + 1) {
                     return Err(e);
                 }
-                tracing::debug!(error = %e, attempt = n, "retrying send");
+                tracing::debug!(error = %rebound_core::DisplayChain(&e), attempt = n, "retrying send");
                 metrics.record_retry();
                 tokio::time::sleep(b.delay(n)).await;
                 n += 1;

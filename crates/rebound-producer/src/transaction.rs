@@ -44,7 +44,7 @@ pub enum TxnErrorKind {
 
 /// A transactional call failed.
 #[derive(Debug, thiserror::Error)]
-#[error("transaction {op} failed ({kind:?}) for transactional id {transactional_id}: {source}")]
+#[error("transaction {op} failed ({kind:?}) for transactional id {transactional_id}")]
 pub struct TxnError {
     /// Which call: `init`, `begin`, `send`, `send_offsets`, `commit`, `abort`.
     pub op: &'static str,

@@ -26,7 +26,7 @@ use crate::record::OutRecord;
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// The value failed validation; names the field.
-    #[error("record for {topic} rejected: {source}")]
+    #[error("record for {topic} rejected")]
     Invalid {
         /// Destination topic.
         topic: String,

@@ -56,7 +56,7 @@ pub enum Error {
         reason: String,
     },
     /// An I/O error of the embedded store.
-    #[error("store file {path}: {source}")]
+    #[error("store file {path}")]
     Io {
         /// File involved.
         path: PathBuf,
@@ -78,7 +78,7 @@ pub enum Error {
     #[error("store writer stopped: {0}")]
     WriterStopped(String),
     /// A Redis command failed.
-    #[error("redis {op}: {source}")]
+    #[error("redis {op}")]
     Redis {
         /// The operation attempted.
         op: &'static str,
@@ -103,7 +103,7 @@ pub enum Error {
         reason: String,
     },
     /// A Kafka client could not be created.
-    #[error("kafka client for {brokers}: {source}")]
+    #[error("kafka client for {brokers}")]
     Kafka {
         /// Bootstrap servers.
         brokers: String,
@@ -112,7 +112,7 @@ pub enum Error {
         source: rdkafka::error::KafkaError,
     },
     /// The HTTP listener failed.
-    #[error("http server on {addr}: {source}")]
+    #[error("http server on {addr}")]
     Http {
         /// Listen address.
         addr: String,

@@ -72,7 +72,7 @@ pub async fn run(
                     break;
                 }
                 Err(e) => {
-                    tracing::error!(topic, partition, offset, error = %e, "store failed; retrying the record");
+                    tracing::error!(topic, partition, offset, error = %rebound_core::DisplayChain(&e), "store failed; retrying the record");
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                         _ = shutdown.cancelled() => return Ok(()),

@@ -63,7 +63,7 @@ pub async fn run(
         );
         tracker.spawn(async move {
             if let Err(e) = crate::ingress::run(s, &b, &topic, &g, t.clone()).await {
-                tracing::error!(error = %e, "task ingress stopped; shutting down");
+                tracing::error!(error = %rebound_core::DisplayChain(&e), "task ingress stopped; shutting down");
                 t.cancel();
             }
         });

@@ -25,15 +25,18 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The brokers could not be reached within the connect timeout.
-    #[error("could not reach Kafka brokers at {brokers} within {timeout:?}: {source}")]
+    #[error("could not reach Kafka brokers at {brokers} within {timeout:?}: {last_error}")]
     Unreachable {
         /// The bootstrap list.
         brokers: String,
         /// How long we waited.
         timeout: std::time::Duration,
-        /// The last client error.
+        /// The last error the client reported (librdkafka's words: a refused
+        /// connection, a failed TLS handshake or SASL login).
+        last_error: String,
+        /// The metadata request's error.
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// A subscribed topic does not exist on the cluster.
     #[error("topic {topic:?} does not exist on {brokers}")]
@@ -44,7 +47,7 @@ pub enum Error {
         brokers: String,
     },
     /// A Kafka client call failed.
-    #[error("kafka error ({context}): {source}")]
+    #[error("kafka error ({context})")]
     Kafka {
         /// What the worker was doing.
         context: &'static str,

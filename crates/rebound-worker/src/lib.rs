@@ -46,6 +46,7 @@
 //! # Ok(()) }
 //! ```
 
+mod cluster_check;
 pub mod config;
 pub mod decode;
 mod dispatch;

@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use futures::stream::FuturesUnordered;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rebound_core::Topic;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster_check::check_cluster;
 use crate::config::{Delivery, WorkerConfig};
 use crate::dispatch::{Dispatcher, FrozenInfo, Limits, Tp};
 use crate::error::{Error, Result};
@@ -80,36 +81,6 @@ pub(crate) fn group_consumer_config(
     c
 }
 
-/// Fails with [`Error::Unreachable`] when no broker answers within
-/// `timeout`, and [`Error::UnknownTopic`] for a missing topic.
-pub(crate) fn check_cluster<X: ConsumerContext, C: Consumer<X>>(
-    consumer: &C,
-    brokers: &str,
-    topics: &[String],
-    timeout: Duration,
-) -> Result<()> {
-    let md = consumer
-        .fetch_metadata(None, timeout)
-        .map_err(|source| Error::Unreachable {
-            brokers: brokers.to_string(),
-            timeout,
-            source,
-        })?;
-    for t in topics {
-        let found = md
-            .topics()
-            .iter()
-            .any(|mt| mt.name() == t && mt.error().is_none() && !mt.partitions().is_empty());
-        if !found {
-            return Err(Error::UnknownTopic {
-                topic: t.clone(),
-                brokers: brokers.to_string(),
-            });
-        }
-    }
-    Ok(())
-}
-
 async fn start_with<R: Runner>(cfg: WorkerConfig, runner: Arc<R>) -> Result<WorkerHandle> {
     let metrics = cfg
         .metrics
@@ -141,7 +112,7 @@ async fn start_with<R: Runner>(cfg: WorkerConfig, runner: Arc<R>) -> Result<Work
         .name("rebound-poll".into())
         .spawn(move || {
             let setup = check_cluster(
-                &consumer,
+                &client_config(&thread_cfg),
                 &thread_cfg.brokers,
                 &thread_cfg.topics,
                 thread_cfg.connect_timeout,

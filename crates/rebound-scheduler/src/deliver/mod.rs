@@ -13,7 +13,7 @@ pub mod kafka;
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
     /// The Kafka producer could not be created.
-    #[error("kafka producer for {brokers}: {source}")]
+    #[error("kafka producer for {brokers}")]
     KafkaClient {
         /// Bootstrap servers.
         brokers: String,
@@ -22,7 +22,7 @@ pub enum DeliveryError {
         source: Box<rdkafka::error::KafkaError>,
     },
     /// Producing failed.
-    #[error("kafka produce to {topic} via {brokers}: {source}")]
+    #[error("kafka produce to {topic} via {brokers}")]
     Kafka {
         /// Target topic.
         topic: String,
@@ -33,7 +33,7 @@ pub enum DeliveryError {
         source: Box<rdkafka::error::KafkaError>,
     },
     /// The HTTP request could not be made or timed out.
-    #[error("http POST {url}: {source}")]
+    #[error("http POST {url}")]
     HttpTransport {
         /// Endpoint.
         url: String,
@@ -58,7 +58,7 @@ pub struct Delivery<'a> {
     pub kind: DestinationType,
     /// Target.
     pub destination: &'a Destination,
-    /// `<id>|<attempt>` (attempt from 1) or `<id>|dead|<attempts>`: the Kafka
+    /// `<id>|<attempt>` (attempt from 0, as Rebound) or `<id>|dead|<attempts>`: the Kafka
     /// key, `X-Message-Key` and `Idempotency-Key`.
     pub key: &'a str,
     /// Body / record value.

@@ -68,11 +68,11 @@ impl From<Error> for ApiError {
             Error::PayloadTooLarge { .. } => ApiError::too_large(e.to_string()),
             Error::Conflict { .. } => ApiError::conflict(e.to_string()),
             other => {
-                tracing::error!(error = %other, "internal error");
+                tracing::error!(error = %rebound_core::DisplayChain(&other), "internal error");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "INTERNAL_ERROR",
-                    other.to_string(),
+                    rebound_core::DisplayChain(&other).to_string(),
                 )
             }
         }

@@ -132,7 +132,7 @@ async fn health(State(state): State<AppState>) -> Response {
             .into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unhealthy", "checks": {name: e.to_string()}})),
+            Json(json!({"status": "unhealthy", "checks": {name: rebound_core::DisplayChain(&e).to_string()}})),
         )
             .into_response(),
     }

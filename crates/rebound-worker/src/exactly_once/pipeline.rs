@@ -21,9 +21,10 @@ use super::metrics::{PipelineMetrics, PipelineStats};
 use super::observer::CommitObserver;
 use super::transform::Transform;
 use super::txn::Abort;
+use crate::cluster_check::check_cluster;
 use crate::error::Error;
 use crate::poller::record_from_message;
-use crate::worker::{check_cluster, group_consumer_config};
+use crate::worker::group_consumer_config;
 
 /// Consumer context: remembers revoked partitions, so records fetched from
 /// them before the revoke are dropped from the batch being collected.
@@ -87,10 +88,9 @@ impl Pipeline {
                     source,
                 })?;
         let consumer = Arc::new(consumer);
-        let c = consumer.clone();
         let (brokers, topics) = (cfg.brokers.clone(), cfg.topics.clone());
         tokio::task::spawn_blocking(move || {
-            check_cluster(&*c, &brokers, &topics, Duration::from_secs(10))
+            check_cluster(&cc, &brokers, &topics, Duration::from_secs(10))
         })
         .await
         .map_err(|e| PipelineError::Stopped(e.to_string()))??;

@@ -32,7 +32,7 @@ impl From<TxnError> for Abort {
     fn from(e: TxnError) -> Self {
         match e.kind {
             TxnErrorKind::Fatal => Abort::Fail(e.into()),
-            _ => Abort::Again(e.to_string()),
+            _ => Abort::Again(rebound_core::DisplayChain(&e).to_string()),
         }
     }
 }

@@ -168,7 +168,7 @@ impl<H> DeadLetter<H> {
                     let delay = backoff.delay(attempt);
                     warn!(
                         topic = %rec.topic, partition = rec.partition, offset = rec.offset,
-                        to = %out.topic, attempt, ?delay, error = %e,
+                        to = %out.topic, attempt, ?delay, error = %rebound_core::DisplayChain(&e),
                         "writing the failed record failed; retrying (its offset will not commit before)"
                     );
                     tokio::time::sleep(delay).await;

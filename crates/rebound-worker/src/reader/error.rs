@@ -17,7 +17,7 @@ pub enum ReaderError {
         reason: String,
     },
     /// The client could not be created (bad client property).
-    #[error("cannot create the Kafka client for {topic}: {source}")]
+    #[error("cannot create the Kafka client for {topic}")]
     Client {
         /// The topic.
         topic: String,
@@ -26,7 +26,7 @@ pub enum ReaderError {
         source: Box<KafkaError>,
     },
     /// No metadata came back from the brokers.
-    #[error("could not reach Kafka brokers at {brokers} within {}: {source}", secs(*.timeout))]
+    #[error("could not reach Kafka brokers at {brokers} within {}", secs(*.timeout))]
     Unreachable {
         /// The bootstrap list.
         brokers: String,
@@ -65,7 +65,7 @@ pub enum ReaderError {
         low: i64,
     },
     /// A client call about one partition failed.
-    #[error("{op} of {topic} partition {partition} failed: {source}")]
+    #[error("{op} of {topic} partition {partition} failed")]
     Partition {
         /// What the reader was doing.
         op: &'static str,
@@ -78,7 +78,7 @@ pub enum ReaderError {
         source: Box<KafkaError>,
     },
     /// A client call about the topic failed.
-    #[error("{op} of {topic} failed: {source}")]
+    #[error("{op} of {topic} failed")]
     Topic {
         /// What the reader was doing.
         op: &'static str,

@@ -317,7 +317,11 @@ async fn send(source: &Source, plan: &Plan) -> anyhow::Result<Vec<bool>> {
             Ok(_) => true,
             Err(e) => {
                 let coords = DlqEntry::new(&p.rec).coords();
-                eprintln!("failed {coords} -> {}: {e}", p.out.topic);
+                eprintln!(
+                    "failed {coords} -> {}: {}",
+                    p.out.topic,
+                    rebound_core::DisplayChain(&e)
+                );
                 false
             }
         })

@@ -41,7 +41,12 @@ pub async fn send_all(
             Ok(_) => summary.sent += 1,
             Err(e) => {
                 summary.failed += 1;
-                bar.suspend(|| eprintln!("line {number}: failed to send: {e}"));
+                bar.suspend(|| {
+                    eprintln!(
+                        "line {number}: failed to send: {}",
+                        rebound_core::DisplayChain(&e)
+                    )
+                });
             }
         }
         bar.inc(1);
