@@ -91,6 +91,26 @@ async fn worker_dropped_mid_stream_then_restarted_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_commits_exactly_the_finished_watermark() {
     let bed = Bed::new(1).await;
+    let keeps_metadata = broker_keeps_commit_metadata(bed.bootstrap(), &bed.topic).unwrap();
+    watermark_then_restart(bed, keeps_metadata).await;
+}
+
+/// On Apache Kafka the commit metadata comes back, so the restart must skip
+/// every record finished above the watermark (tansu drops the metadata).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_on_apache_kafka_skips_the_records_finished_above_the_watermark() {
+    let bed = Bed::kafka(1).await;
+    assert!(
+        broker_keeps_commit_metadata(bed.bootstrap(), &bed.topic).unwrap(),
+        "Apache Kafka returns commit metadata"
+    );
+    watermark_then_restart(bed, true).await;
+}
+
+/// One record never finishes; stop commits exactly its offset with the
+/// records finished above it in the metadata; a restart runs that record and,
+/// where `keeps_metadata`, nothing else.
+async fn watermark_then_restart(bed: Bed, keeps_metadata: bool) {
     let n = 100;
     bed.produce(n, |i| Some(format!("k{i}")));
     let group = unique_name("g");
@@ -138,7 +158,6 @@ async fn graceful_shutdown_commits_exactly_the_finished_watermark() {
         Some(stuck as i64),
         "committed exactly the first unfinished offset"
     );
-    let keeps_metadata = broker_keeps_commit_metadata(bed.bootstrap(), &bed.topic).unwrap();
     if keeps_metadata {
         assert_eq!(decode_metadata(&metadata, stuck as i64), expected);
     } else {

@@ -21,7 +21,15 @@ pub struct Bed {
 
 impl Bed {
     pub async fn new(partitions: i32) -> Bed {
-        let brokers = Brokers::start().expect("start broker");
+        Bed::on(Brokers::start().expect("start broker"), partitions).await
+    }
+
+    /// A bed on Apache Kafka itself, for tests that need its semantics.
+    pub async fn kafka(partitions: i32) -> Bed {
+        Bed::on(Brokers::kafka().expect("start Apache Kafka"), partitions).await
+    }
+
+    pub async fn on(brokers: Brokers, partitions: i32) -> Bed {
         let topic = unique_name("t");
         create_topic(brokers.bootstrap(), &topic, partitions)
             .await
