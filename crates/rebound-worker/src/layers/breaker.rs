@@ -101,9 +101,36 @@ impl std::fmt::Debug for Breaker {
     }
 }
 
-/// Whether a call is the half-open trial.
+/// A call the breaker counts, recorded exactly once however the call ends:
+/// by [`Ticket::finish`], or on drop. A panic counts as a transient failure;
+/// a cancelled call (worker stop, abort, a timeout around it) gives no
+/// verdict but gives the half-open trial back, so the next call takes it.
 struct Ticket {
+    breaker: Arc<Breaker>,
     trial: bool,
+    recorded: bool,
+}
+
+impl Ticket {
+    fn finish(mut self, failure: Option<bool>) {
+        self.recorded = true;
+        self.breaker.record(self.trial, failure);
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if self.recorded {
+            return;
+        }
+        if std::thread::panicking() {
+            self.breaker.record(self.trial, Some(true));
+        } else if self.trial {
+            self.breaker.lock().trial_in_flight = false;
+            // Wake the callers waiting for the trial.
+            self.breaker.state_tx.send_modify(|_| {});
+        }
+    }
 }
 
 impl Breaker {
@@ -126,7 +153,14 @@ impl Breaker {
 
     /// The current state.
     pub fn state(&self) -> BreakerState {
-        self.inner.lock().expect("breaker lock").state
+        self.lock().state
+    }
+
+    /// The state lock. No handler code runs under it, so a poisoned lock
+    /// still holds consistent state (and a ticket dropped while a panic
+    /// unwinds must not panic again).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// State changes.
@@ -153,7 +187,7 @@ impl Breaker {
                 let (me, epoch, cooldown) = (Arc::clone(self), inner.epoch, self.config.cooldown);
                 tokio::spawn(async move {
                     tokio::time::sleep(cooldown).await;
-                    let mut inner = me.inner.lock().expect("breaker lock");
+                    let mut inner = me.lock();
                     if inner.state == BreakerState::Open && inner.epoch == epoch {
                         me.transition(&mut inner, BreakerState::HalfOpen);
                     }
@@ -174,29 +208,34 @@ impl Breaker {
     }
 
     async fn acquire(self: &Arc<Self>) -> Ticket {
+        let ticket = |trial| Ticket {
+            breaker: Arc::clone(self),
+            trial,
+            recorded: false,
+        };
         let mut rx = self.state_tx.subscribe();
         loop {
             {
-                let mut inner = self.inner.lock().expect("breaker lock");
+                let mut inner = self.lock();
                 match inner.state {
-                    BreakerState::Closed => return Ticket { trial: false },
+                    BreakerState::Closed => return ticket(false),
                     BreakerState::HalfOpen if !inner.trial_in_flight => {
                         inner.trial_in_flight = true;
-                        return Ticket { trial: true };
+                        return ticket(true);
                     }
                     _ => {}
                 }
                 rx.borrow_and_update();
             }
             if rx.changed().await.is_err() {
-                return Ticket { trial: false };
+                return ticket(false);
             }
         }
     }
 
-    fn record(self: &Arc<Self>, ticket: Ticket, failure: Option<bool>) {
-        let mut inner = self.inner.lock().expect("breaker lock");
-        if ticket.trial {
+    fn record(self: &Arc<Self>, trial: bool, failure: Option<bool>) {
+        let mut inner = self.lock();
+        if trial {
             inner.trial_in_flight = false;
             match failure {
                 Some(true) => self.transition(&mut inner, BreakerState::Open),
@@ -271,7 +310,7 @@ impl<H: Handler> Handler for BreakerHandler<H> {
             Err(e) if e.kind == ErrorKind::Permanent => None,
             Err(_) => Some(true),
         };
-        self.breaker.record(ticket, failure);
+        ticket.finish(failure);
         result
     }
 }
@@ -347,12 +386,11 @@ mod tests {
             ..Default::default()
         };
         let breaker = Breaker::new(cfg, None);
-        let ok = Ticket { trial: false };
-        breaker.record(ok, Some(true));
-        breaker.record(Ticket { trial: false }, Some(false));
-        breaker.record(Ticket { trial: false }, Some(true));
+        breaker.record(false, Some(true));
+        breaker.record(false, Some(false));
+        breaker.record(false, Some(true));
         assert_eq!(breaker.state(), BreakerState::Closed, "below min_calls");
-        breaker.record(Ticket { trial: false }, Some(false));
+        breaker.record(false, Some(false));
         assert_eq!(breaker.state(), BreakerState::Open, "2 of 4 failed");
     }
 
@@ -365,7 +403,94 @@ mod tests {
             },
             None,
         );
-        breaker.record(Ticket { trial: false }, None);
+        breaker.record(false, None);
+        assert_eq!(breaker.state(), BreakerState::Closed);
+    }
+
+    /// Opens `breaker` (one failure opens it) and waits out the cooldown.
+    async fn half_open(breaker: &Arc<Breaker>) {
+        breaker.record(false, Some(true));
+        assert_eq!(breaker.state(), BreakerState::Open);
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        assert_eq!(breaker.state(), BreakerState::HalfOpen);
+    }
+
+    fn one_failure_opens() -> BreakerConfig {
+        BreakerConfig {
+            consecutive_failures: 1,
+            cooldown: Duration::from_secs(10),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panic_in_the_trial_reopens_and_a_later_trial_closes() {
+        use futures::FutureExt;
+        let breaker = Breaker::new(one_failure_opens(), None);
+        let panics = Arc::new(AtomicBool::new(true));
+        let p = panics.clone();
+        let h = BreakerLayer::new(breaker.clone()).layer(handler_fn(move |_: &Record| {
+            let p = p.load(Ordering::SeqCst);
+            async move {
+                assert!(!p, "handler panics");
+                Ok(())
+            }
+        }));
+        let r = Record::new("t", 0, 0);
+        half_open(&breaker).await;
+        let caught = std::panic::AssertUnwindSafe(h.handle(&r))
+            .catch_unwind()
+            .await;
+        assert!(caught.is_err(), "the trial panicked");
+        assert_eq!(breaker.state(), BreakerState::Open, "a panic is a failure");
+        panics.store(false, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        assert_eq!(breaker.state(), BreakerState::HalfOpen);
+        assert!(h.handle(&r).await.is_ok());
+        assert_eq!(breaker.state(), BreakerState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_trial_gives_the_trial_to_the_next_call() {
+        let breaker = Breaker::new(one_failure_opens(), None);
+        let hangs = Arc::new(AtomicBool::new(true));
+        let hg = hangs.clone();
+        let h = Arc::new(BreakerLayer::new(breaker.clone()).layer(handler_fn(
+            move |_: &Record| {
+                let hang = hg.load(Ordering::SeqCst);
+                async move {
+                    if hang {
+                        std::future::pending::<()>().await;
+                    }
+                    Ok(())
+                }
+            },
+        )));
+        let r = Record::new("t", 0, 0);
+        half_open(&breaker).await;
+        let trial = tokio::spawn({
+            let (h, r) = (h.clone(), r.clone());
+            async move { h.handle(&r).await }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        // A second call waits for the trial.
+        hangs.store(false, Ordering::SeqCst);
+        let next = tokio::spawn({
+            let (h, r) = (h.clone(), r.clone());
+            async move { h.handle(&r).await }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(!next.is_finished(), "one trial at a time");
+        // Cancel the trial (what stop or abort does to a call in flight).
+        trial.abort();
+        assert!(trial.await.unwrap_err().is_cancelled());
+        let done = tokio::time::timeout(Duration::from_secs(1), next).await;
+        assert!(
+            done.expect("the waiting call took the trial")
+                .unwrap()
+                .is_ok(),
+            "the new trial succeeded"
+        );
         assert_eq!(breaker.state(), BreakerState::Closed);
     }
 }
