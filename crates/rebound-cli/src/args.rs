@@ -44,6 +44,12 @@ pub fn topic(s: &str) -> Result<String, String> {
     }
 }
 
+/// A listen address as Go (and so Rebound's `HTTP_ADDR`) writes it:
+/// `host:port`, or `:port` for every interface.
+pub fn listen_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    rebound_scheduler::config::parse_http_addr(s).map_err(|e| e.to_string())
+}
+
 /// A non-empty value.
 pub fn non_empty(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {

@@ -32,6 +32,9 @@ fn task(id: String, payload: usize, max_retries: i64, base_delay: i64) -> NewTas
         dead_destination: None,
         max_retries: Some(max_retries),
         base_delay: Some(base_delay),
+        // Due base_delay after creation, as every task was before the first
+        // attempt moved to creation time (Rebound parity): the same workload.
+        first_delay: Some(base_delay),
         client_id: Some("bench".into()),
         is_priority: None,
         message_data: Some("x".repeat(payload)),

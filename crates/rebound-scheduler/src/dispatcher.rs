@@ -3,6 +3,7 @@
 //! due time or a local wake-up (mini-redis `purge_expired_tasks` style), or
 //! the store's poll interval when other instances share the store.
 
+use rebound_core::DisplayChain;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,14 +101,14 @@ impl Dispatcher {
                     }
                     Ok(_) => {}
                     Err(e) if ready.is_empty() => {
-                        tracing::warn!(error = %e, "claim failed; retrying");
+                        tracing::warn!(error = %DisplayChain(&e), "claim failed; retrying");
                         tokio::select! {
                             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                             _ = shutdown.cancelled() => break,
                         }
                         continue;
                     }
-                    Err(e) => tracing::warn!(error = %e, "claim failed; retrying"),
+                    Err(e) => tracing::warn!(error = %DisplayChain(&e), "claim failed; retrying"),
                 }
             }
             while !ready.is_empty() {
@@ -132,7 +133,7 @@ impl Dispatcher {
                 continue;
             }
             let next = store.next_due().await.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "next_due failed");
+                tracing::warn!(error = %DisplayChain(&e), "next_due failed");
                 None
             });
             let mut deadline = next.map(|ms| clock.instant_at(ms));
@@ -199,15 +200,15 @@ impl Dispatcher {
                 .dead_letter(c, t.last_error.clone().unwrap_or_default())
                 .await;
         }
-        let attempt = t.attempts + 1;
+        // Rebound's numbering: the first delivery is attempt 0, keyed `<id>|0`.
+        let attempt = t.attempts;
+        let deliveries = attempt + 1;
         let now = clock.now_ms();
         if let Some(due) = t.next_due_ms {
             metrics
                 .dispatch_lag
                 .observe(now.saturating_sub(due) as f64 / 1000.0);
         }
-        // `<id>|<attempt>`, attempts counted from 1 as the issue specifies
-        // (Rebound's own service counts from 0).
         let key = format!("{}|{attempt}", t.spec.id);
         let r = self
             .deliver
@@ -223,27 +224,27 @@ impl Dispatcher {
                 metrics.deliveries.with_label_values(&["ok"]).inc();
                 Finish::Done {
                     state: TaskState::Delivered,
-                    attempts: attempt,
+                    attempts: deliveries,
                     error: None,
                 }
             }
             Err(e) => {
                 metrics.deliveries.with_label_values(&["error"]).inc();
-                let error = e.to_string();
+                let error = DisplayChain(&e).to_string();
                 tracing::info!(task = t.id(), attempt, error = %error, "delivery failed");
-                if attempt > t.spec.max_retries {
+                if deliveries > t.spec.max_retries {
                     let mut exhausted = c.clone();
-                    exhausted.task.attempts = attempt;
+                    exhausted.task.attempts = deliveries;
                     exhausted.task.last_error = Some(error.clone());
                     exhausted.task.updated_at_ms = clock.now_ms();
                     self.dead_letter(&exhausted, error).await
                 } else {
                     let delay = self.config.backoff.delay(
                         std::time::Duration::from_secs(t.spec.base_delay.into()),
-                        attempt,
+                        deliveries,
                     );
                     Finish::Retry {
-                        attempts: attempt,
+                        attempts: deliveries,
                         next_due_ms: clock.now_ms() + delay.as_millis() as u64,
                         error,
                     }
@@ -288,7 +289,7 @@ impl Dispatcher {
             }
             Err(e) => {
                 metrics.dead_letters.with_label_values(&["error"]).inc();
-                tracing::warn!(task = t.id(), error = %e, "dead-lettering failed; will retry");
+                tracing::warn!(task = t.id(), error = %DisplayChain(&e), "dead-lettering failed; will retry");
                 let dead_tries = t.attempts.saturating_sub(t.spec.max_retries).max(1);
                 let delay = Backoff::rebound()
                     .with_cap(self.config.dead_retry_cap)

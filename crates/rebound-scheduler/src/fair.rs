@@ -47,6 +47,7 @@ mod tests {
             dead_destination: None,
             max_retries: 0,
             base_delay: 1,
+            first_delay: 1,
             client_id: client.into(),
             is_priority: prio,
             message_data: String::new(),

@@ -66,8 +66,13 @@ pub struct NewTask {
     pub dead_destination: Option<Destination>,
     /// Retries after the first delivery, 0–100.
     pub max_retries: Option<i64>,
-    /// Delay before the first delivery and backoff base, whole seconds 1–3600.
+    /// Backoff base, whole seconds 1–3600: after failed delivery n the next
+    /// comes `base_delay · 2^(n-1)` later.
     pub base_delay: Option<i64>,
+    /// Extension (not in Rebound): whole seconds 0–3600 before the first
+    /// delivery. Absent or 0: the first delivery is made at once, as Rebound
+    /// makes it.
+    pub first_delay: Option<i64>,
     /// Tenant of the task, used for fairness and listing.
     pub client_id: Option<String>,
     /// Dispatched before non-priority tasks due at the same time.
@@ -93,6 +98,10 @@ pub struct TaskSpec {
     pub max_retries: u32,
     /// Backoff base in whole seconds.
     pub base_delay: u32,
+    /// Seconds before the first delivery (0: at once). Absent in tasks
+    /// stored before it existed, which read as 0.
+    #[serde(default)]
+    pub first_delay: u32,
     /// Tenant.
     pub client_id: String,
     /// Priority flag.
@@ -172,9 +181,10 @@ pub struct Task {
 }
 
 impl Task {
-    /// A new scheduled task, first due at `created + base_delay`.
+    /// A new scheduled task, first due at `created + first_delay` (at once
+    /// unless the task asks for a delay).
     pub fn new(spec: TaskSpec, now_ms: u64) -> Self {
-        let due = now_ms + u64::from(spec.base_delay) * 1000;
+        let due = now_ms + u64::from(spec.first_delay) * 1000;
         Task {
             spec,
             state: TaskState::Scheduled,

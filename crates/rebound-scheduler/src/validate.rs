@@ -163,6 +163,17 @@ pub fn validate(t: NewTask, limits: &Limits) -> Result<TaskSpec, Error> {
             .into())
         }
     };
+    let first_delay = match t.first_delay {
+        None => 0,
+        Some(n @ 0..=3600) => n as u32,
+        Some(n) => {
+            return Err(ValidationError::new(
+                "first_delay",
+                format!("must be between 0 and 3600 seconds, got {n}"),
+            )
+            .into())
+        }
+    };
     let message_data = t.message_data.unwrap_or_default();
     if message_data.len() > limits.max_message_bytes {
         return Err(Error::PayloadTooLarge {
@@ -178,6 +189,7 @@ pub fn validate(t: NewTask, limits: &Limits) -> Result<TaskSpec, Error> {
         dead_destination: t.dead_destination,
         max_retries,
         base_delay,
+        first_delay,
         client_id: t.client_id.unwrap_or_default(),
         is_priority: t.is_priority.unwrap_or(false),
         message_data,
@@ -216,6 +228,7 @@ mod tests {
         let s = check(ok_json()).unwrap();
         assert_eq!(s.max_retries, 3);
         assert_eq!(s.base_delay, 5);
+        assert_eq!(s.first_delay, 0, "first attempt at once, as Rebound");
         assert_eq!(s.destination_type, DestinationType::Kafka);
     }
 
@@ -227,6 +240,9 @@ mod tests {
         let mut v = ok_json();
         v["base_delay"] = 0.into();
         assert_eq!(field_of(check(v)), "base_delay");
+        let mut v = ok_json();
+        v["first_delay"] = (-1).into();
+        assert_eq!(field_of(check(v)), "first_delay");
         let mut v = ok_json();
         v["destination"] = serde_json::json!({});
         assert_eq!(field_of(check(v)), "destination.topic");

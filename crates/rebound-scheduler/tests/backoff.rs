@@ -73,6 +73,7 @@ fn new_task(id: &str, url: &str, max_retries: i64, base: i64, dead: Option<&str>
         }),
         max_retries: Some(max_retries),
         base_delay: Some(base),
+        first_delay: None,
         client_id: Some("client-1".into()),
         is_priority: None,
         message_data: Some("{\"hello\":1}".into()),
@@ -115,11 +116,11 @@ async fn backoff_doubles_then_dead_letters_with_an_envelope() {
     assert_eq!(sched.create_task(t).await.unwrap(), CreateOutcome::Created);
     tokio::time::sleep(Duration::from_secs(200)).await;
     let calls = rec.calls.lock().unwrap().clone();
-    // First at creation + base; after failure n, base * 2^(n-1) later.
-    assert_eq!(secs(&calls, "http://h/down"), [5, 10, 20, 40]);
+    // Attempt 0 at creation (Rebound parity); after failure n, base * 2^(n-1) later.
+    assert_eq!(secs(&calls, "http://h/down"), [0, 5, 15, 35]);
     let keys: Vec<&str> = calls.iter().map(|c| c.key.as_str()).collect();
-    assert_eq!(keys, ["t1|1", "t1|2", "t1|3", "t1|4", "t1|dead|4"]);
-    assert_eq!(secs(&calls, "http://h/dead"), [40]);
+    assert_eq!(keys, ["t1|0", "t1|1", "t1|2", "t1|3", "t1|dead|4"]);
+    assert_eq!(secs(&calls, "http://h/dead"), [35]);
     let env: DeadLetter = serde_json::from_slice(&calls[4].payload).unwrap();
     assert_eq!(env.id, "t1");
     assert_eq!(env.attempts, 4);
@@ -127,7 +128,7 @@ async fn backoff_doubles_then_dead_letters_with_an_envelope() {
     assert_eq!(env.source, "svc");
     assert_eq!(env.client_id, "client-1");
     assert!(env.error.contains("503"), "{}", env.error);
-    assert!(env.failed_at_ms >= env.created_at_ms + 40_000);
+    assert!(env.failed_at_ms >= env.created_at_ms + 35_000);
     let task = sched.get("t1").await.unwrap().unwrap();
     assert_eq!(task.state, TaskState::Dead);
     assert_eq!(task.attempts, 4);
@@ -147,10 +148,10 @@ async fn success_stops_retries_and_no_dead_destination_drops() {
         .unwrap();
     tokio::time::sleep(Duration::from_secs(100)).await;
     let calls = rec.calls.lock().unwrap().clone();
-    assert_eq!(secs(&calls, "http://h/up"), [2]);
+    assert_eq!(secs(&calls, "http://h/up"), [0]);
     assert_eq!(
         secs(&calls, "http://h/down"),
-        [3],
+        [0],
         "max_retries 0: one delivery"
     );
     assert!(secs(&calls, "http://h/dead").is_empty());
@@ -164,6 +165,20 @@ async fn success_stops_retries_and_no_dead_destination_drops() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn first_delay_defers_only_the_first_attempt() {
+    let (sched, rec, stop) = setup(Backoff::rebound());
+    let mut t = new_task("later", "http://h/down", 2, 5, None);
+    t.first_delay = Some(30);
+    sched.create_task(t).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(100)).await;
+    let calls = rec.calls.lock().unwrap().clone();
+    assert_eq!(secs(&calls, "http://h/down"), [30, 35, 45]);
+    let keys: Vec<&str> = calls.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(keys, ["later|0", "later|1", "later|2"]);
+    stop.cancel();
+}
+
+#[tokio::test(start_paused = true)]
 async fn cap_bounds_the_delay() {
     let (sched, rec, stop) = setup(Backoff::rebound().with_cap(Duration::from_secs(15)));
     sched
@@ -172,18 +187,17 @@ async fn cap_bounds_the_delay() {
         .unwrap();
     tokio::time::sleep(Duration::from_secs(300)).await;
     let calls = rec.calls.lock().unwrap().clone();
-    // 5, +5, +10, then capped at +15.
-    assert_eq!(secs(&calls, "http://h/down"), [5, 10, 20, 35, 50, 65]);
+    // At once, +5, +10, then capped at +15.
+    assert_eq!(secs(&calls, "http://h/down"), [0, 5, 15, 30, 45, 60]);
     stop.cancel();
 }
 
 #[tokio::test(start_paused = true)]
 async fn cancel_before_due_prevents_delivery() {
     let (sched, rec, stop) = setup(Backoff::rebound());
-    sched
-        .create_task(new_task("x", "http://h/up", 0, 10, None))
-        .await
-        .unwrap();
+    let mut t = new_task("x", "http://h/up", 0, 10, None);
+    t.first_delay = Some(10);
+    sched.create_task(t).await.unwrap();
     tokio::time::sleep(Duration::from_secs(5)).await;
     sched.cancel("x").await.unwrap();
     tokio::time::sleep(Duration::from_secs(60)).await;
@@ -224,7 +238,7 @@ async fn a_client_backlog_does_not_starve_others_and_priority_goes_first() {
         .lock()
         .unwrap()
         .iter()
-        .map(|c| c.key.trim_end_matches("|1").to_string())
+        .map(|c| c.key.trim_end_matches("|0").to_string())
         .collect();
     assert_eq!(order.len(), 13, "{order:?}");
     assert_eq!(order[0], "p-0", "priority first: {order:?}");

@@ -97,7 +97,7 @@ async fn crash_under_load_loses_nothing(store: &str) {
         acked.len()
     );
     let _second = Serve::start(store);
-    let want: HashSet<String> = acked.iter().map(|id| format!("{id}|1")).collect();
+    let want: HashSet<String> = acked.iter().map(|id| format!("{id}|0")).collect();
     rec.wait_for(
         Duration::from_secs(60),
         "every acknowledged task delivered",

@@ -62,7 +62,7 @@ async fn retries_with_backoff_then_delivers_with_keys_and_headers() {
         .await;
     let got = rec.received();
     let keys: Vec<String> = got.iter().map(|r| r.header("x-message-key")).collect();
-    assert_eq!(keys, ["h-1|1", "h-1|2", "h-1|3"]);
+    assert_eq!(keys, ["h-1|0", "h-1|1", "h-1|2"]);
     for r in &got {
         assert_eq!(r.path, "/hook");
         assert_eq!(r.header("content-type"), "application/json");

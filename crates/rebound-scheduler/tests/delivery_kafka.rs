@@ -94,11 +94,11 @@ async fn delivers_to_kafka_and_ingests_tasks_from_a_topic() {
     }
     let got = consume(&bootstrap, &out, 2).await;
     assert_eq!(
-        got.get("k-1|1").map(String::as_str),
+        got.get("k-1|0").map(String::as_str),
         Some("to explicit broker")
     );
     assert_eq!(
-        got.get("k-2|1").map(String::as_str),
+        got.get("k-2|0").map(String::as_str),
         Some("to default broker")
     );
 
@@ -132,7 +132,7 @@ async fn delivers_to_kafka_and_ingests_tasks_from_a_topic() {
         .map(|r| r.header("x-message-key"))
         .collect();
     keys.sort();
-    assert_eq!(keys, ["in-1|1", "in-2|1"]);
+    assert_eq!(keys, ["in-1|0", "in-2|0"]);
     let bad = client
         .get(format!("{base}/tasks/in-bad"))
         .send()

@@ -69,6 +69,7 @@ fn task(id: &str) -> Task {
         dead_destination: None,
         max_retries: 0,
         base_delay: 1,
+        first_delay: 1,
         client_id: String::new(),
         is_priority: false,
         message_data: "m".into(),

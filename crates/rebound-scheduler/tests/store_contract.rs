@@ -23,6 +23,7 @@ fn spec(id: &str, client: &str, prio: bool) -> TaskSpec {
         dead_destination: None,
         max_retries: 3,
         base_delay: 5,
+        first_delay: 5,
         client_id: client.into(),
         is_priority: prio,
         message_data: format!("payload of {id}"),

@@ -15,8 +15,9 @@ use crate::args;
 /// Flags of `rebound serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Listen address of the HTTP API (default 0.0.0.0:8080).
-    #[arg(long, env = "HTTP_ADDR")]
+    /// Listen address of the HTTP API: host:port, or :port for every
+    /// interface as Rebound's HTTP_ADDR writes it (default :8080).
+    #[arg(long, env = "HTTP_ADDR", value_parser = args::listen_addr)]
     http_addr: Option<SocketAddr>,
     /// Task store: `file://PATH` (embedded, crash-safe, the default
     /// `file://rebound-data`) or `redis://HOST:PORT` (also built from REDIS_MODE,
