@@ -56,22 +56,24 @@ async fn metrics_text(State(ops): State<Ops>) -> impl IntoResponse {
     )
 }
 
-/// Serves the router on `addr` until `stop` is cancelled.
-pub async fn serve(
-    addr: SocketAddr,
-    router: Router,
-    stop: CancellationToken,
-) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr)
+/// Binds the operations address. Done before anything joins a consumer
+/// group, so a taken port fails the command before it touches the group.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| anyhow::anyhow!("--ops-addr {addr}: cannot listen: {e}"))?;
-    tracing::info!(%addr, "serving /healthz /readyz /metrics");
+        .map_err(|e| anyhow::anyhow!("--ops-addr {addr}: cannot listen: {e}"))
+}
+
+/// Serves the router on `listener` until `stop` is cancelled.
+pub fn serve(listener: tokio::net::TcpListener, router: Router, stop: CancellationToken) {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "serving /healthz /readyz /metrics");
+    }
     tokio::spawn(async move {
         let _ = axum::serve(listener, router)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await;
     });
-    Ok(())
 }
 
 #[cfg(test)]

@@ -116,6 +116,25 @@ fn an_unreachable_broker_fails_clearly_after_a_bounded_wait() {
     );
 }
 
+#[test]
+fn a_taken_ops_address_fails_before_touching_kafka() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = rebound()
+        .args(with(&[("--connect-timeout", "20s"), ("--ops-addr", &addr)]))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    // The broker (127.0.0.1:1) is unreachable too: naming the address, not
+    // the broker, shows the port was checked before any Kafka call.
+    assert!(
+        stderr.contains(&format!("--ops-addr {addr}: cannot listen")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("could not reach"), "{stderr}");
+}
+
 /// One successful delivery: topic header, key header, key-base64 header, body.
 type Delivery = (String, Option<String>, Option<String>, String);
 

@@ -111,6 +111,9 @@ async fn create_missing(
 
 /// Runs the worker until SIGINT/SIGTERM, then shuts down gracefully.
 pub async fn run(a: WorkerArgs) -> anyhow::Result<()> {
+    // Bind first: a taken address fails before anything touches Kafka, and
+    // nothing after the worker joins its group can fail.
+    let ops_listener = crate::ops::bind(a.ops_addr).await?;
     let mut b = WorkerConfig::builder()
         .with_brokers(&a.brokers)
         .with_group(&a.group)
@@ -148,7 +151,7 @@ pub async fn run(a: WorkerArgs) -> anyhow::Result<()> {
     crate::shutdown::on_signals(stop.clone());
     let ops_stop = CancellationToken::new();
     let router = crate::ops::router(worker.health().clone(), worker.metrics().clone());
-    crate::ops::serve(a.ops_addr, router, ops_stop.clone()).await?;
+    crate::ops::serve(ops_listener, router, ops_stop.clone());
 
     // Progress: one line every 5 s while running.
     let metrics = worker.metrics().clone();
