@@ -19,20 +19,23 @@ async fn invalid_or_oversized_orders_are_refused_and_nothing_reaches_the_broker(
         .await
         .unwrap_err();
     assert!(matches!(&e, SendError::Invalid { source, .. } if source.field == "quantity"));
-    assert!(e.to_string().contains("invalid quantity"), "{e}");
+    let text = rebound_core::DisplayChain(&e).to_string();
+    assert!(text.contains("invalid quantity"), "{text}");
 
     let e = orders
         .send(Some("c-1"), &Order::new("o-2", 10_001, "normal"))
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("quantity"), "{e}");
+    let text = rebound_core::DisplayChain(&e).to_string();
+    assert!(text.contains("quantity"), "{text}");
 
     let e = p
         .send_json(&bed.topic, None, &Order::new("o-3", 5, "asap"))
         .await
         .unwrap_err();
     assert!(matches!(&e, SendError::Invalid { source, .. } if source.field == "priority"));
-    assert!(e.to_string().contains("invalid priority"), "{e}");
+    let text = rebound_core::DisplayChain(&e).to_string();
+    assert!(text.contains("invalid priority"), "{text}");
 
     let mut big = Order::new("o-4", 5, "high");
     big.customer_id = "c".repeat(3_000);

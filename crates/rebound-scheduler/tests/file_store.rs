@@ -160,5 +160,6 @@ async fn a_directory_has_one_owner() {
     let dir = tempfile::tempdir().unwrap();
     let _first = FileStore::open(dir.path()).await.unwrap();
     let err = FileStore::open(dir.path()).await.unwrap_err();
-    assert!(err.to_string().contains("in use"), "{err}");
+    let err = rebound_core::DisplayChain(&err).to_string();
+    assert!(err.contains("in use"), "{err}");
 }

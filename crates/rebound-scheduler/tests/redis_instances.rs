@@ -84,8 +84,10 @@ async fn another_instance_resumes_tasks_of_a_stopped_one() {
     let stop_a = CancellationToken::new();
     let a = instance(&url, &stop_a).await;
     for i in 0..50 {
-        let t = serde_json::from_value(http_task(&format!("res-{i}"), &rec.url("resume"), 0, 2))
-            .unwrap();
+        // Not due before A stops: B must find them.
+        let mut t = http_task(&format!("res-{i}"), &rec.url("resume"), 0, 2);
+        t["first_delay"] = 2.into();
+        let t = serde_json::from_value(t).unwrap();
         a.create_task(t).await.unwrap();
     }
     stop_a.cancel();
