@@ -111,6 +111,14 @@ pub enum Error {
         #[source]
         source: rdkafka::error::KafkaError,
     },
+    /// The Kafka task ingress could not start or stop cleanly.
+    #[error("task ingress from {topic}: {reason}")]
+    Ingress {
+        /// The ingress topic.
+        topic: String,
+        /// What went wrong, with its causes.
+        reason: String,
+    },
     /// The HTTP listener failed.
     #[error("http server on {addr}")]
     Http {

@@ -1,21 +1,31 @@
-//! Kafka ingress: a consumer loop reading task JSON from a topic and creating
-//! tasks with the same validation as `POST /tasks`. Invalid records are logged
-//! with the offending field and committed (skipped); a store failure is retried
-//! without committing, so nothing is lost. Duplicates after a restart are
-//! harmless: create is idempotent by task id.
+//! Kafka ingress: task JSON read from a topic by a rebound [`Worker`] and
+//! created with the same validation as `POST /tasks`.
+//!
+//! - A record that is not a valid task (bad JSON, a field out of range, too
+//!   large) is a permanent failure: it goes to `<topic>.dlq` with the
+//!   provenance headers (`rebound.original.*`, `rebound.error.*`), and its
+//!   offset commits only once the dead letter is acknowledged.
+//! - A store failure is transient: retried in place with backoff for as long
+//!   as it takes, nothing committed past it; nothing is lost.
+//! - Duplicates after a restart are harmless: create is idempotent by id.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::Message;
+use rebound_core::{Backoff, HandlerError, Jitter, Record};
+use rebound_producer::{Producer, ProducerConfig};
+use rebound_worker::{
+    handler_fn, DeadLetterLayer, DeadLetterPolicy, Layer, Metrics, Ordering, RetryLayer, Worker,
+    WorkerConfig,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::scheduler::Scheduler;
 use crate::validate::parse_new_task;
 
-/// Consumes `topic` in `group` from `brokers` until `shutdown`.
+/// Consumes `topic` in `group` from `brokers` until `shutdown`, then drains
+/// and commits.
 pub async fn run(
     sched: Scheduler,
     brokers: &str,
@@ -23,69 +33,75 @@ pub async fn run(
     group: &str,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let kerr = |source| Error::Kafka {
-        brokers: brokers.to_string(),
-        source,
+    let ingress_error = |reason: String| Error::Ingress {
+        topic: topic.to_string(),
+        reason,
     };
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .set("enable.auto.commit", "true")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        .create()
-        .map_err(kerr)?;
-    consumer.subscribe(&[topic]).map_err(kerr)?;
-    tracing::info!(topic, group, "task ingress started");
-    loop {
-        let msg = tokio::select! {
-            m = consumer.recv() => m,
-            _ = shutdown.cancelled() => break,
-        };
-        let msg = match msg {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(error = %e, topic, "ingress consume error");
-                continue;
-            }
-        };
-        let payload = msg.payload().unwrap_or_default();
-        let (partition, offset) = (msg.partition(), msg.offset());
-        loop {
-            let r = match parse_new_task(payload) {
+    let policy = DeadLetterPolicy::new(group);
+    let dlq = policy.dlq_topic(topic);
+    let partitions = {
+        let (b, t) = (brokers.to_string(), topic.to_string());
+        tokio::task::spawn_blocking(move || {
+            rebound_producer::admin::partition_count(&b, &t, Duration::from_secs(30))
+        })
+        .await
+        .map_err(|e| ingress_error(e.to_string()))?
+        .map_err(|e| ingress_error(rebound_core::DisplayChain(&e).to_string()))?
+        .unwrap_or(1)
+    };
+    rebound_producer::admin::create_topic(brokers, &dlq, partitions as i32)
+        .await
+        .map_err(|e| ingress_error(rebound_core::DisplayChain(&e).to_string()))?;
+    let producer = Producer::new(&ProducerConfig::new(brokers))
+        .map_err(|e| ingress_error(rebound_core::DisplayChain(&e).to_string()))?;
+    let metrics = Arc::new(Metrics::new());
+    let store_retry = Backoff::exponential(Duration::from_millis(200), Duration::from_secs(10))
+        .with_max_attempts(None)
+        .with_jitter(Jitter::Full);
+    let create = handler_fn(move |rec: &Record| {
+        let sched = sched.clone();
+        let payload = rec.value.clone().unwrap_or_default();
+        async move {
+            let created = match parse_new_task(&payload) {
                 Ok(req) => sched.create_task(req).await,
                 Err(e) => Err(e),
             };
-            match r {
+            match created {
                 Ok(outcome) => {
-                    tracing::debug!(partition, offset, ?outcome, "ingested task");
-                    break;
+                    tracing::debug!(?outcome, "ingested task");
+                    Ok(())
                 }
                 Err(
                     e @ (Error::InvalidBody(_)
                     | Error::Validation(_)
                     | Error::PayloadTooLarge { .. }),
-                ) => {
-                    tracing::warn!(topic, partition, offset, error = %e, "skipping invalid task record");
-                    break;
-                }
-                Err(e) => {
-                    tracing::error!(topic, partition, offset, error = %rebound_core::DisplayChain(&e), "store failed; retrying the record");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        _ = shutdown.cancelled() => return Ok(()),
-                    }
-                }
+                ) => Err(HandlerError::permanent(format!("not a valid task: {e}"))),
+                Err(e) => Err(HandlerError::transient(format!(
+                    "storing the task failed: {}",
+                    rebound_core::DisplayChain(&e)
+                ))),
             }
         }
-        if let Err(e) = consumer.store_offset_from_message(&msg) {
-            tracing::warn!(error = %e, "could not store ingress offset");
-        }
-    }
-    if let Err(e) = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
-        tracing::debug!(error = %e, "final ingress commit");
-    }
+    });
+    let handler = DeadLetterLayer::new(producer, policy, metrics.clone())
+        .layer(RetryLayer::new(store_retry).layer(create));
+    let config = WorkerConfig::builder()
+        .with_brokers(brokers)
+        .with_group(group)
+        .with_topic(topic)
+        .with_ordering(Ordering::Key)
+        .with_max_in_flight(64)
+        .with_metrics(metrics)
+        .build()
+        .map_err(|e| ingress_error(e.to_string()))?;
+    let worker = Worker::start(config, handler)
+        .await
+        .map_err(|e| ingress_error(rebound_core::DisplayChain(&e).to_string()))?;
+    tracing::info!(topic, group, dlq, "task ingress started");
+    shutdown.cancelled().await;
+    worker
+        .stop()
+        .await
+        .map_err(|e| ingress_error(rebound_core::DisplayChain(&e).to_string()))?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! End to end over Kafka, on the real broker from rebound-testkit: delivery
 //! keyed `<id>|<attempt>` to the destination's broker or the default one, and
-//! the ingress topic (invalid records skipped, the loop keeps going).
+//! the ingress topic (invalid records dead-lettered to `<topic>.dlq` with
+//! their provenance, the valid ones around them created).
 
 mod common;
 
@@ -11,8 +12,9 @@ use common::{http_task, Recorder};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Message;
+use rebound_core::headers as h;
 use rebound_scheduler::ServeConfig;
-use rebound_testkit::{create_topic, produce_records, unique_name, Brokers, TestRecord};
+use rebound_testkit::{create_topic, produce_records, read_all, unique_name, Brokers, TestRecord};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -102,7 +104,7 @@ async fn delivers_to_kafka_and_ingests_tasks_from_a_topic() {
         Some("to default broker")
     );
 
-    // Ingress: bad records are skipped, good ones on both sides are created.
+    // Ingress: bad records are dead-lettered, good ones on both sides are created.
     let records = [
         http_task("in-1", &rec.url("ingress"), 0, 1).to_string(),
         "not json at all".to_string(),
@@ -143,6 +145,34 @@ async fn delivers_to_kafka_and_ingests_tasks_from_a_topic() {
         404,
         "an invalid record creates nothing"
     );
+    // Both invalid records are in the DLQ, each naming where it came from
+    // and what was wrong with it.
+    let dlq = format!("{ingress}.dlq");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let dead = loop {
+        let got = read_all(&bootstrap, &dlq).unwrap();
+        if got.len() >= 2 || Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    for (r, offset, names) in [
+        (&dead[0], "1", "invalid body"),
+        (&dead[1], "2", "base_delay"),
+    ] {
+        assert_eq!(r.header(h::ORIGINAL_TOPIC), Some(ingress.as_str()));
+        assert_eq!(r.header(h::ORIGINAL_PARTITION), Some("0"));
+        assert_eq!(r.header(h::ORIGINAL_OFFSET), Some(offset));
+        assert_eq!(r.header(h::ERROR_KIND), Some("permanent"));
+        let message = r.header(h::ERROR_MESSAGE).unwrap();
+        assert!(message.contains(names), "{message}");
+        assert_eq!(
+            r.value.as_deref(),
+            Some(records[offset.parse::<usize>().unwrap()].as_bytes()),
+            "the DLQ keeps the original value"
+        );
+    }
     stop.cancel();
     served.await.unwrap().unwrap();
 }
