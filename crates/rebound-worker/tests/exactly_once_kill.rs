@@ -9,7 +9,9 @@
 //! the assertion is made on what its `read_committed` reader returns (tansu
 //! 0.6 shows aborted records to such readers, so it cannot judge this). The
 //! children journal their commits (fsync'd) only so the test knows when to
-//! kill and when all input is committed.
+//! kill and when all input is committed. One run holds its first commit
+//! until it is killed, so the log surely holds output of a transaction that
+//! never commits, and the test checks the reader hides it.
 
 mod common;
 
@@ -37,6 +39,10 @@ const SESSION_MS: u64 = 3_000;
 struct Journal {
     run: String,
     file: std::sync::Mutex<std::fs::File>,
+    /// Hold the first commit with output for a while (`EOS_HOLD_COMMIT`):
+    /// the parent kills the child then, so the log surely holds output of a
+    /// transaction that never commits.
+    hold_commit: bool,
 }
 
 impl Journal {
@@ -53,6 +59,12 @@ impl Journal {
 
 impl CommitObserver for Journal {
     fn committing(&self, txn: u64, inputs: &[InputRange]) {
+        if self.hold_commit && !inputs.is_empty() {
+            // The batch's output is sent (linger 5 ms) while this waits.
+            std::thread::sleep(Duration::from_millis(500));
+            self.write("holding", txn, inputs);
+            std::thread::sleep(Duration::from_secs(30));
+        }
         self.write("committing", txn, inputs);
     }
     fn committed(&self, txn: u64, inputs: &[InputRange]) {
@@ -80,6 +92,7 @@ async fn pipeline_child() {
     let journal = Arc::new(Journal {
         run: run.clone(),
         file: std::sync::Mutex::new(file),
+        hold_commit: std::env::var_os("EOS_HOLD_COMMIT").is_some(),
     });
     let cfg = PipelineConfig::builder()
         .with_brokers(env("EOS_BROKERS"))
@@ -111,8 +124,15 @@ struct Bed {
 
 impl Bed {
     fn spawn(&self, run: u32) -> Child {
-        Command::new(std::env::current_exe().unwrap())
-            .args(["pipeline_child", "--exact", "--ignored", "--nocapture"])
+        self.spawn_with(run, false)
+    }
+
+    fn spawn_with(&self, run: u32, hold_commit: bool) -> Child {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        if hold_commit {
+            cmd.env("EOS_HOLD_COMMIT", "1");
+        }
+        cmd.args(["pipeline_child", "--exact", "--ignored", "--nocapture"])
             .env("EOS_BROKERS", self.brokers.bootstrap())
             .env("EOS_IN", &self.input)
             .env("EOS_OUT", &self.output)
@@ -205,6 +225,16 @@ async fn killed_pipeline_leaves_every_input_exactly_once() {
 
     let mut rng = rand::rng();
     for run in 1..=KILLS {
+        if run == 2 {
+            // One kill surely inside a transaction whose output is written.
+            let mut child = bed.spawn_with(run, true);
+            let mark = format!("holding {run} ");
+            bed.wait_for(&mut child, "a held commit", Duration::from_secs(60), |j| {
+                j.contains(&mark)
+            });
+            Bed::kill(&mut child);
+            continue;
+        }
         let mut child = bed.spawn(run);
         if rng.random_bool(0.2) {
             // Anywhere: while joining, registering, or processing.
