@@ -58,6 +58,9 @@ pub enum Delivery {
     AtMostOnce,
 }
 
+/// Default byte budget for fetched, unfinished records ([`WorkerBuilder::with_max_buffered_bytes`]).
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 64 << 20;
+
 /// Validated worker configuration; build it with [`WorkerConfig::builder`].
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -69,6 +72,7 @@ pub struct WorkerConfig {
     pub(crate) max_in_flight: usize,
     pub(crate) max_in_flight_per_partition: usize,
     pub(crate) max_buffered_per_partition: usize,
+    pub(crate) max_buffered_bytes: usize,
     pub(crate) max_batch_size: usize,
     pub(crate) poll_batch: usize,
     pub(crate) commit_interval: Duration,
@@ -121,6 +125,7 @@ pub struct WorkerBuilder {
     max_in_flight: usize,
     max_in_flight_per_partition: Option<usize>,
     max_buffered_per_partition: usize,
+    max_buffered_bytes: usize,
     max_batch_size: usize,
     poll_batch: usize,
     commit_interval: Duration,
@@ -145,6 +150,7 @@ impl Default for WorkerBuilder {
             max_in_flight: 100,
             max_in_flight_per_partition: None,
             max_buffered_per_partition: 10_000,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
             max_batch_size: 500,
             poll_batch: 1024,
             commit_interval: Duration::from_secs(1),
@@ -228,6 +234,14 @@ impl WorkerBuilder {
         /// Fetched-but-not-started records held per partition before it is paused.
         with_max_buffered_per_partition, max_buffered_per_partition: usize);
     setter!(
+        /// Bytes of records fetched and not yet finished, across all
+        /// partitions (queued, waiting in a retry tier or in flight), before
+        /// fetching pauses everywhere; it resumes at half. librdkafka's own
+        /// prefetch queue is held to half of it on top
+        /// (`queued.max.messages.kbytes`, unless set through
+        /// `with_client_config`). Default 64 MiB.
+        with_max_buffered_bytes, max_buffered_bytes: usize);
+    setter!(
         /// Largest batch handed to a batch handler.
         with_max_batch_size, max_batch_size: usize);
     setter!(
@@ -291,6 +305,7 @@ impl WorkerBuilder {
             "max_buffered_per_partition",
             self.max_buffered_per_partition,
         )?;
+        positive("max_buffered_bytes", self.max_buffered_bytes)?;
         positive("max_batch_size", self.max_batch_size)?;
         if self.commit_interval.is_zero() {
             return Err(ConfigError::Invalid {
@@ -307,6 +322,7 @@ impl WorkerBuilder {
             max_in_flight: self.max_in_flight,
             max_in_flight_per_partition: per_part,
             max_buffered_per_partition: self.max_buffered_per_partition,
+            max_buffered_bytes: self.max_buffered_bytes,
             max_batch_size: self.max_batch_size,
             poll_batch: self.poll_batch,
             commit_interval: self.commit_interval,

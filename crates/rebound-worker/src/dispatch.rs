@@ -11,7 +11,11 @@ use rebound_core::{epoch_ms, HandlerError, Record, Topic};
 use crate::config::Ordering;
 use crate::lanes::{Lanes, Queued};
 use crate::metrics::Metrics;
+use crate::retained::Retained;
 use crate::tracker::{OffsetTracker, Push};
+
+#[cfg(test)]
+mod budget_tests;
 
 /// A topic-partition.
 pub type Tp = (Topic, i32);
@@ -91,6 +95,8 @@ struct Frozen {
 struct Partition {
     tp: Tp,
     epoch: u64,
+    /// Bytes of this partition's records fetched and not finished.
+    bytes: usize,
     tracker: OffsetTracker,
     lanes: Lanes,
     in_flight: usize,
@@ -113,6 +119,8 @@ pub(crate) struct Limits {
     pub max_in_flight: usize,
     pub per_partition: usize,
     pub max_buffered: usize,
+    /// Bytes fetched and not finished, across partitions, before fetching pauses.
+    pub max_buffered_bytes: usize,
     pub max_batch: usize,
     pub metadata_budget: usize,
     pub delayed_topics: Vec<String>,
@@ -146,6 +154,11 @@ pub(crate) struct Dispatcher {
     metrics: Arc<Metrics>,
     held: usize,
     gated: bool,
+    /// Bytes of every record fetched and not finished (queued, held, in flight).
+    bytes: usize,
+    /// Fetching paused for the byte budget (until back under half of it).
+    over_budget: bool,
+    retained: Retained,
     pub stats: DispatchStats,
 }
 
@@ -166,6 +179,9 @@ impl Dispatcher {
             metrics,
             held: 0,
             gated: false,
+            bytes: 0,
+            over_budget: false,
+            retained: Retained::default(),
             stats: DispatchStats::default(),
         }
     }
@@ -192,11 +208,18 @@ impl Dispatcher {
         };
         let epoch = self.next_epoch;
         self.next_epoch += 1;
+        let start = self.retained.start(&tp, committed, metadata);
+        if start.restored {
+            tracing::info!(topic = %tp.0, partition = tp.1, group_offset = ?committed,
+                resume_at = ?start.offset,
+                "partition back unmoved: skipping the records this member finished before losing it");
+        }
         let part = Partition {
             processed: self.metrics.processed_counter(&tp.0),
             tp,
             epoch,
-            tracker: OffsetTracker::new(committed, metadata),
+            bytes: 0,
+            tracker: OffsetTracker::new(start.offset, &start.metadata),
             lanes,
             in_flight: 0,
             buffered: 0,
@@ -204,7 +227,12 @@ impl Dispatcher {
             revoking: false,
             paused: false,
             in_ready: false,
-            last_sent: committed.map(|c| (c, metadata.to_string())),
+            // A restored position is not the group's yet: commit it.
+            last_sent: if start.restored {
+                None
+            } else {
+                start.offset.map(|c| (c, start.metadata.clone()))
+            },
             delayed: self.limits.delayed_topics.iter().any(|t| **t == *tp.0),
             held: VecDeque::new(),
         };
@@ -246,6 +274,9 @@ impl Dispatcher {
         }
         match p.tracker.push(rec.offset) {
             Push::Track(seq) => {
+                let size = size_of(&rec);
+                p.bytes += size;
+                self.bytes += size;
                 let item = Queued { rec, seq };
                 if p.delayed {
                     let due = due_of(&item.rec);
@@ -264,7 +295,27 @@ impl Dispatcher {
             Push::AlreadyDone => self.stats.skipped_done += 1,
             Push::Stale => {}
         }
+        self.check_budget();
         self.refresh(slot);
+    }
+
+    /// Pauses fetching everywhere once the fetched-but-unfinished bytes reach
+    /// the budget, and resumes once they fall to half of it.
+    fn check_budget(&mut self) {
+        let budget = self.limits.max_buffered_bytes;
+        let over = if self.over_budget {
+            self.bytes > budget / 2
+        } else {
+            self.bytes >= budget
+        };
+        self.metrics.buffered_bytes.set(self.bytes as i64);
+        if over != self.over_budget {
+            self.over_budget = over;
+            tracing::debug!(bytes = self.bytes, budget, over, "fetch byte budget");
+            for slot in 0..self.parts.len() {
+                self.refresh(slot);
+            }
+        }
     }
 
     /// Re-evaluates readiness and pause state of a partition.
@@ -280,7 +331,8 @@ impl Dispatcher {
         }
         let over = p.buffered >= limits.max_buffered;
         let under = p.buffered <= limits.max_buffered / 2;
-        let want_paused = p.frozen.is_some() || self.gated || over || (p.paused && !under);
+        let want_paused =
+            p.frozen.is_some() || self.gated || self.over_budget || over || (p.paused && !under);
         if want_paused != p.paused && !p.revoking {
             p.paused = want_paused;
             self.actions.push(if want_paused {
@@ -346,6 +398,11 @@ impl Dispatcher {
             return None;
         }
         p.in_flight -= 1;
+        if outcome.is_ok() {
+            let size = job_size(&job);
+            p.bytes -= size;
+            self.bytes -= size;
+        }
         let frozen = match (job, outcome) {
             (Job::One { lane, item, .. }, Ok(())) => {
                 p.tracker.complete(item.seq);
@@ -371,6 +428,9 @@ impl Dispatcher {
                 let at = at.min(seqs.len());
                 let rest_recs = recs.split_off(at);
                 let rest_seqs = seqs.split_off(at);
+                let done: usize = recs.iter().map(size_of).sum();
+                p.bytes -= done;
+                self.bytes -= done;
                 finish_batch(p, &seqs, &mut self.stats);
                 let job = Job::Batch {
                     slot,
@@ -386,6 +446,7 @@ impl Dispatcher {
             self.metrics.record_failure(&f.tp.0, f.error.kind);
             self.metrics.frozen_partitions.inc();
         }
+        self.check_budget();
         self.refresh(slot);
         frozen
     }
@@ -454,20 +515,29 @@ impl Dispatcher {
             };
             let p = self.parts[slot].as_ref().expect("indexed slot is live");
             if let Some((offset, metadata)) = p.tracker.commit_point(self.limits.metadata_budget) {
-                out.push(CommitPoint {
+                let point = CommitPoint {
                     tp: *tp,
                     offset,
                     metadata,
-                });
+                };
+                self.retained.keep(&point);
+                out.push(point);
             }
             self.remove(slot);
         }
+        self.check_budget();
         out
+    }
+
+    /// Commits the broker acknowledged (interval, revoke and final ones).
+    pub fn commit_acknowledged(&mut self, points: &[CommitPoint]) {
+        self.retained.acknowledged(points);
     }
 
     fn remove(&mut self, slot: usize) {
         if let Some(p) = self.parts[slot].take() {
             self.buffered -= p.buffered;
+            self.bytes -= p.bytes;
             self.held -= p.held.len();
             if p.frozen.is_some() {
                 self.metrics.frozen_partitions.dec();
@@ -566,6 +636,27 @@ impl Dispatcher {
     /// Assigned partitions.
     pub fn assigned(&self) -> Vec<Tp> {
         self.parts.iter().flatten().map(|p| p.tp).collect()
+    }
+}
+
+/// Memory a fetched record holds: its bytes plus a fixed allowance for the
+/// record and its bookkeeping.
+fn size_of(rec: &Record) -> usize {
+    const OVERHEAD: usize = 128;
+    OVERHEAD
+        + rec.key.as_ref().map_or(0, Vec::len)
+        + rec.value.as_ref().map_or(0, Vec::len)
+        + rec
+            .headers
+            .iter()
+            .map(|h| h.name.len() + h.value.as_ref().map_or(0, Vec::len))
+            .sum::<usize>()
+}
+
+fn job_size(job: &Job) -> usize {
+    match job {
+        Job::One { item, .. } => size_of(&item.rec),
+        Job::Batch { recs, .. } => recs.iter().map(size_of).sum(),
     }
 }
 

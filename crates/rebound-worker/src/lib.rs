@@ -59,6 +59,7 @@ pub mod layers;
 pub mod metrics;
 mod poller;
 pub mod reader;
+mod retained;
 mod runtime;
 pub mod tracker;
 pub mod worker;

@@ -16,6 +16,8 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     /// Fetched records waiting to start.
     pub buffered: IntGauge,
+    /// Bytes of records fetched and not finished.
+    pub buffered_bytes: IntGauge,
     /// Partitions halted by a failure.
     pub frozen_partitions: IntGauge,
     committed: IntGaugeVec,
@@ -78,6 +80,11 @@ impl Metrics {
         );
         let in_flight = gauge(&r, "rebound_in_flight", "Records or batches being handled");
         let buffered = gauge(&r, "rebound_buffered", "Fetched records waiting to start");
+        let buffered_bytes = gauge(
+            &r,
+            "rebound_buffered_bytes",
+            "Bytes of records fetched and not finished (the byte budget's measure)",
+        );
         let frozen_partitions = gauge(
             &r,
             "rebound_frozen_partitions",
@@ -145,6 +152,7 @@ impl Metrics {
             failed,
             in_flight,
             buffered,
+            buffered_bytes,
             frozen_partitions,
             committed,
             lag,

@@ -122,9 +122,15 @@ impl ConsumerContext for Ctx {
         }
         match rx.recv_timeout(self.revoke_wait) {
             Ok(points) if !points.is_empty() => {
-                if let Err(e) = commit(consumer, &points, &self.metrics) {
+                let result = commit(consumer, &points, &self.metrics);
+                if let Err(e) = &result {
                     warn!(error = %e, "commit on revoke failed");
                 }
+                // The dispatcher keeps what it gave up; it needs to know
+                // whether the group now holds it.
+                let _ = self
+                    .events
+                    .blocking_send(Event::Committed { points, result });
             }
             Ok(_) => {}
             Err(_) => warn!("dispatcher did not answer the revoke in time; nothing committed"),

@@ -183,6 +183,9 @@ impl<R: Runner> Runtime<R> {
                 });
             }
             Event::Committed { points, result } => {
+                if result.is_ok() {
+                    self.state.commit_acknowledged(&points);
+                }
                 if let Err(e) = result {
                     warn!(error = %e, "offset commit failed; will retry on the next tick");
                     let tps: Vec<Tp> = points.into_iter().map(|p| p.tp).collect();

@@ -47,6 +47,12 @@ impl Worker {
 fn client_config(cfg: &WorkerConfig) -> ClientConfig {
     let mut c = group_consumer_config(&cfg.brokers, &cfg.group, cfg.session_timeout);
     c.set("statistics.interval.ms", "1000");
+    // librdkafka's prefetch queue is memory on top of the worker's own
+    // buffers: hold it to half the byte budget.
+    c.set(
+        "queued.max.messages.kbytes",
+        (cfg.max_buffered_bytes / 2 / 1024).max(1024).to_string(),
+    );
     for (k, v) in &cfg.client_config {
         c.set(k, v);
     }
@@ -77,7 +83,11 @@ pub(crate) fn group_consumer_config(
         // librdkafka backs off fetching for up to a second once its local
         // queue passes queued.min.messages; a consumer that hands records
         // to another thread then idles. Back off briefly instead.
-        .set("fetch.queue.backoff.ms", "10");
+        .set("fetch.queue.backoff.ms", "10")
+        // Its prefetch queue is memory on top of what the caller buffers;
+        // the worker sets it from its byte budget, the pipeline (which holds
+        // at most one batch besides) keeps this.
+        .set("queued.max.messages.kbytes", "32768");
     c
 }
 
@@ -163,6 +173,7 @@ async fn start_with<R: Runner>(cfg: WorkerConfig, runner: Arc<R>) -> Result<Work
         max_in_flight: cfg.max_in_flight,
         per_partition: cfg.max_in_flight_per_partition,
         max_buffered: cfg.max_buffered_per_partition,
+        max_buffered_bytes: cfg.max_buffered_bytes,
         max_batch: cfg.max_batch_size,
         metadata_budget: cfg.metadata_budget,
         delayed_topics: cfg.delayed_topics.clone(),

@@ -59,7 +59,7 @@ impl KafkaBroker {
         std::fs::write(&props, server_properties(&dir, &ports, &tls))?;
         format_storage(&cp, &props, &dir)?;
         let log = std::fs::File::create(dir.join("broker.log"))?;
-        let child = watched_jvm(&cp, &props, log)?;
+        let child = watched_jvm(&cp, &props, &dir.join("jvm.pid"), log)?;
         let mut broker = KafkaBroker {
             child,
             dir,
@@ -105,9 +105,13 @@ impl KafkaBroker {
         self.started_in
     }
 
-    /// OS process id of the broker's watchdog shell (the JVM's parent).
+    /// OS process id of the broker's JVM (to stop and continue it in an
+    /// outage test).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        std::fs::read_to_string(self.dir.join("jvm.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| self.child.id())
     }
 
     /// The broker's own log (errors only), for a failing test to print.
@@ -259,9 +263,10 @@ fn format_storage(cp: &str, props: &Path, dir: &Path) -> Result<()> {
 /// Starts `kafka.Kafka` under a watchdog shell that kills the JVM when this
 /// test process is gone (a test killed by a timeout leaves no broker
 /// behind). The shell leads a process group of its own.
-fn watched_jvm(cp: &str, props: &Path, log: std::fs::File) -> Result<Child> {
+fn watched_jvm(cp: &str, props: &Path, pid_file: &Path, log: std::fs::File) -> Result<Child> {
     use std::os::unix::process::CommandExt;
     let script = r#"java "$@" & jvm=$!
+echo "$jvm" > "$PIDFILE"
 while kill -0 "$jvm" 2>/dev/null; do
   kill -0 "$OWNER" 2>/dev/null || { kill -9 "$jvm"; exit 0; }
   sleep 1
@@ -276,6 +281,7 @@ wait "$jvm""#;
         .args(["-cp", cp, "kafka.Kafka"])
         .arg(props)
         .env("OWNER", std::process::id().to_string())
+        .env("PIDFILE", pid_file)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(err)

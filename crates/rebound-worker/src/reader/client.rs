@@ -37,6 +37,9 @@ impl ConsumerContext for Quiet {}
 /// partition EOF, isolation level, no silent offset resets).
 pub(crate) fn client_config(cfg: &ReaderConfig, group: Option<&str>) -> ClientConfig {
     let mut c = ClientConfig::new();
+    // A reader holds what it fetched only until the caller takes it; bound
+    // librdkafka's prefetch queue (64 MiB by default) to 16 MiB.
+    c.set("queued.max.messages.kbytes", "16384");
     for (k, v) in &cfg.client_config {
         c.set(k, v);
     }
