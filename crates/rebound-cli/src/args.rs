@@ -50,6 +50,18 @@ pub fn listen_addr(s: &str) -> Result<std::net::SocketAddr, String> {
     rebound_scheduler::config::parse_http_addr(s).map_err(|e| e.to_string())
 }
 
+/// A positive amount of memory: `65536`, `64MiB`, `512MB`, `1GiB`.
+pub fn byte_size(s: &str) -> Result<u64, String> {
+    let size: bytesize::ByteSize = s
+        .trim()
+        .parse()
+        .map_err(|e| format!("{s:?} is not a size such as 64MiB or 512MB: {e}"))?;
+    if size.as_u64() == 0 {
+        return Err("must be greater than zero".into());
+    }
+    Ok(size.as_u64())
+}
+
 /// A non-empty value.
 pub fn non_empty(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {

@@ -70,6 +70,14 @@ fn bad_flags_fail_at_once_naming_the_flag() {
     fails_naming(with(&[("--http-sink", "not a url")]), "--http-sink");
     fails_naming(with(&[("--http-sink", "ftp://host/x")]), "--http-sink");
     fails_naming(with(&[("--drain-timeout", "soon")]), "--drain-timeout");
+    fails_naming(
+        with(&[("--max-buffered-bytes", "lots")]),
+        "--max-buffered-bytes",
+    );
+    fails_naming(
+        with(&[("--max-buffered-bytes", "0")]),
+        "--max-buffered-bytes",
+    );
 }
 
 #[test]

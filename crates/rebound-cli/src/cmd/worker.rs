@@ -34,6 +34,12 @@ pub struct WorkerArgs {
     #[arg(long, env = "REBOUND_MAX_IN_FLIGHT", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_in_flight: u32,
+    /// Memory for records fetched and not finished, across all partitions
+    /// (64MiB, 512MB, …); fetching pauses when it is full. librdkafka's
+    /// prefetch queue gets half of it on top.
+    #[arg(long, env = "REBOUND_MAX_BUFFERED_BYTES", default_value = "64MiB",
+          value_parser = args::byte_size)]
+    max_buffered_bytes: u64,
     /// Records in flight per partition (default: --max-in-flight).
     #[arg(long, env = "REBOUND_MAX_IN_FLIGHT_PER_PARTITION",
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -120,6 +126,7 @@ pub async fn run(a: WorkerArgs) -> anyhow::Result<()> {
         .with_topic(&a.topic)
         .with_ordering(a.ordering.into())
         .with_max_in_flight(a.max_in_flight as usize)
+        .with_max_buffered_bytes(usize::try_from(a.max_buffered_bytes).unwrap_or(usize::MAX))
         .with_delivery(match a.delivery {
             DeliveryArg::AtLeastOnce => Delivery::AtLeastOnce,
             DeliveryArg::AtMostOnce => Delivery::AtMostOnce,
