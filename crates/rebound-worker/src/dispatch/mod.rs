@@ -1,6 +1,14 @@
 //! The dispatcher's state: assigned partitions, their lanes and trackers,
 //! in-flight limits, backpressure and freezing. Pure logic, no I/O: the
 //! runtime feeds it records and completions and carries out its actions.
+//!
+//! # Layout
+//!
+//! - this file: the partitions, starting and finishing jobs, freezing.
+//! - [`types`]: jobs, outcomes, consumer actions, commit points, frozen info.
+//! - `budget`: the byte budget over fetched, unfinished records.
+//! - `revoke`: revoking partitions and the commit points sent to the broker.
+//! - `held`: retry-tier records held until due.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -14,83 +22,21 @@ use crate::metrics::Metrics;
 use crate::retained::Retained;
 use crate::tracker::{OffsetTracker, Push};
 
+mod budget;
 #[cfg(test)]
 mod budget_tests;
+mod held;
+mod revoke;
+pub mod types;
+
+use budget::{job_size, size_of};
+use held::due_of;
+use types::Frozen;
+pub(crate) use types::{Action, Job, Outcome};
+pub use types::{CommitPoint, FrozenInfo};
 
 /// A topic-partition.
 pub type Tp = (Topic, i32);
-
-/// Work handed to a handler.
-#[derive(Debug)]
-pub(crate) enum Job {
-    One {
-        slot: usize,
-        epoch: u64,
-        lane: u64,
-        item: Queued,
-    },
-    Batch {
-        slot: usize,
-        epoch: u64,
-        recs: Vec<Record>,
-        seqs: Vec<u64>,
-    },
-}
-
-impl Job {
-    fn slot_epoch(&self) -> (usize, u64) {
-        match self {
-            Job::One { slot, epoch, .. } | Job::Batch { slot, epoch, .. } => (*slot, *epoch),
-        }
-    }
-
-    /// The first record of the job.
-    pub fn first(&self) -> Option<&Record> {
-        match self {
-            Job::One { item, .. } => Some(&item.rec),
-            Job::Batch { recs, .. } => recs.first(),
-        }
-    }
-}
-
-/// A finished job: `Err((i, e))` means records from index `i` on failed.
-pub(crate) type Outcome = Result<(), (usize, HandlerError)>;
-
-/// Something the runtime must do on the consumer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Action {
-    Pause(Tp),
-    Resume(Tp),
-}
-
-/// A committable position for one partition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommitPoint {
-    /// Topic and partition.
-    pub tp: Tp,
-    /// First unfinished offset.
-    pub offset: i64,
-    /// Finished offsets above it, encoded.
-    pub metadata: String,
-}
-
-/// A partition halted by a failure.
-#[derive(Debug, Clone)]
-pub struct FrozenInfo {
-    /// Topic and partition.
-    pub tp: Tp,
-    /// Offset of the failed record.
-    pub offset: i64,
-    /// The failure.
-    pub error: HandlerError,
-    /// When it froze.
-    pub since: SystemTime,
-}
-
-struct Frozen {
-    job: Job,
-    info: FrozenInfo,
-}
 
 struct Partition {
     tp: Tp,
@@ -299,25 +245,6 @@ impl Dispatcher {
         self.refresh(slot);
     }
 
-    /// Pauses fetching everywhere once the fetched-but-unfinished bytes reach
-    /// the budget, and resumes once they fall to half of it.
-    fn check_budget(&mut self) {
-        let budget = self.limits.max_buffered_bytes;
-        let over = if self.over_budget {
-            self.bytes > budget / 2
-        } else {
-            self.bytes >= budget
-        };
-        self.metrics.buffered_bytes.set(self.bytes as i64);
-        if over != self.over_budget {
-            self.over_budget = over;
-            tracing::debug!(bytes = self.bytes, budget, over, "fetch byte budget");
-            for slot in 0..self.parts.len() {
-                self.refresh(slot);
-            }
-        }
-    }
-
     /// Re-evaluates readiness and pause state of a partition.
     fn refresh(&mut self, slot: usize) {
         let limits = &self.limits;
@@ -476,64 +403,6 @@ impl Dispatcher {
             .collect()
     }
 
-    /// Stops dispatching the given partitions and drops their queued records.
-    pub fn begin_revoke(&mut self, tps: &[Tp]) {
-        for tp in tps {
-            let Some(&slot) = self.index.get(tp) else {
-                continue;
-            };
-            let p = self.parts[slot].as_mut().expect("indexed slot is live");
-            p.revoking = true;
-            let dropped = p.lanes.clear() + p.held.len();
-            self.held -= p.held.len();
-            p.held.clear();
-            p.buffered -= dropped;
-            self.buffered -= dropped;
-            self.stats.dropped_revoked += dropped as u64;
-            if p.frozen.take().is_some() {
-                self.metrics.frozen_partitions.dec();
-            }
-        }
-    }
-
-    /// Whether none of the given partitions has a record in flight.
-    pub fn drained(&self, tps: &[Tp]) -> bool {
-        tps.iter().all(|tp| {
-            self.index
-                .get(tp)
-                .and_then(|&s| self.parts[s].as_ref())
-                .is_none_or(|p| p.in_flight == 0)
-        })
-    }
-
-    /// Final commit points of revoked partitions, which are then forgotten.
-    pub fn finish_revoke(&mut self, tps: &[Tp]) -> Vec<CommitPoint> {
-        let mut out = Vec::new();
-        for tp in tps {
-            let Some(&slot) = self.index.get(tp) else {
-                continue;
-            };
-            let p = self.parts[slot].as_ref().expect("indexed slot is live");
-            if let Some((offset, metadata)) = p.tracker.commit_point(self.limits.metadata_budget) {
-                let point = CommitPoint {
-                    tp: *tp,
-                    offset,
-                    metadata,
-                };
-                self.retained.keep(&point);
-                out.push(point);
-            }
-            self.remove(slot);
-        }
-        self.check_budget();
-        out
-    }
-
-    /// Commits the broker acknowledged (interval, revoke and final ones).
-    pub fn commit_acknowledged(&mut self, points: &[CommitPoint]) {
-        self.retained.acknowledged(points);
-    }
-
     fn remove(&mut self, slot: usize) {
         if let Some(p) = self.parts[slot].take() {
             self.buffered -= p.buffered;
@@ -546,36 +415,6 @@ impl Dispatcher {
             self.free.push(slot);
             self.last_lookup = None;
         }
-    }
-
-    /// Moves held retry-tier records whose due time has come into their
-    /// lanes. Returns the earliest due time still waiting (epoch ms).
-    pub fn release_due(&mut self) -> Option<i64> {
-        if self.held == 0 {
-            return None;
-        }
-        let now = epoch_ms();
-        let mut next: Option<i64> = None;
-        for slot in 0..self.parts.len() {
-            let Some(p) = self.parts[slot].as_mut() else {
-                continue;
-            };
-            let mut moved = false;
-            while let Some((due, _)) = p.held.front() {
-                if *due > now {
-                    next = Some(next.map_or(*due, |n| n.min(*due)));
-                    break;
-                }
-                let (_, item) = p.held.pop_front().expect("front exists");
-                p.lanes.push(item);
-                self.held -= 1;
-                moved = true;
-            }
-            if moved {
-                self.refresh(slot);
-            }
-        }
-        next
     }
 
     /// Stops (or restarts) starting records and pauses (resumes) every
@@ -595,39 +434,6 @@ impl Dispatcher {
         self.draining = true;
     }
 
-    /// Commit points that changed since last sent (all of them if `all`).
-    pub fn commit_points(&mut self, all: bool) -> Vec<CommitPoint> {
-        let budget = self.limits.metadata_budget;
-        let mut out = Vec::new();
-        for p in self.parts.iter_mut().flatten() {
-            let Some((offset, metadata)) = p.tracker.commit_point(budget) else {
-                continue;
-            };
-            let changed = p
-                .last_sent
-                .as_ref()
-                .is_none_or(|(o, m)| *o != offset || *m != metadata);
-            if all || changed {
-                p.last_sent = Some((offset, metadata.clone()));
-                out.push(CommitPoint {
-                    tp: p.tp,
-                    offset,
-                    metadata,
-                });
-            }
-        }
-        out
-    }
-
-    /// Forgets what was sent for these partitions so the next tick resends.
-    pub fn commit_failed(&mut self, tps: &[Tp]) {
-        for tp in tps {
-            if let Some(p) = self.index.get(tp).and_then(|&s| self.parts[s].as_mut()) {
-                p.last_sent = None;
-            }
-        }
-    }
-
     /// Pending consumer actions, oldest first.
     pub fn take_actions(&mut self) -> Vec<Action> {
         std::mem::take(&mut self.actions)
@@ -637,34 +443,6 @@ impl Dispatcher {
     pub fn assigned(&self) -> Vec<Tp> {
         self.parts.iter().flatten().map(|p| p.tp).collect()
     }
-}
-
-/// Memory a fetched record holds: its bytes plus a fixed allowance for the
-/// record and its bookkeeping.
-fn size_of(rec: &Record) -> usize {
-    const OVERHEAD: usize = 128;
-    OVERHEAD
-        + rec.key.as_ref().map_or(0, Vec::len)
-        + rec.value.as_ref().map_or(0, Vec::len)
-        + rec
-            .headers
-            .iter()
-            .map(|h| h.name.len() + h.value.as_ref().map_or(0, Vec::len))
-            .sum::<usize>()
-}
-
-fn job_size(job: &Job) -> usize {
-    match job {
-        Job::One { item, .. } => size_of(&item.rec),
-        Job::Batch { recs, .. } => recs.iter().map(size_of).sum(),
-    }
-}
-
-/// The `rebound.due` time of a record; missing or unreadable means now.
-fn due_of(rec: &Record) -> i64 {
-    rec.header_str(rebound_core::headers::DUE)
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Marks the records `seqs` of a batch finished.
