@@ -8,12 +8,14 @@
 //! - [`topic`]: [`Topic`], an interned topic name.
 //! - [`error`]: [`HandlerError`] and its [`ErrorKind`] (transient / permanent / throttled).
 //! - [`headers`]: the one documented set of `rebound.*` header names.
+//! - [`provenance`]: [`Provenance`], reading and writing a failed record's headers.
 //! - [`backoff`]: [`Backoff`], exponential with cap and full jitter.
 //! - [`validate`]: the [`Validate`] trait; failures are permanent and name the field.
 
 pub mod backoff;
 pub mod error;
 pub mod headers;
+pub mod provenance;
 pub mod record;
 pub mod time;
 pub mod topic;
@@ -21,6 +23,7 @@ pub mod validate;
 
 pub use backoff::{Backoff, Jitter};
 pub use error::{DisplayChain, ErrorKind, HandlerError, HandlerResult};
+pub use provenance::Provenance;
 pub use record::{Header, Record};
 pub use time::epoch_ms;
 pub use topic::Topic;

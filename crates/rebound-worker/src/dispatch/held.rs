@@ -39,7 +39,5 @@ impl Dispatcher {
 
 /// The `rebound.due` time of a record; missing or unreadable means now.
 pub(super) fn due_of(rec: &Record) -> i64 {
-    rec.header_str(rebound_core::headers::DUE)
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(0)
+    rebound_core::Provenance::due(rec).unwrap_or(0)
 }

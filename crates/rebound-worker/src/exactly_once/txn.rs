@@ -125,15 +125,7 @@ impl<T: Transform> Shared<T> {
                 };
                 let history = History::of(rec);
                 let dest = names.dlq(&history.original_topic);
-                let out = failed_record(
-                    rec,
-                    &error,
-                    &history,
-                    &self.cfg.group,
-                    Route::Dlq,
-                    dest,
-                    epoch_ms(),
-                );
+                let out = failed_record(rec, &error, &self.cfg.group, Route::Dlq, dest, epoch_ms());
                 debug!(topic = %rec.topic, partition = rec.partition, offset = rec.offset,
                     error = %error, "dead-lettering inside the transaction");
                 self.send(&out).await?;

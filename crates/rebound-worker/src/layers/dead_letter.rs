@@ -132,15 +132,7 @@ impl<H: Handler> Handler for DeadLetter<H> {
             Route::Tier(n, _) => policy.names.tier(&history.original_topic, n),
             Route::Dlq => policy.names.dlq(&history.original_topic),
         };
-        let out = failed_record(
-            record,
-            &err,
-            &history,
-            &policy.group,
-            route,
-            dest,
-            epoch_ms(),
-        );
+        let out = failed_record(record, &err, &policy.group, route, dest, epoch_ms());
         self.write(&out, record).await;
         match route {
             Route::Tier(n, _) => self.layer.metrics.retried_to_tier(n),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use rebound_core::headers as h;
-use rebound_core::{HandlerError, Record};
+use rebound_core::{HandlerError, Provenance, Record};
 use rebound_producer::OutRecord;
 
 /// Names of the retry tiers and the DLQ of a topic.
@@ -69,57 +69,36 @@ impl History {
     /// Reads the history from the record's headers (a record seen for the
     /// first time has none).
     pub fn of(rec: &Record) -> History {
+        let p = Provenance::read(rec);
         History {
-            original_topic: rec
-                .header_str(h::ORIGINAL_TOPIC)
-                .map(str::to_string)
-                .unwrap_or_else(|| rec.topic.to_string()),
-            previous_attempts: rec
-                .header_str(h::ATTEMPT)
-                .and_then(|a| a.parse().ok())
-                .unwrap_or(0),
+            original_topic: p.original_topic_or(rec).to_string(),
+            previous_attempts: p.attempts.unwrap_or(0),
         }
     }
 }
 
 /// The record to write for `route`: key, value and non-rebound headers of
-/// `rec` kept; original coordinates kept from the first failure; attempt,
-/// error and failure times updated.
+/// `rec` kept, plus the provenance headers ([`Provenance::failure_headers`]:
+/// original coordinates from the first failure, attempts, error, failure
+/// times, and the due time of a retry tier).
 pub fn failed_record(
     rec: &Record,
     err: &HandlerError,
-    history: &History,
     group: &str,
     route: Route,
     dest_topic: String,
     now_ms: i64,
 ) -> OutRecord {
     let mut out = OutRecord::from_record(rec, dest_topic);
-    let first_time = rec.header_str(h::ORIGINAL_TOPIC).is_none();
-    if first_time {
-        out.set_header(h::ORIGINAL_TOPIC, rec.topic.as_bytes());
-        out.set_header(h::ORIGINAL_PARTITION, rec.partition.to_string());
-        out.set_header(h::ORIGINAL_OFFSET, rec.offset.to_string());
-        if let Some(ts) = rec.timestamp {
-            out.set_header(h::ORIGINAL_TIMESTAMP, ts.to_string());
-        }
+    let due = match route {
+        Route::Tier(_, delay) => Some(now_ms + delay.as_millis() as i64),
+        Route::Dlq => None,
+    };
+    if due.is_none() {
+        out.headers.retain(|x| x.name != h::DUE);
     }
-    if rec.header_str(h::FIRST_FAILURE).is_none() {
-        out.set_header(h::FIRST_FAILURE, now_ms.to_string());
-    }
-    out.set_header(h::CONSUMER_GROUP, group);
-    out.set_header(
-        h::ATTEMPT,
-        (history.previous_attempts + err.attempts.max(1)).to_string(),
-    );
-    out.set_header(h::ERROR_KIND, err.kind.as_str());
-    out.set_header(h::ERROR_MESSAGE, err.message.as_bytes());
-    out.set_header(h::LAST_FAILURE, now_ms.to_string());
-    match route {
-        Route::Tier(_, delay) => {
-            out.set_header(h::DUE, (now_ms + delay.as_millis() as i64).to_string());
-        }
-        Route::Dlq => out.headers.retain(|x| x.name != h::DUE),
+    for (name, value) in Provenance::failure_headers(rec, err, group, due, now_ms) {
+        out.set_header(name, value);
     }
     out
 }
@@ -160,7 +139,6 @@ mod tests {
         let out = failed_record(
             &r,
             &err,
-            &History::of(&r),
             "g",
             Route::Tier(1, Duration::from_secs(5)),
             "orders.retry.1".into(),
@@ -189,7 +167,6 @@ mod tests {
         let first = failed_record(
             &r,
             &HandlerError::transient("a"),
-            &History::of(&r),
             "g",
             Route::Tier(1, Duration::from_secs(1)),
             "orders.retry.1".into(),
@@ -206,7 +183,6 @@ mod tests {
         let dlq = failed_record(
             &tier,
             &HandlerError::permanent("b"),
-            &hist,
             "g",
             Route::Dlq,
             "orders.dlq".into(),

@@ -3,8 +3,7 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use rebound_core::headers as h;
-use rebound_core::Record;
+use rebound_core::{Provenance, Record};
 use serde_json::{json, Map, Value};
 
 use super::time::rfc3339;
@@ -56,17 +55,22 @@ fn put_bytes(obj: &mut Map<String, Value>, name: &str, bytes: Option<&[u8]>) {
     }
 }
 
-/// Read-only view of one DLQ record.
-#[derive(Debug, Clone, Copy)]
+/// Read-only view of one DLQ record: the record and what its provenance
+/// headers say ([`Provenance`], the one reader of them).
+#[derive(Debug, Clone)]
 pub struct DlqEntry<'a> {
     /// The record as read from the DLQ topic.
     pub rec: &'a Record,
+    prov: Provenance,
 }
 
 impl<'a> DlqEntry<'a> {
     /// Wraps `rec`.
     pub fn new(rec: &'a Record) -> Self {
-        DlqEntry { rec }
+        DlqEntry {
+            rec,
+            prov: Provenance::read(rec),
+        }
     }
 
     /// `partition:offset` in the DLQ topic.
@@ -74,51 +78,39 @@ impl<'a> DlqEntry<'a> {
         format!("{}:{}", self.rec.partition, self.rec.offset)
     }
 
-    fn text(&self, name: &str) -> Option<&'a str> {
-        self.rec
-            .header_str(name)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-    }
-
-    fn number(&self, name: &str) -> Option<i64> {
-        self.text(name).and_then(|s| s.parse().ok())
-    }
-
     /// `rebound.original.topic`.
-    pub fn original_topic(&self) -> Option<&'a str> {
-        self.text(h::ORIGINAL_TOPIC)
+    pub fn original_topic(&self) -> Option<&str> {
+        self.prov.original_topic.as_deref()
     }
 
     /// `rebound.original.partition`.
     pub fn original_partition(&self) -> Option<i32> {
-        self.text(h::ORIGINAL_PARTITION)
-            .and_then(|s| s.parse().ok())
+        self.prov.original_partition
     }
 
     /// `rebound.original.offset`.
     pub fn original_offset(&self) -> Option<i64> {
-        self.number(h::ORIGINAL_OFFSET)
+        self.prov.original_offset
     }
 
     /// `rebound.error.kind`.
-    pub fn error_kind(&self) -> Option<&'a str> {
-        self.text(h::ERROR_KIND)
+    pub fn error_kind(&self) -> Option<&str> {
+        self.prov.error_kind.as_deref()
     }
 
     /// `rebound.error.message` (not trimmed).
-    pub fn error_message(&self) -> Option<&'a str> {
-        self.rec.header_str(h::ERROR_MESSAGE)
+    pub fn error_message(&self) -> Option<&str> {
+        self.prov.error_message.as_deref()
     }
 
     /// `rebound.attempt`.
-    pub fn attempts(&self) -> Option<u64> {
-        self.text(h::ATTEMPT).and_then(|s| s.parse().ok())
+    pub fn attempts(&self) -> Option<u32> {
+        self.prov.attempts
     }
 
     /// `rebound.last.failure`, epoch ms.
     pub fn last_failure(&self) -> Option<i64> {
-        self.number(h::LAST_FAILURE)
+        self.prov.last_failure
     }
 
     /// `topic/partition/offset` of the original record, `?` for missing parts,
@@ -144,7 +136,7 @@ impl<'a> DlqEntry<'a> {
     }
 
     /// Everything about the record as one JSON object (`list --format json`).
-    pub fn to_json(self) -> Value {
+    pub fn to_json(&self) -> Value {
         let r = self.rec;
         let mut obj = Map::new();
         obj.insert("dlq_topic".into(), json!(&*r.topic));
@@ -156,20 +148,20 @@ impl<'a> DlqEntry<'a> {
         obj.insert("error_kind".into(), json!(self.error_kind()));
         obj.insert("error_message".into(), json!(self.error_message()));
         obj.insert("attempts".into(), json!(self.attempts()));
-        let first = self.number(h::FIRST_FAILURE);
+        let first = self.prov.first_failure;
         let last = self.last_failure();
         obj.insert("first_failure".into(), json!(first.map(rfc3339)));
         obj.insert("first_failure_ms".into(), json!(first));
         obj.insert("last_failure".into(), json!(last.map(rfc3339)));
         obj.insert("last_failure_ms".into(), json!(last));
-        obj.insert("consumer_group".into(), json!(self.text(h::CONSUMER_GROUP)));
+        obj.insert("consumer_group".into(), json!(self.prov.consumer_group));
         obj.insert(
             "original".into(),
             json!({
                 "topic": self.original_topic(),
                 "partition": self.original_partition(),
                 "offset": self.original_offset(),
-                "timestamp_ms": self.number(h::ORIGINAL_TIMESTAMP),
+                "timestamp_ms": self.prov.original_timestamp,
             }),
         );
         let headers = r
@@ -205,6 +197,7 @@ pub fn one_line(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rebound_core::headers as h;
     use rebound_core::Header;
 
     fn rec(headers: &[(&str, &[u8])]) -> Record {
