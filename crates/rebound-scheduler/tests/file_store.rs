@@ -146,6 +146,17 @@ async fn a_directory_has_one_owner() {
     assert!(err.to_string().contains("in use"), "{err}");
 }
 
+#[tokio::test]
+async fn a_memory_store_is_dropped_at_once() {
+    let s = FileStore::in_memory();
+    s.create(vec![task("m")]).await.unwrap();
+    let dropped = tokio::task::spawn_blocking(move || drop(s));
+    tokio::time::timeout(Duration::from_secs(5), dropped)
+        .await
+        .expect("drop does not wait for the database")
+        .unwrap();
+}
+
 /// Fills a store with 2,000 tasks and returns the file and the offset of the
 /// stored body of task `middle` (written in the middle of the load).
 async fn filled(dir: &std::path::Path) -> (std::path::PathBuf, usize) {

@@ -94,16 +94,10 @@ impl<'t> Tx<'t> {
         })
     }
 
-    fn put(&mut self, t: &Task, enc: Option<&[u8]>) -> Result<()> {
-        let owned;
-        let bytes = match enc {
-            Some(b) => b,
-            None => {
-                owned = encode_task(t);
-                &owned
-            }
-        };
-        self.tasks.insert(t.id(), bytes).map_err(err(self.path))?;
+    fn put(&mut self, t: &Task) -> Result<()> {
+        self.tasks
+            .insert(t.id(), encode_task(t).as_slice())
+            .map_err(err(self.path))?;
         Ok(())
     }
 
@@ -143,7 +137,7 @@ impl<'t> Tx<'t> {
         self.finished
             .insert((at, id), index_crc(FINISHED_TAG, at, id))
             .map_err(err(self.path))?;
-        self.put(t, None)
+        self.put(t)
     }
 
     /// Applies one operation. `next_token` numbers leases.
@@ -176,11 +170,26 @@ impl<'t> Tx<'t> {
     fn create(&mut self, tasks: &[(Task, Vec<u8>)]) -> Result<Vec<CreateOutcome>> {
         let mut out = Vec::with_capacity(tasks.len());
         for (t, enc) in tasks {
-            out.push(match self.get(t.id())? {
-                Some(old) if old.spec == t.spec => CreateOutcome::Duplicate,
-                Some(_) => CreateOutcome::Conflict,
+            // Insert first and look at what it replaced: one walk of the
+            // tree for the common case (a new id) instead of a lookup and an
+            // insert. An existing task is put back as it was.
+            let replaced = self
+                .tasks
+                .insert(t.id(), enc.as_slice())
+                .map_err(err(self.path))?
+                .map(|old| old.value().to_vec());
+            out.push(match replaced {
+                Some(old) => {
+                    self.tasks
+                        .insert(t.id(), old.as_slice())
+                        .map_err(err(self.path))?;
+                    if decode_task(self.path, t.id(), &old)?.spec == t.spec {
+                        CreateOutcome::Duplicate
+                    } else {
+                        CreateOutcome::Conflict
+                    }
+                }
                 None => {
-                    self.put(t, Some(enc))?;
                     if t.state == TaskState::Scheduled {
                         self.schedule(t)?;
                     }
@@ -270,7 +279,7 @@ impl<'t> Tx<'t> {
                 .map_err(err(self.path))?;
             let mut t = self.indexed(&id)?;
             t.state = TaskState::Delivering;
-            self.put(&t, None)?;
+            self.put(&t)?;
             out.push(Claimed {
                 task: t,
                 token: lease.token.to_string(),
@@ -311,7 +320,7 @@ impl<'t> Tx<'t> {
                 t.attempts = attempts;
                 t.next_due_ms = Some(next_due_ms);
                 t.last_error = Some(error);
-                self.put(&t, None)?;
+                self.put(&t)?;
                 self.schedule(&t)?;
             }
         }
@@ -365,7 +374,7 @@ impl<'t> Tx<'t> {
             let mut t = self.indexed(id)?;
             if t.state == TaskState::Delivering {
                 t.state = TaskState::Scheduled;
-                self.put(&t, None)?;
+                self.put(&t)?;
                 self.schedule(&t)?;
             }
         }

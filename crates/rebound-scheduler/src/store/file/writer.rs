@@ -100,6 +100,7 @@ impl Writer {
     /// Stops the thread after the operations already queued, and waits for
     /// it: its handle on the database is gone when this returns.
     pub(crate) fn close(&mut self) {
+        self.inline.take();
         self.tx.take();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
