@@ -162,14 +162,10 @@ impl FileStore {
         }
     }
 
-    fn e(&self) -> impl Fn(redb::Error) -> Error + '_ {
-        |e| db_err(&self.path, e)
-    }
-
     fn read_get(&self, id: &str) -> Result<Option<Task>> {
-        let txn = self.db.begin_read().map_err(|x| self.e()(x.into()))?;
-        let t = txn.open_table(TASKS).map_err(|x| self.e()(x.into()))?;
-        match t.get(id).map_err(|x| self.e()(x.into()))? {
+        let txn = self.db.begin_read().map_err(|x| db_err(&self.path, x))?;
+        let t = txn.open_table(TASKS).map_err(|x| db_err(&self.path, x))?;
+        match t.get(id).map_err(|x| db_err(&self.path, x))? {
             Some(v) => decode_task(&self.path, id, v.value()).map(Some),
             None => Ok(None),
         }
@@ -208,10 +204,10 @@ impl FileStore {
 
     /// The head of each index: nothing else is read.
     fn read_next_due(&self) -> Result<Option<u64>> {
-        let e = |x: redb::StorageError| self.e()(x.into());
-        let txn = self.db.begin_read().map_err(|x| self.e()(x.into()))?;
-        let due = txn.open_table(DUE).map_err(|x| self.e()(x.into()))?;
-        let expiry = txn.open_table(EXPIRY).map_err(|x| self.e()(x.into()))?;
+        let e = |x: redb::StorageError| db_err(&self.path, x);
+        let txn = self.db.begin_read().map_err(|x| db_err(&self.path, x))?;
+        let due = txn.open_table(DUE).map_err(|x| db_err(&self.path, x))?;
+        let expiry = txn.open_table(EXPIRY).map_err(|x| db_err(&self.path, x))?;
         let mut next = None::<u64>;
         for r in [0u8, 1] {
             let mut rows = due.range((r, 0u64, "")..(r + 1, 0u64, "")).map_err(e)?;

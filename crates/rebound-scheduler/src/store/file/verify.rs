@@ -73,13 +73,12 @@ pub(crate) fn open_file(path: &Path, verify_max: u64) -> Result<(Database, bool)
 /// Creates the tables and requeues the leases of the previous process, in
 /// one durable transaction. Returns how many tasks were requeued.
 pub(crate) fn prepare(db: &Database, path: &Path) -> Result<usize> {
-    let e = |x: redb::Error| db_err(path, x);
-    let mut txn = db.begin_write().map_err(|x| e(x.into()))?;
+    let mut txn = db.begin_write().map_err(|x| db_err(path, x))?;
     txn.set_durability(Durability::Immediate)
-        .map_err(|x| e(x.into()))?;
+        .map_err(|x| db_err(path, x))?;
     txn.set_quick_repair(true);
     let n = Tx::open(path, &txn)?.requeue_leased()?;
-    txn.commit().map_err(|x| e(x.into()))?;
+    txn.commit().map_err(|x| db_err(path, x))?;
     Ok(n)
 }
 
@@ -122,15 +121,14 @@ pub(crate) fn after_open(db: &Arc<Database>, verified: bool, path: PathBuf, shar
 /// read (claim, retention).
 /// `Ok(None)` when the store was closed before the end.
 fn walk(db: &Weak<Database>, path: &Path) -> Result<Option<u64>> {
-    let e = |x: redb::Error| db_err(path, x);
     let mut after: Option<String> = None;
     let mut n = 0u64;
     loop {
         let Some(db) = db.upgrade() else {
             return Ok(None);
         };
-        let txn = db.begin_read().map_err(|x| e(x.into()))?;
-        let t = txn.open_table(TASKS).map_err(|x| e(x.into()))?;
+        let txn = db.begin_read().map_err(|x| db_err(path, x))?;
+        let t = txn.open_table(TASKS).map_err(|x| db_err(path, x))?;
         let rows = match &after {
             Some(a) => t.range::<&str>((
                 std::ops::Bound::Excluded(a.as_str()),
@@ -138,10 +136,10 @@ fn walk(db: &Weak<Database>, path: &Path) -> Result<Option<u64>> {
             )),
             None => t.range::<&str>(..),
         }
-        .map_err(|x| e(x.into()))?;
+        .map_err(|x| db_err(path, x))?;
         let mut seen = 0;
         for row in rows.take(WALK_CHUNK) {
-            let (k, v) = row.map_err(|x| e(x.into()))?;
+            let (k, v) = row.map_err(|x| db_err(path, x))?;
             verify_task(path, k.value(), v.value())?;
             after = Some(k.value().to_string());
             seen += 1;

@@ -210,10 +210,9 @@ fn commit(
     next_token: &mut u64,
     retention_ms: u64,
 ) -> Result<Vec<Out>> {
-    let e = |e: redb::Error| db_err(path, e);
-    let mut txn = db.begin_write().map_err(|x| e(x.into()))?;
+    let mut txn = db.begin_write().map_err(|x| db_err(path, x))?;
     txn.set_durability(Durability::Immediate)
-        .map_err(|x| e(x.into()))?;
+        .map_err(|x| db_err(path, x))?;
     // Quick repair commits in two phases and records the allocator state: a
     // restart after a crash needs no walk of the whole file (start-up stays
     // fast at any size), and a damaged newest commit is reported as
@@ -231,6 +230,6 @@ fn commit(
             tx.sweep_some(now, retention_ms)?;
         }
     }
-    txn.commit().map_err(|x| e(x.into()))?;
+    txn.commit().map_err(|x| db_err(path, x))?;
     Ok(outs)
 }
