@@ -5,6 +5,9 @@
 //!
 //! Run: `cargo bench -p rebound-scheduler --bench scheduler` (REDIS_URL picks
 //! the Redis; `-- --runs N` changes the number of runs, median reported).
+//! Knobs: `BENCH_STORES=file` (or `redis`; default both) runs one store's
+//! figures only, `BENCH_DIR` is where file stores are created (default /tmp),
+//! `BENCH_RT=current` uses tokio's current-thread runtime.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -328,8 +331,16 @@ fn main() {
     // The reference and the store are measured in interleaved pairs: on this
     // VM loopback round trips vary several-fold with load on the other core,
     // so each ratio compares figures taken seconds apart.
+    let stores = std::env::var("BENCH_STORES").unwrap_or_else(|_| "redis,file".into());
+    let stores: Vec<&str> = ["redis", "file"]
+        .into_iter()
+        .filter(|k| stores.split(',').any(|s| s.trim() == *k))
+        .collect();
     let (mut z1, mut rs, mut seq, mut zp, mut par) = (vec![], vec![], vec![], vec![], vec![]);
     for _ in 0..runs {
+        if !stores.contains(&"redis") {
+            break;
+        }
         z1.push(redis_benchmark(20_000, 1));
         rs.push(rt.block_on(redis_rs_zadd(20_000)));
         seq.push(rt.block_on(sequential("redis", 10_000, 100, 3, 5)));
@@ -342,51 +353,53 @@ fn main() {
         let hi = v.iter().cloned().fold(0.0, f64::max);
         format!("range {lo:.0}-{hi:.0}")
     };
-    t.row(
-        "redis-benchmark ZADD -c 1",
-        "redis",
-        format!("{:.0} ops/s", median(z1.clone())),
-        format!("reference; {}", spread(&z1)),
-    );
-    t.row(
-        "redis-rs ZADD sequential",
-        "redis",
-        format!("{:.0} ops/s", median(rs.clone())),
-        format!(
-            "client reference; {:.2}x ZADD -c 1 (paired); {}",
-            ratio(&rs, &z1),
-            spread(&rs)
-        ),
-    );
-    t.row(
-        "create sequential, 100 B",
-        "redis",
-        format!("{:.0} tasks/s", median(seq.clone())),
-        format!(
-            "**{:.2}x ZADD -c 1** (paired), {:.2}x redis-rs ZADD; {}",
-            ratio(&seq, &z1),
-            ratio(&seq, &rs),
-            spread(&seq)
-        ),
-    );
-    t.row(
-        &format!("redis-benchmark ZADD -c {PARALLEL}"),
-        "redis",
-        format!("{:.0} ops/s", median(zp.clone())),
-        format!("reference; {}", spread(&zp)),
-    );
-    t.row(
-        &format!("create parallel ({PARALLEL} callers), 100 B"),
-        "redis",
-        format!("{:.0} tasks/s", median(par.clone())),
-        format!(
-            "**{:.2}x ZADD -c {PARALLEL}** (paired); {}",
-            ratio(&par, &zp),
-            spread(&par)
-        ),
-    );
+    if stores.contains(&"redis") {
+        t.row(
+            "redis-benchmark ZADD -c 1",
+            "redis",
+            format!("{:.0} ops/s", median(z1.clone())),
+            format!("reference; {}", spread(&z1)),
+        );
+        t.row(
+            "redis-rs ZADD sequential",
+            "redis",
+            format!("{:.0} ops/s", median(rs.clone())),
+            format!(
+                "client reference; {:.2}x ZADD -c 1 (paired); {}",
+                ratio(&rs, &z1),
+                spread(&rs)
+            ),
+        );
+        t.row(
+            "create sequential, 100 B",
+            "redis",
+            format!("{:.0} tasks/s", median(seq.clone())),
+            format!(
+                "**{:.2}x ZADD -c 1** (paired), {:.2}x redis-rs ZADD; {}",
+                ratio(&seq, &z1),
+                ratio(&seq, &rs),
+                spread(&seq)
+            ),
+        );
+        t.row(
+            &format!("redis-benchmark ZADD -c {PARALLEL}"),
+            "redis",
+            format!("{:.0} ops/s", median(zp.clone())),
+            format!("reference; {}", spread(&zp)),
+        );
+        t.row(
+            &format!("create parallel ({PARALLEL} callers), 100 B"),
+            "redis",
+            format!("{:.0} tasks/s", median(par.clone())),
+            format!(
+                "**{:.2}x ZADD -c {PARALLEL}** (paired); {}",
+                ratio(&par, &zp),
+                spread(&par)
+            ),
+        );
+    }
 
-    for kind in ["redis", "file"] {
+    for kind in stores {
         let n_seq = if kind == "file" { 2_000 } else { 10_000 };
         if kind == "file" {
             let seq = med(&mut || rt.block_on(sequential(kind, n_seq, 100, 3, 5)));

@@ -64,15 +64,33 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The embedded store's log is corrupt beyond a torn tail.
-    #[error("store file {path} is corrupt at byte {offset}: {reason}")]
+    /// The embedded store's directory is held by another process (or another
+    /// open store in this one).
+    #[error("store directory {dir} is in use by another process (it holds {dir}/LOCK)")]
+    Locked {
+        /// The store directory.
+        dir: PathBuf,
+    },
+    /// The embedded store's database file is damaged. Nothing is dropped or
+    /// repaired automatically: the store refuses to run on it.
+    #[error(
+        "store file {path} is damaged ({reason}); the store will not run on it: restore it \
+         from a backup, or move it aside (mv {path} {path}.damaged) to start with an empty store"
+    )]
     Corrupt {
-        /// Log file.
+        /// The database file.
         path: PathBuf,
-        /// Byte offset of the bad record.
-        offset: u64,
         /// What is wrong.
         reason: String,
+    },
+    /// The embedded store's database engine (redb) failed.
+    #[error("store file {path}")]
+    Db {
+        /// The database file.
+        path: PathBuf,
+        /// The redb error.
+        #[source]
+        source: Box<redb::Error>,
     },
     /// The embedded store's writer has stopped (a previous write failed).
     #[error("store writer stopped: {0}")]

@@ -11,7 +11,7 @@
 //! - [`backoff`]: Rebound's `base · 2^(n-1)` schedule, optional cap and jitter.
 //! - [`clock`]: epoch-millisecond time, switchable to tokio's paused clock.
 //! - [`store`]: the [`store::Store`] trait and stores by URL —
-//!   [`store::file`] (embedded, group-committed log) and [`store::redis`]
+//!   [`store::file`] (embedded, on redb, group commit) and [`store::redis`]
 //!   (Lua claim-with-lease).
 //! - [`scheduler`]: [`Scheduler`]: create, get, cancel, list.
 //! - [`dispatcher`]: the claim → deliver → finish loop; [`fair`] orders a

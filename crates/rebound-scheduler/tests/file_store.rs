@@ -1,12 +1,14 @@
-//! Crash safety of the embedded store at the file level: acknowledged creates
-//! survive a drop and reopen, a torn tail is cut off, compaction keeps state,
-//! and a directory is locked to one opener.
+//! The embedded store at the file level: acknowledged writes survive a drop
+//! and reopen, tasks in flight are due again, retention drops old final
+//! tasks, a directory is locked to one opener, and a damaged file is refused
+//! with an error naming it — never opened with tasks silently missing.
 
-use std::io::Write;
 use std::sync::Arc;
+use std::time::Duration;
 
-use rebound_scheduler::store::file::FileStore;
-use rebound_scheduler::store::{Finish, Store};
+use rebound_scheduler::error::Error;
+use rebound_scheduler::store::file::{FileStore, DB_FILE};
+use rebound_scheduler::store::{Finish, ListQuery, Store};
 use rebound_scheduler::task::{Destination, DestinationType, Task, TaskSpec, TaskState};
 
 fn task(id: &str) -> Task {
@@ -23,14 +25,25 @@ fn task(id: &str) -> Task {
         first_delay: 1,
         client_id: String::new(),
         is_priority: false,
-        message_data: "x".repeat(100),
+        message_data: format!("payload of {id} ").repeat(8),
         destination_type: DestinationType::Kafka,
     };
     Task::new(spec, 1_000)
 }
 
+fn all() -> ListQuery {
+    ListQuery {
+        state: None,
+        client_id: None,
+        cursor: None,
+        limit: 1000,
+    }
+}
+
+const LEASE: Duration = Duration::from_secs(60);
+
 #[tokio::test]
-async fn acknowledged_creates_survive_reopen_and_torn_tail() {
+async fn acknowledged_writes_survive_reopen_and_leases_do_not() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Arc::new(FileStore::open(dir.path()).await.unwrap());
@@ -44,10 +57,7 @@ async fn acknowledged_creates_survive_reopen_and_torn_tail() {
         for j in joins {
             j.await.unwrap().unwrap();
         }
-        let c = store
-            .claim(2_000, 1, std::time::Duration::from_secs(60))
-            .await
-            .unwrap();
+        let c = store.claim(2_000, 1, LEASE).await.unwrap();
         let f = Finish::Retry {
             attempts: 1,
             next_due_ms: 9_000,
@@ -55,75 +65,54 @@ async fn acknowledged_creates_survive_reopen_and_torn_tail() {
         };
         assert!(store.finish(&c[0], f, 2_000).await.unwrap());
         // Claimed but never finished: after a restart it is due again.
+        let inflight = store.claim(2_000, 1, LEASE).await.unwrap();
+        assert_eq!(inflight.len(), 1);
         assert_eq!(
-            store
-                .claim(2_000, 1, std::time::Duration::from_secs(60))
-                .await
-                .unwrap()
-                .len(),
-            1
+            store.cancel("t199", 2_000).await.unwrap(),
+            rebound_scheduler::task::CancelOutcome::Cancelled
         );
     }
-    // A crash mid-append leaves a partial record at the end.
-    let log = dir.path().join("tasks.log");
-    let good_len = std::fs::metadata(&log).unwrap().len();
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(&log)
-        .unwrap()
-        .write_all(&[200, 0, 0, 0, 1, 2, 3])
-        .unwrap();
     let store = FileStore::open(dir.path()).await.unwrap();
-    assert_eq!(
-        std::fs::metadata(&log).unwrap().len(),
-        good_len,
-        "torn tail cut off"
-    );
     for i in 0..200 {
         assert!(
             store.get(&format!("t{i}")).await.unwrap().is_some(),
             "t{i} lost"
         );
     }
-    let retried = store
-        .list(&rebound_scheduler::store::ListQuery {
-            state: None,
-            client_id: None,
-            cursor: None,
-            limit: 1000,
-        })
-        .await
-        .unwrap()
-        .tasks
-        .into_iter()
-        .filter(|t| t.attempts == 1)
-        .collect::<Vec<_>>();
+    let tasks = store.list(&all()).await.unwrap().tasks;
+    let retried: Vec<_> = tasks.iter().filter(|t| t.attempts == 1).collect();
     assert_eq!(retried.len(), 1);
     assert_eq!(retried[0].next_due_ms, Some(9_000));
-    // Every unfinished task is claimable again (no lease survives a restart).
-    let all = store
-        .claim(10_000, 1000, std::time::Duration::from_secs(60))
-        .await
-        .unwrap();
-    assert_eq!(all.len(), 200);
+    assert_eq!(
+        tasks
+            .iter()
+            .filter(|t| t.state == TaskState::Delivering)
+            .count(),
+        0,
+        "no lease survives a restart"
+    );
+    assert_eq!(
+        store.get("t199").await.unwrap().unwrap().state,
+        TaskState::Cancelled
+    );
+    // Every unfinished task is claimable again, the one in flight included.
+    let again = store.claim(10_000, 1000, LEASE).await.unwrap();
+    assert_eq!(again.len(), 199);
 }
 
 #[tokio::test]
-async fn compaction_keeps_live_state_and_drops_expired_final_tasks() {
+async fn retention_drops_expired_final_tasks_only() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = FileStore::open(dir.path())
             .await
             .unwrap()
-            .with_retention(std::time::Duration::from_secs(1));
+            .with_retention(Duration::from_secs(1));
         store
             .create((0..10).map(|i| task(&format!("c{i}"))).collect())
             .await
             .unwrap();
-        let claimed = store
-            .claim(2_000, 3, std::time::Duration::from_secs(60))
-            .await
-            .unwrap();
+        let claimed = store.claim(2_000, 3, LEASE).await.unwrap();
         for c in &claimed {
             let f = Finish::Done {
                 state: TaskState::Delivered,
@@ -132,27 +121,21 @@ async fn compaction_keeps_live_state_and_drops_expired_final_tasks() {
             };
             assert!(store.finish(c, f, 2_000).await.unwrap());
         }
-        let before = std::fs::metadata(store.log_path()).unwrap().len();
-        store.compact(1_000_000).await.unwrap();
-        let after = std::fs::metadata(store.log_path()).unwrap().len();
-        assert!(after < before, "{after} < {before}");
+        assert_eq!(store.purge(2_500).await.unwrap(), 0, "within retention");
+        assert_eq!(store.list(&all()).await.unwrap().tasks.len(), 10);
+        assert_eq!(store.purge(1_000_000).await.unwrap(), 3);
     }
     let store = FileStore::open(dir.path()).await.unwrap();
-    let page = store
-        .list(&rebound_scheduler::store::ListQuery {
-            state: None,
-            client_id: None,
-            cursor: None,
-            limit: 100,
-        })
-        .await
-        .unwrap();
+    let page = store.list(&all()).await.unwrap();
     assert_eq!(
         page.tasks.len(),
         7,
         "delivered tasks past retention dropped"
     );
     assert!(page.tasks.iter().all(|t| t.state == TaskState::Scheduled));
+    // A dropped id is new again.
+    let out = store.create(vec![task("c0")]).await.unwrap();
+    assert_eq!(out, [rebound_scheduler::task::CreateOutcome::Created]);
 }
 
 #[tokio::test]
@@ -162,4 +145,97 @@ async fn a_directory_has_one_owner() {
     let err = FileStore::open(dir.path()).await.unwrap_err();
     let err = rebound_core::DisplayChain(&err).to_string();
     assert!(err.contains("in use"), "{err}");
+}
+
+#[tokio::test]
+async fn a_memory_store_is_dropped_at_once() {
+    let s = FileStore::in_memory();
+    s.create(vec![task("m")]).await.unwrap();
+    let dropped = tokio::task::spawn_blocking(move || drop(s));
+    tokio::time::timeout(Duration::from_secs(5), dropped)
+        .await
+        .expect("drop does not wait for the database")
+        .unwrap();
+}
+
+/// Fills a store with 2,000 tasks and returns the file and the offset of the
+/// stored body of task `middle` (written in the middle of the load).
+async fn filled(dir: &std::path::Path) -> (std::path::PathBuf, usize) {
+    let store = FileStore::open(dir).await.unwrap();
+    for b in 0..20 {
+        let batch = (0..100).map(|i| task(&format!("f{b}-{i}"))).collect();
+        store.create(batch).await.unwrap();
+        if b == 10 {
+            store.create(vec![task("middle")]).await.unwrap();
+        }
+    }
+    drop(store);
+    let path = dir.join(DB_FILE);
+    let bytes = std::fs::read(&path).unwrap();
+    let needle = b"payload of middle";
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the task is stored in the file");
+    (path, at)
+}
+
+fn flip(path: &std::path::Path, at: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[at] ^= 0x01;
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn assert_names_damage(err: &Error, path: &std::path::Path) {
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(
+        msg.contains("damaged") && msg.contains("move it aside"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn a_flipped_byte_in_the_middle_refuses_the_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, at) = filled(dir.path()).await;
+    let len = std::fs::metadata(&path).unwrap().len() as usize;
+    assert!(
+        at > len / 8 && at < len * 7 / 8,
+        "{at} of {len}: not the middle"
+    );
+    flip(&path, at);
+    let err = FileStore::open(dir.path()).await.unwrap_err();
+    assert_names_damage(&err, &path);
+    // Refused again on the next try: nothing was "repaired" away.
+    let err = FileStore::open(dir.path()).await.unwrap_err();
+    assert_names_damage(&err, &path);
+}
+
+#[tokio::test]
+async fn a_large_file_opens_at_once_and_damage_is_still_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, at) = filled(dir.path()).await;
+    flip(&path, at);
+    // As if the file were too large to verify at open.
+    let store = FileStore::open_with(dir.path(), 0).await.unwrap();
+    let err = store.get("middle").await.unwrap_err();
+    assert_names_damage(&err, &path);
+    // The background walk finds it too and stops the store.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match store.health().await {
+            Err(e) => {
+                assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+                break;
+            }
+            Ok(()) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Ok(()) => panic!("damage never reported by health"),
+        }
+    }
+    let err = store.create(vec![task("new")]).await.unwrap_err();
+    assert!(err.to_string().contains("damaged"), "{err}");
 }

@@ -1,5 +1,6 @@
 //! The [`Store`] contract, run against both stores: the embedded file store
-//! and Redis at `REDIS_URL` (a unique key prefix per test).
+//! (on disk, and `memory://`) and Redis at `REDIS_URL` (a unique key prefix
+//! per test).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -234,6 +235,11 @@ macro_rules! both {
             #[tokio::test]
             async fn file() {
                 let (s, _dir) = super::file_store().await;
+                super::$name(s).await;
+            }
+            #[tokio::test]
+            async fn memory() {
+                let s = rebound_scheduler::store::open("memory://").await.unwrap();
                 super::$name(s).await;
             }
             #[tokio::test]

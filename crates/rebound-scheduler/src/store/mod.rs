@@ -1,13 +1,15 @@
 //! The [`Store`] trait and store selection by URL.
 //!
-//! - `file://PATH` — [`file::FileStore`], the embedded default: an append-only,
-//!   fsync'd log in directory `PATH` with group commit, replay and compaction.
+//! - `file://PATH` — [`file::FileStore`], the embedded default: a redb
+//!   database `PATH/tasks.redb` (tasks by id, a due index, leases), every
+//!   write durable when acknowledged, concurrent writes sharing one commit;
+//!   bounded memory, damage reported (never dropped) at open and on read.
 //! - `redis://[:password@]host:port[/db]` — [`redis::RedisStore`], standalone.
 //! - `redis+sentinel://[:password@]h1:p1,h2:p2/MASTER` — Sentinel.
 //! - `redis+cluster://[:password@]h1:p1,h2:p2` — Cluster.
 //!
-//! - `memory://` — the embedded store without its log: not durable; for tests
-//!   and benchmarks.
+//! - `memory://` — the embedded store on redb's in-memory backend: not
+//!   durable; for tests and benchmarks.
 //!
 //! Redis URLs take `?prefix=NAME` (default `rebound`) for the key namespace.
 
@@ -20,8 +22,6 @@ use crate::error::{Error, Result};
 use crate::task::{CancelOutcome, CreateOutcome, Task, TaskState};
 
 pub mod file;
-mod file_log;
-mod file_state;
 pub mod redis;
 mod redis_conn;
 mod redis_create;

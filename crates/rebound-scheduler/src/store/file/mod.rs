@@ -1,0 +1,354 @@
+//! The embedded store (`file://PATH`): crash-safe without a server, on redb.
+//!
+//! Layout:
+//! - [`tables`] — the tables (tasks by id; the due index ordered by
+//!   `(priority rank, due_ms, id)`; leases by id and by expiry; final tasks
+//!   by time for retention) and their checksummed encodings.
+//! - [`ops`] — create, cancel, claim, finish and retention as steps of one
+//!   write transaction.
+//! - [`writer`] — the writer thread: group commit of all queued operations
+//!   in one `Durability::Immediate` transaction.
+//! - [`verify`] — damage detection at open and after it.
+//!
+//! Tasks live in `PATH/tasks.redb`; redb's page cache is bounded
+//! ([`CACHE_BYTES`]), so memory does not grow with the number of tasks, and
+//! opening reads no more than the head of the file. `PATH/LOCK` makes the
+//! directory single-process; leases are requeued when the next process opens
+//! it (their holder is gone), so after a restart every unfinished task is due
+//! again with the same attempt number.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use redb::{Database, ReadableDatabase, ReadableTable};
+
+use super::{Claimed, Finish, ListQuery, Page, Store};
+use crate::error::{Error, Result};
+use crate::task::{CancelOutcome, Task};
+
+mod ops;
+mod tables;
+pub mod verify;
+mod writer;
+
+use ops::{Op, Out};
+use tables::{db_err, decode_task, DUE, EXPIRY, TASKS};
+use writer::{Shared, Writer};
+
+/// redb's page cache: the store's memory, whatever the number of tasks.
+pub const CACHE_BYTES: usize = 48 * 1024 * 1024;
+
+/// Name of the database file inside the store directory.
+pub const DB_FILE: &str = "tasks.redb";
+
+/// The embedded, durable store.
+#[derive(Debug)]
+pub struct FileStore {
+    db: Arc<Database>,
+    writer: Writer,
+    shared: Arc<Shared>,
+    /// The database file; empty for `memory://`.
+    path: PathBuf,
+    durable: bool,
+    _lock: Option<File>,
+}
+
+impl FileStore {
+    /// Opens (creating if needed) the store in directory `dir`. Fails if
+    /// another process holds the directory, and with [`Error::Corrupt`]
+    /// naming the file if it is damaged (see [`verify`]).
+    pub async fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(dir, verify::VERIFY_AT_OPEN_MAX).await
+    }
+
+    /// [`FileStore::open`], verifying the whole file at open only when it is
+    /// at most `verify_at_open_max` bytes (larger files are verified in the
+    /// background after the open).
+    pub async fn open_with(dir: impl AsRef<Path>, verify_at_open_max: u64) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&dir, verify_at_open_max))
+            .await
+            .map_err(|e| Error::WriterStopped(format!("open task panicked: {e}")))?
+    }
+
+    fn open_blocking(dir: &Path, verify_at_open_max: u64) -> Result<Self> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let lock_path = dir.join("LOCK");
+        let lock = File::create(&lock_path).map_err(io(&lock_path))?;
+        lock.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => Error::Locked {
+                dir: dir.to_path_buf(),
+            },
+            std::fs::TryLockError::Error(source) => Error::Io {
+                path: lock_path.clone(),
+                source,
+            },
+        })?;
+        let path = dir.join(DB_FILE);
+        let (db, verified) = verify::open_file(&path, verify_at_open_max)?;
+        let store = Self::start(db, path.clone(), true, Some(lock))?;
+        // Make the new file's directory entry durable: otherwise a crash
+        // could lose the whole database.
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(dir))?;
+        verify::after_open(&store.db, verified, path, store.shared.clone());
+        Ok(store)
+    }
+
+    /// The same store on redb's in-memory backend (`memory://`): nothing
+    /// survives the process. For tests and benchmarks.
+    pub fn in_memory() -> Self {
+        let db = redb::Builder::new()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .expect("an in-memory database opens");
+        Self::start(db, PathBuf::new(), false, None).expect("an in-memory database starts")
+    }
+
+    fn start(db: Database, path: PathBuf, durable: bool, lock: Option<File>) -> Result<Self> {
+        let db = Arc::new(db);
+        let requeued = verify::prepare(&db, &path)?;
+        if requeued > 0 {
+            tracing::info!(path = %path.display(), requeued, "tasks in flight at the last stop are due again");
+        }
+        let shared = Arc::new(Shared::default());
+        shared
+            .retention_ms
+            .store(24 * 3600 * 1000, Ordering::Relaxed);
+        let writer = if durable {
+            Writer::start(db.clone(), path.clone(), shared.clone())?
+        } else {
+            Writer::inline(db.clone(), shared.clone())
+        };
+        Ok(FileStore {
+            db,
+            writer,
+            shared,
+            path,
+            durable,
+            _lock: lock,
+        })
+    }
+
+    /// How long delivered, dead and cancelled tasks stay readable (default 24 h).
+    pub fn with_retention(self, retention: Duration) -> Self {
+        self.shared
+            .retention_ms
+            .store(retention.as_millis() as u64, Ordering::Relaxed);
+        self
+    }
+
+    /// Path of the database file.
+    pub fn db_path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Drops every final task past retention at `now_ms` now (a sweep runs
+    /// with every write anyway, a bounded number of tasks at a time).
+    /// Returns how many were dropped.
+    pub async fn purge(&self, now_ms: u64) -> Result<usize> {
+        match self.writer.call(Op::Purge { now_ms }).await? {
+            Out::Purged(n) => Ok(n),
+            o => unreachable!("purge answered {o:?}"),
+        }
+    }
+
+    fn read_get(&self, id: &str) -> Result<Option<Task>> {
+        let txn = self.db.begin_read().map_err(|x| db_err(&self.path, x))?;
+        let t = txn.open_table(TASKS).map_err(|x| db_err(&self.path, x))?;
+        match t.get(id).map_err(|x| db_err(&self.path, x))? {
+            Some(v) => decode_task(&self.path, id, v.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn read_list(db: &Database, path: &Path, q: &ListQuery) -> Result<Page> {
+        let e = |x: redb::StorageError| db_err(path, x);
+        let txn = db.begin_read().map_err(|x| db_err(path, x))?;
+        let table = txn.open_table(TASKS).map_err(|x| db_err(path, x))?;
+        let rows = match &q.cursor {
+            Some(c) => table.range::<&str>((
+                std::ops::Bound::Excluded(c.as_str()),
+                std::ops::Bound::Unbounded,
+            )),
+            None => table.range::<&str>(..),
+        }
+        .map_err(e)?;
+        let mut tasks: Vec<Task> = Vec::new();
+        let mut next_cursor = None;
+        for row in rows {
+            let (k, v) = row.map_err(e)?;
+            let t = decode_task(path, k.value(), v.value())?;
+            if q.state.is_some_and(|s| s != t.state)
+                || q.client_id.as_ref().is_some_and(|c| *c != t.spec.client_id)
+            {
+                continue;
+            }
+            if tasks.len() == q.limit {
+                next_cursor = tasks.last().map(|t| t.spec.id.clone());
+                break;
+            }
+            tasks.push(t);
+        }
+        Ok(Page { tasks, next_cursor })
+    }
+
+    /// The head of each index: nothing else is read.
+    fn read_next_due(&self) -> Result<Option<u64>> {
+        let e = |x: redb::StorageError| db_err(&self.path, x);
+        let txn = self.db.begin_read().map_err(|x| db_err(&self.path, x))?;
+        let due = txn.open_table(DUE).map_err(|x| db_err(&self.path, x))?;
+        let expiry = txn.open_table(EXPIRY).map_err(|x| db_err(&self.path, x))?;
+        let mut next = None::<u64>;
+        for r in [0u8, 1] {
+            let mut rows = due.range((r, 0u64, "")..(r + 1, 0u64, "")).map_err(e)?;
+            if let Some(row) = rows.next() {
+                let (k, _) = row.map_err(e)?;
+                next = Some(next.map_or(k.value().1, |n| n.min(k.value().1)));
+            }
+        }
+        if let Some((k, _)) = expiry.first().map_err(e)? {
+            next = Some(next.map_or(k.value().0, |n| n.min(k.value().0)));
+        }
+        Ok(next)
+    }
+}
+
+impl Drop for FileStore {
+    /// Closes the database before the directory lock is released, so the
+    /// directory can be opened again as soon as the store is dropped.
+    fn drop(&mut self) {
+        self.writer.close();
+        // The background verification holds the database for at most one
+        // chunk of its walk at a time.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while Arc::strong_count(&self.db) > 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+impl Store for FileStore {
+    fn name(&self) -> &'static str {
+        if self.durable {
+            "file"
+        } else {
+            "memory"
+        }
+    }
+
+    fn create(&self, tasks: Vec<Task>) -> BoxFuture<'_, Result<Vec<crate::task::CreateOutcome>>> {
+        // Encoded here, on the callers' threads, not on the one writer.
+        let tasks = tasks
+            .into_iter()
+            .map(|t| {
+                let enc = tables::encode_task(&t);
+                (t, enc)
+            })
+            .collect();
+        async move {
+            match self.writer.call(Op::Create(tasks)).await? {
+                Out::Created(o) => Ok(o),
+                o => unreachable!("create answered {o:?}"),
+            }
+        }
+        .boxed()
+    }
+
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Task>>> {
+        let r = self.read_get(id);
+        async move { r }.boxed()
+    }
+
+    fn cancel<'a>(&'a self, id: &'a str, now_ms: u64) -> BoxFuture<'a, Result<CancelOutcome>> {
+        async move {
+            let op = Op::Cancel {
+                id: id.to_string(),
+                now_ms,
+            };
+            match self.writer.call(op).await? {
+                Out::Cancelled(o) => Ok(o),
+                o => unreachable!("cancel answered {o:?}"),
+            }
+        }
+        .boxed()
+    }
+
+    fn list<'a>(&'a self, query: &'a ListQuery) -> BoxFuture<'a, Result<Page>> {
+        // A filtered listing may scan many tasks: off the async workers.
+        let (db, path, q) = (self.db.clone(), self.path.clone(), query.clone());
+        async move {
+            tokio::task::spawn_blocking(move || Self::read_list(&db, &path, &q))
+                .await
+                .map_err(|e| Error::WriterStopped(format!("list task panicked: {e}")))?
+        }
+        .boxed()
+    }
+
+    fn claim(
+        &self,
+        now_ms: u64,
+        limit: usize,
+        lease: Duration,
+    ) -> BoxFuture<'_, Result<Vec<Claimed>>> {
+        async move {
+            let until_ms = now_ms + lease.as_millis() as u64;
+            let op = Op::Claim {
+                now_ms,
+                limit,
+                until_ms,
+            };
+            match self.writer.call(op).await? {
+                Out::Claimed(c) => Ok(c),
+                o => unreachable!("claim answered {o:?}"),
+            }
+        }
+        .boxed()
+    }
+
+    fn finish<'a>(
+        &'a self,
+        claim: &'a Claimed,
+        finish: Finish,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<bool>> {
+        async move {
+            let op = Op::Finish {
+                claim: Box::new(claim.clone()),
+                finish,
+                now_ms,
+            };
+            match self.writer.call(op).await? {
+                Out::Finished(b) => Ok(b),
+                o => unreachable!("finish answered {o:?}"),
+            }
+        }
+        .boxed()
+    }
+
+    fn next_due(&self) -> BoxFuture<'_, Result<Option<u64>>> {
+        let r = self.read_next_due();
+        async move { r }.boxed()
+    }
+
+    fn poll_interval(&self) -> Option<Duration> {
+        None
+    }
+
+    fn health(&self) -> BoxFuture<'_, Result<()>> {
+        async move {
+            self.shared.check()?;
+            self.writer.call(Op::Barrier).await.map(|_| ())
+        }
+        .boxed()
+    }
+}

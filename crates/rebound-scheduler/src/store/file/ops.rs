@@ -1,0 +1,399 @@
+//! The store's write operations, each applied inside the writer's one write
+//! transaction per batch ([`super::writer`]). Same semantics as the Redis
+//! scripts: claim takes expired leases first, then priority tasks, then the
+//! others, each by due time; only the current lease token can finish.
+
+use std::path::Path;
+
+use redb::{ReadableTable, Table, WriteTransaction};
+
+use super::tables::{
+    check_index, db_err, decode_lease, decode_task, due_key, encode_lease, encode_task, index_crc,
+    Lease, DUE, EXPIRY, EXPIRY_TAG, FINISHED, FINISHED_TAG, LEASES, TASKS,
+};
+use crate::error::{Error, Result};
+use crate::store::{Claimed, Finish};
+use crate::task::{CancelOutcome, CreateOutcome, Task, TaskState};
+
+/// Final tasks dropped per transaction by the background retention sweep, so
+/// a sweep never makes one commit (and its callers) wait long.
+const SWEEP_PER_BATCH: usize = 256;
+
+/// A write, as queued for the writer.
+#[derive(Debug)]
+pub(crate) enum Op {
+    /// New tasks, with their stored encoding made by the caller.
+    Create(Vec<(Task, Vec<u8>)>),
+    Cancel {
+        id: String,
+        now_ms: u64,
+    },
+    Claim {
+        now_ms: u64,
+        limit: usize,
+        until_ms: u64,
+    },
+    Finish {
+        claim: Box<Claimed>,
+        finish: Finish,
+        now_ms: u64,
+    },
+    /// Drops every final task past retention at `now_ms`.
+    Purge {
+        now_ms: u64,
+    },
+    /// Nothing: answered once everything queued before it is durable.
+    Barrier,
+}
+
+/// What an operation returned.
+#[derive(Debug)]
+pub(crate) enum Out {
+    Created(Vec<CreateOutcome>),
+    Cancelled(CancelOutcome),
+    Claimed(Vec<Claimed>),
+    Finished(bool),
+    Purged(usize),
+    Done,
+}
+
+/// The open tables of one write transaction.
+pub(crate) struct Tx<'t> {
+    path: &'t Path,
+    tasks: Table<'t, &'static str, &'static [u8]>,
+    due: Table<'t, (u8, u64, &'static str), u32>,
+    leases: Table<'t, &'static str, &'static [u8]>,
+    expiry: Table<'t, (u64, &'static str), u32>,
+    finished: Table<'t, (u64, &'static str), u32>,
+}
+
+impl<'t> Tx<'t> {
+    pub(crate) fn open(path: &'t Path, txn: &'t WriteTransaction) -> Result<Self> {
+        let e = |e| db_err(path, e);
+        Ok(Tx {
+            path,
+            tasks: txn.open_table(TASKS).map_err(e)?,
+            due: txn.open_table(DUE).map_err(e)?,
+            leases: txn.open_table(LEASES).map_err(e)?,
+            expiry: txn.open_table(EXPIRY).map_err(e)?,
+            finished: txn.open_table(FINISHED).map_err(e)?,
+        })
+    }
+
+    fn get(&self, id: &str) -> Result<Option<Task>> {
+        match self.tasks.get(id).map_err(err(self.path))? {
+            Some(v) => decode_task(self.path, id, v.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn indexed(&self, id: &str) -> Result<Task> {
+        self.get(id)?.ok_or_else(|| Error::Corrupt {
+            path: self.path.to_path_buf(),
+            reason: format!("an index names task {id:?}, which is not stored"),
+        })
+    }
+
+    fn put(&mut self, t: &Task) -> Result<()> {
+        self.tasks
+            .insert(t.id(), encode_task(t).as_slice())
+            .map_err(err(self.path))?;
+        Ok(())
+    }
+
+    fn schedule(&mut self, t: &Task) -> Result<()> {
+        let (r, due, id) = due_key(t);
+        self.due
+            .insert((r, due, id), index_crc(r, due, id))
+            .map_err(err(self.path))?;
+        Ok(())
+    }
+
+    fn unschedule(&mut self, t: &Task) -> Result<()> {
+        self.due.remove(due_key(t)).map_err(err(self.path))?;
+        Ok(())
+    }
+
+    fn lease(&self, id: &str) -> Result<Option<Lease>> {
+        match self.leases.get(id).map_err(err(self.path))? {
+            Some(v) => decode_lease(self.path, id, v.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn release(&mut self, id: &str) -> Result<Option<Lease>> {
+        let Some(l) = self.lease(id)? else {
+            return Ok(None);
+        };
+        self.leases.remove(id).map_err(err(self.path))?;
+        self.expiry
+            .remove((l.until_ms, id))
+            .map_err(err(self.path))?;
+        Ok(Some(l))
+    }
+
+    fn finalize(&mut self, t: &Task) -> Result<()> {
+        let (at, id) = (t.updated_at_ms, t.id());
+        self.finished
+            .insert((at, id), index_crc(FINISHED_TAG, at, id))
+            .map_err(err(self.path))?;
+        self.put(t)
+    }
+
+    /// Applies one operation. `next_token` numbers leases.
+    pub(crate) fn apply(
+        &mut self,
+        op: &Op,
+        next_token: &mut u64,
+        retention_ms: u64,
+    ) -> Result<Out> {
+        Ok(match op {
+            Op::Create(tasks) => Out::Created(self.create(tasks)?),
+            Op::Cancel { id, now_ms } => Out::Cancelled(self.cancel(id, *now_ms)?),
+            Op::Claim {
+                now_ms,
+                limit,
+                until_ms,
+            } => Out::Claimed(self.claim(*now_ms, *limit, *until_ms, next_token)?),
+            Op::Finish {
+                claim,
+                finish,
+                now_ms,
+            } => Out::Finished(self.finish(claim, finish.clone(), *now_ms)?),
+            Op::Purge { now_ms } => {
+                Out::Purged(self.sweep(now_ms.saturating_sub(retention_ms), usize::MAX)?)
+            }
+            Op::Barrier => Out::Done,
+        })
+    }
+
+    fn create(&mut self, tasks: &[(Task, Vec<u8>)]) -> Result<Vec<CreateOutcome>> {
+        let mut out = Vec::with_capacity(tasks.len());
+        for (t, enc) in tasks {
+            // Insert first and look at what it replaced: one walk of the
+            // tree for the common case (a new id) instead of a lookup and an
+            // insert. An existing task is put back as it was.
+            let replaced = self
+                .tasks
+                .insert(t.id(), enc.as_slice())
+                .map_err(err(self.path))?
+                .map(|old| old.value().to_vec());
+            out.push(match replaced {
+                Some(old) => {
+                    self.tasks
+                        .insert(t.id(), old.as_slice())
+                        .map_err(err(self.path))?;
+                    if decode_task(self.path, t.id(), &old)?.spec == t.spec {
+                        CreateOutcome::Duplicate
+                    } else {
+                        CreateOutcome::Conflict
+                    }
+                }
+                None => {
+                    if t.state == TaskState::Scheduled {
+                        self.schedule(t)?;
+                    }
+                    CreateOutcome::Created
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    fn cancel(&mut self, id: &str, now_ms: u64) -> Result<CancelOutcome> {
+        let mut t = match self.get(id)? {
+            None => return Ok(CancelOutcome::NotFound),
+            Some(t) if t.state.is_final() => return Ok(CancelOutcome::AlreadyFinal(t.state)),
+            Some(t) => t,
+        };
+        if t.state == TaskState::Scheduled {
+            self.unschedule(&t)?;
+        }
+        self.release(id)?;
+        t.state = TaskState::Cancelled;
+        t.next_due_ms = None;
+        t.updated_at_ms = now_ms;
+        self.finalize(&t)?;
+        Ok(CancelOutcome::Cancelled)
+    }
+
+    fn claim(
+        &mut self,
+        now_ms: u64,
+        limit: usize,
+        until_ms: u64,
+        next_token: &mut u64,
+    ) -> Result<Vec<Claimed>> {
+        let mut ids: Vec<String> = Vec::new();
+        for row in self
+            .expiry
+            .range((0u64, "")..(now_ms + 1, ""))
+            .map_err(err(self.path))?
+        {
+            if ids.len() >= limit {
+                break;
+            }
+            let (k, v) = row.map_err(err(self.path))?;
+            let (at, id) = k.value();
+            check_index(self.path, "expiry", EXPIRY_TAG, at, id, v.value())?;
+            ids.push(id.to_string());
+        }
+        let mut due = Vec::new();
+        for r in [0u8, 1] {
+            for row in self
+                .due
+                .range((r, 0u64, "")..(r, now_ms + 1, ""))
+                .map_err(err(self.path))?
+            {
+                if ids.len() + due.len() >= limit {
+                    break;
+                }
+                let (k, v) = row.map_err(err(self.path))?;
+                let (r, at, id) = k.value();
+                check_index(self.path, "due", r, at, id, v.value())?;
+                due.push((r, at, id.to_string()));
+            }
+        }
+        for (r, at, id) in due {
+            self.due
+                .remove((r, at, id.as_str()))
+                .map_err(err(self.path))?;
+            ids.push(id);
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            self.release(&id)?;
+            *next_token += 1;
+            let lease = Lease {
+                until_ms,
+                token: *next_token,
+            };
+            self.leases
+                .insert(id.as_str(), encode_lease(&id, lease).as_slice())
+                .map_err(err(self.path))?;
+            self.expiry
+                .insert(
+                    (until_ms, id.as_str()),
+                    index_crc(EXPIRY_TAG, until_ms, &id),
+                )
+                .map_err(err(self.path))?;
+            let mut t = self.indexed(&id)?;
+            t.state = TaskState::Delivering;
+            self.put(&t)?;
+            out.push(Claimed {
+                task: t,
+                token: lease.token.to_string(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn finish(&mut self, c: &Claimed, f: Finish, now_ms: u64) -> Result<bool> {
+        let id = c.task.id();
+        match self.lease(id)? {
+            Some(l) if l.token.to_string() == c.token => {}
+            _ => return Ok(false),
+        }
+        self.release(id)?;
+        let mut t = self.indexed(id)?;
+        t.updated_at_ms = now_ms;
+        match f {
+            Finish::Done {
+                state,
+                attempts,
+                error,
+            } => {
+                t.state = state;
+                t.attempts = attempts;
+                t.next_due_ms = None;
+                if error.is_some() {
+                    t.last_error = error;
+                }
+                self.finalize(&t)?;
+            }
+            Finish::Retry {
+                attempts,
+                next_due_ms,
+                error,
+            } => {
+                t.state = TaskState::Scheduled;
+                t.attempts = attempts;
+                t.next_due_ms = Some(next_due_ms);
+                t.last_error = Some(error);
+                self.put(&t)?;
+                self.schedule(&t)?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Drops up to `max` final tasks last changed before `cutoff_ms`.
+    pub(crate) fn sweep(&mut self, cutoff_ms: u64, max: usize) -> Result<usize> {
+        let mut gone = Vec::new();
+        for row in self
+            .finished
+            .range((0u64, "")..(cutoff_ms, ""))
+            .map_err(err(self.path))?
+        {
+            if gone.len() >= max {
+                break;
+            }
+            let (k, v) = row.map_err(err(self.path))?;
+            let (at, id) = k.value();
+            check_index(self.path, "finished", FINISHED_TAG, at, id, v.value())?;
+            gone.push((at, id.to_string()));
+        }
+        for (at, id) in &gone {
+            self.finished
+                .remove((*at, id.as_str()))
+                .map_err(err(self.path))?;
+            self.tasks.remove(id.as_str()).map_err(err(self.path))?;
+        }
+        Ok(gone.len())
+    }
+
+    /// The retention sweep that runs with every batch carrying a clock.
+    pub(crate) fn sweep_some(&mut self, now_ms: u64, retention_ms: u64) -> Result<()> {
+        if now_ms > retention_ms {
+            self.sweep(now_ms - retention_ms, SWEEP_PER_BATCH)?;
+        }
+        Ok(())
+    }
+
+    /// At open: the leases of the previous process died with it, so every
+    /// task it was delivering is due again (same attempt number). Bounded by
+    /// what was in flight, not by the number of tasks.
+    pub(crate) fn requeue_leased(&mut self) -> Result<usize> {
+        let mut ids = Vec::new();
+        for row in self.leases.iter().map_err(err(self.path))? {
+            let (k, _) = row.map_err(err(self.path))?;
+            ids.push(k.value().to_string());
+        }
+        for id in &ids {
+            self.release(id)?;
+            let mut t = self.indexed(id)?;
+            if t.state == TaskState::Delivering {
+                t.state = TaskState::Scheduled;
+                self.put(&t)?;
+                self.schedule(&t)?;
+            }
+        }
+        Ok(ids.len())
+    }
+}
+
+/// Maps a redb error. Takes the path field, not `self`, so it can be used
+/// while a table field is borrowed mutably.
+fn err(path: &Path) -> impl Fn(redb::StorageError) -> Error + '_ {
+    move |e| db_err(path, e)
+}
+
+/// The current time carried by an operation, for the retention sweep.
+pub(crate) fn clock_of(op: &Op) -> Option<u64> {
+    match op {
+        Op::Cancel { now_ms, .. } | Op::Claim { now_ms, .. } | Op::Finish { now_ms, .. } => {
+            Some(*now_ms)
+        }
+        _ => None,
+    }
+}
