@@ -261,6 +261,17 @@ async fn worker_delivers_every_record_to_the_http_sink_and_stops_on_sigterm() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // On a fast broker every record can be delivered before the first poll
+    // of /readyz: it must still say ready while the worker runs.
+    for _ in 0..100 {
+        if was_ready {
+            break;
+        }
+        if let Ok(r) = client.get(format!("http://{ops}/readyz")).send().await {
+            was_ready = r.status() == 200;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let metrics = client
         .get(format!("http://{ops}/metrics"))
         .send()

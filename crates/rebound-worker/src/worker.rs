@@ -135,6 +135,11 @@ async fn start_with<R: Runner>(cfg: WorkerConfig, runner: Arc<R>) -> Result<Work
                 })
             });
             let ok = setup.is_ok();
+            if ok {
+                // The cluster check just had an answer: a broker is up, so
+                // readiness need not wait for the first statistics tick.
+                h2.set_brokers_up(true);
+            }
             let _ = ready_tx.send(setup);
             if !ok {
                 consumer
