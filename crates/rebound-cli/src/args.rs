@@ -1,34 +1,7 @@
 //! Flag parsers shared by subcommands. Each error says what is wrong;
 //! clap adds the flag's name.
 
-use std::time::Duration;
-
-/// Parses `250ms`, `30s`, `5m`, `1h` or a bare number of seconds.
-pub fn duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, "s"),
-    };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (use e.g. 500ms, 30s, 5m)"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        other => {
-            return Err(format!(
-                "unknown duration unit {other:?} (use ms, s, m or h)"
-            ))
-        }
-    };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("{s:?} is not a valid duration"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
+pub use crate::time::duration;
 
 /// A Kafka topic name: 1–249 characters of `[a-zA-Z0-9._-]`.
 pub fn topic(s: &str) -> Result<String, String> {
@@ -86,16 +59,6 @@ pub fn http_url(s: &str) -> Result<url::Url, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(duration("7").unwrap(), Duration::from_secs(7));
-        assert!(duration("soon").unwrap_err().contains("not a duration"));
-        assert!(duration("5d").unwrap_err().contains("unit"));
-    }
 
     #[test]
     fn urls_and_topics() {

@@ -17,6 +17,7 @@ mod local_broker;
 mod ops;
 mod shutdown;
 mod sink;
+mod time;
 
 use clap::{Parser, Subcommand};
 

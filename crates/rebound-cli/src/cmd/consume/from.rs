@@ -2,7 +2,7 @@
 
 use rebound_worker::reader::StartAt;
 
-use crate::cmd::dlq::time::parse_rfc3339;
+use crate::time::parse_rfc3339;
 
 /// `beginning`, `end`, an offset (`42`), a time as RFC 3339
 /// (`2024-05-01T12:00:00Z`) or as epoch milliseconds after `@`

@@ -8,7 +8,7 @@ use rebound_core::Record;
 use serde_json::{json, Map, Value};
 
 use crate::cmd::dlq::entry::Shown;
-use crate::cmd::dlq::time::rfc3339;
+use crate::time::rfc3339;
 
 /// `--format` of `rebound consume`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

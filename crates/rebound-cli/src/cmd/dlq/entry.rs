@@ -6,7 +6,7 @@ use base64::Engine;
 use rebound_core::{Provenance, Record};
 use serde_json::{json, Map, Value};
 
-use super::time::rfc3339;
+use crate::time::rfc3339;
 
 /// Bytes as text, or base64 when they are not UTF-8.
 #[derive(Debug, Clone, PartialEq, Eq)]

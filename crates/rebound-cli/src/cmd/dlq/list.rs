@@ -4,8 +4,9 @@ use clap::{Args, ValueEnum};
 
 use super::entry::DlqEntry;
 use super::select::Filter;
-use super::{table, time, Source};
+use super::{table, Source};
 use crate::args;
+use crate::time;
 
 /// Flags of `rebound dlq list`.
 #[derive(Debug, Args)]

@@ -18,7 +18,6 @@ mod replay;
 mod select;
 mod show;
 mod table;
-pub(crate) mod time;
 
 use std::time::Duration;
 

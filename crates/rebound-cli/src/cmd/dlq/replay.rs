@@ -14,8 +14,9 @@ use rebound_producer::{OutRecord, Producer, ProducerConfig};
 
 use super::entry::DlqEntry;
 use super::select::{self, Filter, OffsetRef};
-use super::{table, time, Source};
+use super::{table, Source};
 use crate::args;
+use crate::time;
 
 /// Sends in flight at once. Records for one destination partition are
 /// handed to the producer in DLQ order, and idempotence keeps that order

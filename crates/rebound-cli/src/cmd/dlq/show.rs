@@ -7,7 +7,8 @@ use rebound_core::Record;
 
 use super::entry::{marked_or_dash, DlqEntry};
 use super::select::{self, OffsetRef};
-use super::{time, Source};
+use super::Source;
+use crate::time;
 
 /// Flags of `rebound dlq show`.
 #[derive(Debug, Args)]

@@ -4,7 +4,7 @@ use comfy_table::{presets::UTF8_FULL, Table};
 use rebound_core::Record;
 
 use super::entry::{marked_or_dash, one_line, DlqEntry};
-use super::time::rfc3339;
+use crate::time::rfc3339;
 
 /// Longest error message shown in a table cell.
 const ERROR_WIDTH: usize = 60;
