@@ -88,6 +88,10 @@ async fn rebound_run(bootstrap: &str, topic: &str, n: usize) -> (f64, Duration) 
         )
         .with_max_in_flight(1000)
         .with_max_buffered_per_partition(env_or("BENCH_MAX_BUFFERED", 10_000))
+        .with_max_buffered_bytes(env_or(
+            "BENCH_MAX_BUFFERED_BYTES",
+            rebound_worker::config::DEFAULT_MAX_BUFFERED_BYTES,
+        ))
         .with_commit_interval(Duration::from_millis(env_or("BENCH_COMMIT_MS", 1000) as u64))
         .with_session_timeout(Duration::from_secs(6))
         .build()
