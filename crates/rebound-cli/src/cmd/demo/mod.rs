@@ -22,7 +22,8 @@ use anyhow::Context;
 use clap::Args;
 use comfy_table::{presets::UTF8_FULL, Table};
 use indicatif::{ProgressBar, ProgressStyle};
-use rebound_testkit::{create_topic, produce_records, TestRecord};
+use rebound_producer::admin::create_topic;
+use rebound_producer::{OutRecord, Producer, ProducerConfig};
 
 use super::OrderingArg;
 use crate::args;
@@ -97,24 +98,9 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
 
     let n = a.records as usize;
     let producing = bar(n as u64, "producing");
-    let (b2, t2, keys) = (brokers.clone(), topic.clone(), a.keys);
-    let pb = producing.clone();
-    tokio::task::spawn_blocking(move || {
-        produce_records(
-            &b2,
-            &t2,
-            (0..n).map(|i| {
-                pb.inc(1);
-                TestRecord {
-                    partition: None,
-                    key: Some(format!("customer-{}", i as u32 % keys).into_bytes()),
-                    value: format!("{{\"order\":{i}}}").into_bytes(),
-                }
-            }),
-        )
-    })
-    .await?
-    .with_context(|| format!("producing to {topic}"))?;
+    produce(&brokers, &topic, n, a.keys, &producing)
+        .await
+        .with_context(|| format!("producing to {topic}"))?;
     producing.finish_with_message(format!(
         "produced {n} records to {topic} ({} partitions)",
         a.partitions
@@ -216,4 +202,37 @@ fn print_summary(a: &DemoArgs, results: &[ModeResult], n: usize) {
             "PROBLEM: records were lost or handled out of order."
         }
     );
+}
+
+/// Sends the demo's orders through rebound's own producer (idempotent,
+/// acks=all, Java-compatible key partitioning) and waits for every ack.
+async fn produce(
+    brokers: &str,
+    topic: &str,
+    n: usize,
+    keys: u32,
+    progress: &ProgressBar,
+) -> anyhow::Result<()> {
+    let producer = Producer::new(&ProducerConfig::new(brokers))?;
+    let mut acks = Vec::with_capacity(n);
+    for i in 0..n {
+        let rec = OutRecord::new(topic, format!("{{\"order\":{i}}}"))
+            .with_key(format!("customer-{}", i as u32 % keys));
+        acks.push(producer.enqueue(&rec).await?);
+    }
+    for ack in acks {
+        ack.await?;
+        progress.inc(1);
+    }
+    Ok(())
+}
+
+/// Records stored in `topic` now, read through rebound's own reader (the end
+/// of each partition found by fetching to it, not from high watermarks,
+/// which tansu reports wrongly). Blocking.
+pub(super) fn count_records(brokers: &str, topic: &str) -> anyhow::Result<usize> {
+    let reader = crate::cmd::dlq::read::TopicReader::open(brokers, topic, Duration::from_secs(30))?;
+    let mut seen = 0;
+    reader.read_all(|_| seen += 1)?;
+    Ok(seen)
 }

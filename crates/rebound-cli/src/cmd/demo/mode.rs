@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use rand::Rng;
+use rebound_producer::admin::create_topic;
 use rebound_producer::{Producer, ProducerConfig};
-use rebound_testkit::{create_topic, read_all};
 use rebound_worker::{
     handler_fn, Backoff, DeadLetterLayer, DeadLetterPolicy, HandlerError, Layer, Metrics, Record,
     RetryLayer, TopicNames, Worker, WorkerConfig,
@@ -169,9 +169,7 @@ pub async fn run_mode(
     worker.stop().await?;
     bar.finish_with_message(format!("{name} mode done"));
     let (b, d) = (brokers.to_string(), dlq.clone());
-    let dead_lettered = tokio::task::spawn_blocking(move || read_all(&b, &d))
-        .await??
-        .len();
+    let dead_lettered = tokio::task::spawn_blocking(move || super::count_records(&b, &d)).await??;
     let distinct = obs.seen.lock().expect("lock").len();
     Ok(ModeResult {
         mode,

@@ -15,8 +15,8 @@ use axum::routing::post;
 use axum::Router;
 use comfy_table::{presets::UTF8_FULL, Table};
 use indicatif::ProgressBar;
+use rebound_producer::admin::create_topic;
 use rebound_scheduler::ServeConfig;
-use rebound_testkit::{create_topic, read_all};
 use tokio_util::sync::CancellationToken;
 
 /// HTTP deliveries seen by the endpoint: message key → (attempt times, failures).
@@ -132,9 +132,7 @@ pub async fn run(brokers: &str, topic_prefix: &str, tasks: usize) -> anyhow::Res
                 .count()
         };
         let (b, d) = (brokers.to_string(), deliveries.clone());
-        let k = tokio::task::spawn_blocking(move || read_all(&b, &d))
-            .await??
-            .len();
+        let k = tokio::task::spawn_blocking(move || super::count_records(&b, &d)).await??;
         let x = endpoint.dead.lock().expect("lock").len();
         wait.set_position((http_ok + k + x) as u64);
         if http_ok >= http_tasks && k >= kafka_tasks && x >= 1 {

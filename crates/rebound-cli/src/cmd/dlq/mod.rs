@@ -13,7 +13,7 @@
 
 pub(crate) mod entry;
 mod list;
-mod read;
+pub(crate) mod read;
 mod replay;
 mod select;
 mod show;
