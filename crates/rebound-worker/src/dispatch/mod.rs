@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //!
-//! - this file: the partitions, starting and finishing jobs, freezing.
+//! - this file: the partitions, fetched records in, jobs out.
+//! - `finish`: finished and failed jobs, freezing and resuming a partition.
 //! - [`types`]: jobs, outcomes, consumer actions, commit points, frozen info.
 //! - `budget`: the byte budget over fetched, unfinished records.
 //! - `revoke`: revoking partitions and the commit points sent to the broker.
@@ -12,9 +13,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::SystemTime;
 
-use rebound_core::{epoch_ms, HandlerError, Record, Topic};
+use rebound_core::{epoch_ms, Record, Topic};
 
 use crate::config::Ordering;
 use crate::lanes::{Lanes, Queued};
@@ -25,11 +25,12 @@ use crate::tracker::{OffsetTracker, Push};
 mod budget;
 #[cfg(test)]
 mod budget_tests;
+mod finish;
 mod held;
 mod revoke;
 pub mod types;
 
-use budget::{job_size, size_of};
+use budget::size_of;
 use held::due_of;
 use types::Frozen;
 pub(crate) use types::{Action, Job, Outcome};
@@ -315,94 +316,6 @@ impl Dispatcher {
         None
     }
 
-    /// Applies a finished job. Returns the frozen partition's info when the
-    /// job failed (the failure halts its partition).
-    pub fn complete(&mut self, job: Job, outcome: Outcome) -> Option<FrozenInfo> {
-        self.in_flight -= 1;
-        let (slot, epoch) = job.slot_epoch();
-        let p = self.parts.get_mut(slot).and_then(|p| p.as_mut())?;
-        if p.epoch != epoch {
-            return None;
-        }
-        p.in_flight -= 1;
-        if outcome.is_ok() {
-            let size = job_size(&job);
-            p.bytes -= size;
-            self.bytes -= size;
-        }
-        let frozen = match (job, outcome) {
-            (Job::One { lane, item, .. }, Ok(())) => {
-                p.tracker.complete(item.seq);
-                p.lanes.finish(lane);
-                p.processed.inc();
-                self.stats.processed += 1;
-                None
-            }
-            (Job::Batch { seqs, .. }, Ok(())) => {
-                finish_batch(p, &seqs, &mut self.stats);
-                None
-            }
-            (job @ Job::One { .. }, Err((_, error))) => Some(freeze(p, job, error)),
-            (
-                Job::Batch {
-                    slot,
-                    epoch,
-                    mut recs,
-                    mut seqs,
-                },
-                Err((at, error)),
-            ) => {
-                let at = at.min(seqs.len());
-                let rest_recs = recs.split_off(at);
-                let rest_seqs = seqs.split_off(at);
-                let done: usize = recs.iter().map(size_of).sum();
-                p.bytes -= done;
-                self.bytes -= done;
-                finish_batch(p, &seqs, &mut self.stats);
-                let job = Job::Batch {
-                    slot,
-                    epoch,
-                    recs: rest_recs,
-                    seqs: rest_seqs,
-                };
-                Some(freeze(p, job, error))
-            }
-        };
-        if let Some(f) = &frozen {
-            self.stats.failed += 1;
-            self.metrics.record_failure(&f.tp.0, f.error.kind);
-            self.metrics.frozen_partitions.inc();
-        }
-        self.check_budget();
-        self.refresh(slot);
-        frozen
-    }
-
-    /// Unfreezes a partition: its failed job runs again first. Returns the
-    /// job to start, or `None` if the partition is not frozen here.
-    pub fn resume(&mut self, tp: &Tp) -> Option<Job> {
-        let slot = *self.index.get(tp)?;
-        let p = self.parts[slot].as_mut()?;
-        let frozen = p.frozen.take()?;
-        if p.revoking {
-            return None;
-        }
-        p.in_flight += 1;
-        self.in_flight += 1;
-        self.metrics.frozen_partitions.dec();
-        self.refresh(slot);
-        Some(frozen.job)
-    }
-
-    /// Currently frozen partitions.
-    pub fn frozen(&self) -> Vec<FrozenInfo> {
-        self.parts
-            .iter()
-            .flatten()
-            .filter_map(|p| p.frozen.as_ref().map(|f| f.info.clone()))
-            .collect()
-    }
-
     fn remove(&mut self, slot: usize) {
         if let Some(p) = self.parts[slot].take() {
             self.buffered -= p.buffered;
@@ -445,35 +358,10 @@ impl Dispatcher {
     }
 }
 
-/// Marks the records `seqs` of a batch finished.
-fn finish_batch(p: &mut Partition, seqs: &[u64], stats: &mut DispatchStats) {
-    for &seq in seqs {
-        p.tracker.complete(seq);
-    }
-    p.processed.inc_by(seqs.len() as u64);
-    stats.processed += seqs.len() as u64;
-}
-
 fn can_start(p: &Partition, limits: &Limits, draining: bool) -> bool {
     let cap = match limits.ordering {
         Ordering::Partition | Ordering::Batch => 1,
         Ordering::Key | Ordering::Unordered => limits.per_partition,
     };
     !draining && p.frozen.is_none() && !p.revoking && p.in_flight < cap && p.lanes.has_ready()
-}
-
-fn freeze(p: &mut Partition, job: Job, error: HandlerError) -> FrozenInfo {
-    // The failed job keeps its lane busy and its records unfinished: nothing
-    // of the partition starts while frozen, and the watermark cannot pass it.
-    let info = FrozenInfo {
-        tp: p.tp,
-        offset: job.first().map(|r| r.offset).unwrap_or(-1),
-        error,
-        since: SystemTime::now(),
-    };
-    p.frozen = Some(Frozen {
-        job,
-        info: info.clone(),
-    });
-    info
 }
