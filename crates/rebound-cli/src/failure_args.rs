@@ -156,8 +156,12 @@ impl FailureArgs {
         let delayed_topics = policy.tier_topics(topic);
         let mut extra_topics = delayed_topics.clone();
         extra_topics.push(policy.dlq_topic(topic));
-        let producer = Producer::new(&ProducerConfig::new(brokers))
-            .context("creating the producer for retry tiers and the DLQ")?;
+        // The DLQ producer counts into the worker's registry: one /metrics.
+        let producer_metrics =
+            rebound_producer::ProducerMetrics::in_registry(metrics.registry().clone());
+        let producer =
+            Producer::new(&ProducerConfig::new(brokers).with_metrics(Arc::new(producer_metrics)))
+                .context("creating the producer for retry tiers and the DLQ")?;
         let handler: Box<dyn DynHandler> =
             Box::new(DeadLetterLayer::new(producer, policy, metrics.clone()).layer(guarded));
         Ok(Stack {

@@ -284,6 +284,11 @@ async fn worker_delivers_every_record_to_the_http_sink_and_stops_on_sigterm() {
         metrics.contains("rebound_records_processed_total"),
         "{metrics}"
     );
+    // One registry: the DLQ producer's metrics are on the same page.
+    assert!(
+        metrics.contains("rebound_producer_records_sent_total"),
+        "{metrics}"
+    );
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

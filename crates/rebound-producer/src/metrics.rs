@@ -57,9 +57,14 @@ pub fn error_label(e: &KafkaError) -> String {
 }
 
 impl ProducerMetrics {
-    /// Creates and registers every metric.
+    /// Creates and registers every metric in a registry of their own.
     pub fn new() -> Self {
-        let r = Registry::new();
+        Self::in_registry(Registry::new())
+    }
+
+    /// Creates every metric in `r`, the process's one registry (so one
+    /// `/metrics` shows the producer beside whatever else registered there).
+    pub fn in_registry(r: Registry) -> Self {
         let sent = counter(
             &r,
             "rebound_producer_records_sent_total",
@@ -191,14 +196,20 @@ impl ProducerMetrics {
         &self.registry
     }
 
-    /// Prometheus text exposition of every metric.
+    /// Prometheus text exposition of every metric in its registry.
     pub fn encode(&self) -> String {
-        let mut buf = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
-            .expect("text encoding cannot fail");
-        String::from_utf8(buf).expect("prometheus text is UTF-8")
+        encode(&self.registry)
     }
+}
+
+/// The Prometheus text exposition of `registry`: the one encoder every
+/// rebound crate uses.
+pub fn encode(registry: &Registry) -> String {
+    let mut buf = Vec::new();
+    TextEncoder::new()
+        .encode(&registry.gather(), &mut buf)
+        .expect("text encoding cannot fail");
+    String::from_utf8(buf).expect("prometheus text is UTF-8")
 }
 
 #[cfg(test)]

@@ -1,9 +1,6 @@
 //! Prometheus metrics of the scheduler (text format at `/metrics`).
 
-use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
-};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 /// The scheduler's metrics, registered in their own registry.
 #[derive(Debug, Clone)]
@@ -94,10 +91,6 @@ impl Metrics {
 
     /// Renders the Prometheus text format.
     pub fn render(&self) -> String {
-        let mut buf = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
-            .expect("text encoding cannot fail");
-        String::from_utf8(buf).expect("prometheus text is utf-8")
+        rebound_producer::metrics::encode(&self.registry)
     }
 }

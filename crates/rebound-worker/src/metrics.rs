@@ -1,8 +1,7 @@
 //! Prometheus metrics of one worker.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 use rebound_core::ErrorKind;
 
@@ -63,9 +62,15 @@ fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
 }
 
 impl Metrics {
-    /// Creates and registers every metric.
+    /// Creates and registers every metric in a registry of their own.
     pub fn new() -> Self {
-        let r = Registry::new();
+        Self::in_registry(Registry::new())
+    }
+
+    /// Creates every metric in `r`, the process's one registry (give the
+    /// same registry to the producers the worker's layers use, e.g.
+    /// `ProducerMetrics::in_registry`, and one `/metrics` shows them all).
+    pub fn in_registry(r: Registry) -> Self {
         let processed = counter_vec(
             &r,
             "rebound_records_processed_total",
@@ -260,11 +265,4 @@ impl Metrics {
     }
 }
 
-/// The Prometheus text exposition of `registry`.
-pub(crate) fn encode(registry: &Registry) -> String {
-    let mut buf = Vec::new();
-    TextEncoder::new()
-        .encode(&registry.gather(), &mut buf)
-        .expect("text encoding cannot fail");
-    String::from_utf8(buf).expect("prometheus text is UTF-8")
-}
+pub(crate) use rebound_producer::metrics::encode;
