@@ -86,6 +86,6 @@ async fn two_workers_split_partitions_and_the_survivor_takes_over() {
     let seen = seen.lock().unwrap();
     let missing: Vec<usize> = (0..n).filter(|i| !seen.contains(i)).collect();
     assert!(missing.is_empty(), "lost: {missing:?}");
-    let committed: i64 = bed.committed(&group).iter().map(|(o, _)| o.unwrap()).sum();
+    let committed: i64 = bed.committed_total(&group);
     assert_eq!(committed, n as i64);
 }

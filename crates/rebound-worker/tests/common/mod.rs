@@ -86,6 +86,16 @@ impl Bed {
         );
     }
 
+    /// The sum of `group`'s committed offsets over the partitions (none
+    /// committed counts as 0): equals the record count once it covers a
+    /// topic whose partitions start at 0.
+    pub fn committed_total(&self, group: &str) -> i64 {
+        self.committed(group)
+            .iter()
+            .map(|(o, _)| o.unwrap_or(0))
+            .sum()
+    }
+
     /// Committed offset and metadata of each partition for `group`.
     pub fn committed(&self, group: &str) -> Vec<(Option<i64>, String)> {
         let c: BaseConsumer = ClientConfig::new()
