@@ -21,7 +21,7 @@ fn config(bed: &Bed, group: &str, txn_id: &str) -> rebound_worker::exactly_once:
         .with_session_timeout(Duration::from_millis(
             rebound_testkit::FAST_SESSION_TIMEOUT_MS as u64,
         ))
-        .with_max_batch(200)
+        .with_max_batch_size(200)
         .with_linger(Duration::from_millis(50))
 }
 

@@ -100,7 +100,7 @@ async fn pipeline_child() {
         .with_topic(env("EOS_IN"))
         .with_transactional_id(env("EOS_TXN"))
         .with_session_timeout(Duration::from_millis(SESSION_MS))
-        .with_max_batch(300)
+        .with_max_batch_size(300)
         .with_linger(Duration::from_millis(50))
         .with_transaction_timeout(Duration::from_secs(30))
         .with_observer(journal)

@@ -20,7 +20,7 @@ pub struct PipelineConfig {
     pub(crate) topics: Vec<String>,
     pub(crate) transactional_id: String,
     pub(crate) ordering: Ordering,
-    pub(crate) max_batch: usize,
+    pub(crate) max_batch_size: usize,
     pub(crate) linger: Duration,
     pub(crate) max_in_flight: usize,
     pub(crate) retry: Backoff,
@@ -39,7 +39,7 @@ impl std::fmt::Debug for PipelineConfig {
             .field("topics", &self.topics)
             .field("transactional_id", &self.transactional_id)
             .field("ordering", &self.ordering)
-            .field("max_batch", &self.max_batch)
+            .field("max_batch_size", &self.max_batch_size)
             .field("linger", &self.linger)
             .finish_non_exhaustive()
     }
@@ -71,7 +71,7 @@ pub struct PipelineBuilder {
     topics: Vec<String>,
     transactional_id: String,
     ordering: Ordering,
-    max_batch: usize,
+    max_batch_size: usize,
     linger: Duration,
     max_in_flight: usize,
     retry: Backoff,
@@ -90,7 +90,7 @@ impl Default for PipelineBuilder {
             topics: Vec::new(),
             transactional_id: String::new(),
             ordering: Ordering::Key,
-            max_batch: 500,
+            max_batch_size: 500,
             linger: Duration::from_millis(100),
             max_in_flight: 64,
             retry: Backoff::default(),
@@ -136,7 +136,7 @@ impl PipelineBuilder {
     );
     setter!(
         /// At most this many input records per transaction.
-        with_max_batch, max_batch: usize
+        with_max_batch_size, max_batch_size: usize
     );
     setter!(
         /// How long a transaction waits for more input after its first record.
@@ -203,7 +203,7 @@ impl PipelineBuilder {
             ));
         }
         for (field, v) in [
-            ("max_batch", self.max_batch),
+            ("max_batch_size", self.max_batch_size),
             ("max_in_flight", self.max_in_flight),
         ] {
             if v == 0 {
@@ -222,7 +222,7 @@ impl PipelineBuilder {
             topics: self.topics,
             transactional_id: self.transactional_id,
             ordering: self.ordering,
-            max_batch: self.max_batch,
+            max_batch_size: self.max_batch_size,
             linger: self.linger,
             max_in_flight: self.max_in_flight,
             retry: self.retry,
@@ -255,7 +255,7 @@ mod tests {
     fn defaults_build() {
         let c = base().build().unwrap();
         assert_eq!(c.ordering, Ordering::Key);
-        assert_eq!(c.max_batch, 500);
+        assert_eq!(c.max_batch_size, 500);
         assert!(c.dead_letter.is_some());
     }
 
@@ -268,8 +268,8 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(e, ConfigError::Missing("transactional_id"));
-        let e = base().with_max_batch(0).build().unwrap_err();
-        assert!(e.to_string().contains("max_batch"), "{e}");
+        let e = base().with_max_batch_size(0).build().unwrap_err();
+        assert!(e.to_string().contains("max_batch_size"), "{e}");
         let e = base().with_ordering(Ordering::Batch).build().unwrap_err();
         assert!(e.to_string().contains("ordering"), "{e}");
         let e = base().with_topic("bad topic").build().unwrap_err();

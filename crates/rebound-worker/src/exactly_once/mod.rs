@@ -7,7 +7,7 @@
 //! rebalanced. A transform may *run* more than once for a record (after an
 //! abort or a crash); only its Kafka output is exactly once.
 //!
-//! **How.** The loop collects a batch (up to `max_batch` records or
+//! **How.** The loop collects a batch (up to `max_batch_size` records or
 //! `linger` after the first), begins a transaction, runs the transform over
 //! the batch in lanes (same key in offset order, different keys
 //! concurrently, up to `max_in_flight`), sends each output as soon as it is

@@ -170,7 +170,7 @@ async fn run<T: Transform>(
     result
 }
 
-/// Collects up to `max_batch` records, waiting at most `linger` after the
+/// Collects up to `max_batch_size` records, waiting at most `linger` after the
 /// first. Returns early (with what it has) when `cancel` fires.
 async fn collect<T>(shared: &Shared<T>, cancel: &CancellationToken) -> (Batch, bool) {
     let mut batch = Batch::default();
@@ -190,7 +190,7 @@ async fn collect<T>(shared: &Shared<T>, cancel: &CancellationToken) -> (Batch, b
                 drop_revoked(shared, &mut batch);
                 batch.records.push(rec);
                 deadline.get_or_insert_with(|| Instant::now() + shared.cfg.linger);
-                if batch.len() >= shared.cfg.max_batch {
+                if batch.len() >= shared.cfg.max_batch_size {
                     break false;
                 }
             }
