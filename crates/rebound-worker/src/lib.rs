@@ -83,3 +83,8 @@ pub use rebound_core::{
 };
 pub use runtime::RunSummary;
 pub use worker::{Worker, WorkerHandle};
+
+/// The README's Rust examples, compiled as doc tests (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
