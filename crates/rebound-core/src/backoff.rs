@@ -61,6 +61,12 @@ impl Backoff {
         self
     }
 
+    /// Sets the upper bound on any single delay.
+    pub fn with_cap(mut self, cap: Duration) -> Self {
+        self.cap = cap;
+        self
+    }
+
     /// Sets the multiplier.
     pub fn with_multiplier(mut self, multiplier: f64) -> Self {
         self.multiplier = multiplier;

@@ -3,7 +3,6 @@
 //! due time or a local wake-up (mini-redis `purge_expired_tasks` style), or
 //! the store's poll interval when other instances share the store.
 
-use rebound_core::DisplayChain;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,10 +11,12 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::backoff::Backoff;
+use rebound_core::{Backoff, DisplayChain};
+
 use crate::deliver::{Deliver, Delivery};
 use crate::envelope::DeadLetter;
 use crate::fair;
+use crate::schedule;
 use crate::scheduler::Scheduler;
 use crate::store::{Claimed, Finish};
 use crate::task::TaskState;
@@ -29,7 +30,8 @@ pub struct DispatchConfig {
     pub concurrency: usize,
     /// Lease of a claimed task; must exceed the longest delivery (HTTP: 30 s).
     pub lease: Duration,
-    /// Backoff between failed deliveries (cap and jitter off by default).
+    /// Backoff between failed deliveries, as a template whose base each
+    /// task's `base_delay` replaces ([`schedule::rebound`]: no cap, no jitter).
     pub backoff: Backoff,
     /// Longest wait between attempts to hand an exhausted task to its dead
     /// destination when that fails.
@@ -44,7 +46,7 @@ impl Default for DispatchConfig {
             batch: 256,
             concurrency: 256,
             lease: Duration::from_secs(90),
-            backoff: Backoff::rebound(),
+            backoff: schedule::rebound(),
             dead_retry_cap: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(35),
         }
@@ -239,8 +241,9 @@ impl Dispatcher {
                     exhausted.task.updated_at_ms = clock.now_ms();
                     self.dead_letter(&exhausted, error).await
                 } else {
-                    let delay = self.config.backoff.delay(
-                        std::time::Duration::from_secs(t.spec.base_delay.into()),
+                    let delay = schedule::delay(
+                        &self.config.backoff,
+                        Duration::from_secs(t.spec.base_delay.into()),
                         deliveries,
                     );
                     Finish::Retry {
@@ -291,9 +294,11 @@ impl Dispatcher {
                 metrics.dead_letters.with_label_values(&["error"]).inc();
                 tracing::warn!(task = t.id(), error = %DisplayChain(&e), "dead-lettering failed; will retry");
                 let dead_tries = t.attempts.saturating_sub(t.spec.max_retries).max(1);
-                let delay = Backoff::rebound()
-                    .with_cap(self.config.dead_retry_cap)
-                    .delay(Duration::from_secs(t.spec.base_delay.into()), dead_tries);
+                let delay = schedule::delay(
+                    &schedule::rebound().with_cap(self.config.dead_retry_cap),
+                    Duration::from_secs(t.spec.base_delay.into()),
+                    dead_tries,
+                );
                 Finish::Retry {
                     attempts: t.attempts,
                     next_due_ms: self.sched.clock().now_ms() + delay.as_millis() as u64,

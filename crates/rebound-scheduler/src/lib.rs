@@ -8,7 +8,7 @@
 //! - [`task`]: the wire request ([`task::NewTask`]), the validated spec and
 //!   the stored [`task::Task`].
 //! - [`validate`]: validation shared by HTTP, ingress and the library API.
-//! - [`backoff`]: Rebound's `base · 2^(n-1)` schedule, optional cap and jitter.
+//! - [`schedule`]: Rebound's `base · 2^(n-1)` schedule on core's `Backoff`.
 //! - [`clock`]: epoch-millisecond time, switchable to tokio's paused clock.
 //! - [`store`]: the [`store::Store`] trait and stores by URL —
 //!   [`store::file`] (embedded, on redb, group commit) and [`store::redis`]
@@ -21,7 +21,6 @@
 //! - [`ingress`]: task JSON from a Kafka topic.
 //! - [`config`]: [`ServeConfig`] from Rebound's environment names;
 //!   [`serve()`]: everything together until cancelled.
-pub mod backoff;
 pub mod clock;
 pub mod config;
 pub mod deliver;
@@ -32,6 +31,7 @@ pub mod fair;
 pub mod http;
 pub mod ingress;
 pub mod metrics;
+pub mod schedule;
 pub mod scheduler;
 pub mod serve;
 pub mod store;

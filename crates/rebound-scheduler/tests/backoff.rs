@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use rebound_scheduler::backoff::Backoff;
+use rebound_core::Backoff;
 use rebound_scheduler::clock::Clock;
 use rebound_scheduler::deliver::{Deliver, Delivery, DeliveryError};
 use rebound_scheduler::dispatcher::DispatchConfig;
 use rebound_scheduler::envelope::DeadLetter;
+use rebound_scheduler::schedule;
 use rebound_scheduler::store::file::FileStore;
 use rebound_scheduler::task::{CreateOutcome, Destination, NewTask, TaskState};
 use rebound_scheduler::Scheduler;
@@ -111,7 +112,7 @@ fn secs(calls: &[Call], url: &str) -> Vec<u64> {
 
 #[tokio::test(start_paused = true)]
 async fn backoff_doubles_then_dead_letters_with_an_envelope() {
-    let (sched, rec, stop) = setup(Backoff::rebound());
+    let (sched, rec, stop) = setup(schedule::rebound());
     let t = new_task("t1", "http://h/down", 3, 5, Some("http://h/dead"));
     assert_eq!(sched.create_task(t).await.unwrap(), CreateOutcome::Created);
     tokio::time::sleep(Duration::from_secs(200)).await;
@@ -137,7 +138,7 @@ async fn backoff_doubles_then_dead_letters_with_an_envelope() {
 
 #[tokio::test(start_paused = true)]
 async fn success_stops_retries_and_no_dead_destination_drops() {
-    let (sched, rec, stop) = setup(Backoff::rebound());
+    let (sched, rec, stop) = setup(schedule::rebound());
     sched
         .create_task(new_task("ok", "http://h/up", 5, 2, Some("http://h/dead")))
         .await
@@ -166,7 +167,7 @@ async fn success_stops_retries_and_no_dead_destination_drops() {
 
 #[tokio::test(start_paused = true)]
 async fn first_delay_defers_only_the_first_attempt() {
-    let (sched, rec, stop) = setup(Backoff::rebound());
+    let (sched, rec, stop) = setup(schedule::rebound());
     let mut t = new_task("later", "http://h/down", 2, 5, None);
     t.first_delay = Some(30);
     sched.create_task(t).await.unwrap();
@@ -180,7 +181,7 @@ async fn first_delay_defers_only_the_first_attempt() {
 
 #[tokio::test(start_paused = true)]
 async fn cap_bounds_the_delay() {
-    let (sched, rec, stop) = setup(Backoff::rebound().with_cap(Duration::from_secs(15)));
+    let (sched, rec, stop) = setup(schedule::rebound().with_cap(Duration::from_secs(15)));
     sched
         .create_task(new_task("c", "http://h/down", 5, 5, None))
         .await
@@ -194,7 +195,7 @@ async fn cap_bounds_the_delay() {
 
 #[tokio::test(start_paused = true)]
 async fn cancel_before_due_prevents_delivery() {
-    let (sched, rec, stop) = setup(Backoff::rebound());
+    let (sched, rec, stop) = setup(schedule::rebound());
     let mut t = new_task("x", "http://h/up", 0, 10, None);
     t.first_delay = Some(10);
     sched.create_task(t).await.unwrap();
