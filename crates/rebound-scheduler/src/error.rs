@@ -120,15 +120,6 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// A Kafka client could not be created.
-    #[error("kafka client for {brokers}")]
-    Kafka {
-        /// Bootstrap servers.
-        brokers: String,
-        /// The rdkafka error.
-        #[source]
-        source: rdkafka::error::KafkaError,
-    },
     /// The Kafka task ingress could not start or stop cleanly.
     #[error("task ingress from {topic}: {reason}")]
     Ingress {

@@ -1,19 +1,19 @@
-//! Kafka delivery: one idempotent `FutureProducer` per bootstrap list, cached.
+//! Kafka delivery through rebound's own [`Producer`] (idempotent, acks=all,
+//! Java-compatible key partitioning, its metrics), one per bootstrap list,
+//! cached.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::util::Timeout;
+use rebound_producer::{OutRecord, Producer, ProducerConfig};
 
 use super::{Delivery, DeliveryError};
 
 /// Produces deliveries to Kafka.
 pub struct KafkaSink {
     default_brokers: String,
-    producers: Mutex<HashMap<String, FutureProducer>>,
+    producers: Mutex<HashMap<String, Producer>>,
 }
 
 impl std::fmt::Debug for KafkaSink {
@@ -33,22 +33,19 @@ impl KafkaSink {
         }
     }
 
-    fn producer(&self, brokers: &str) -> Result<FutureProducer, DeliveryError> {
+    fn producer(&self, brokers: &str) -> Result<Producer, DeliveryError> {
         let mut map = self.producers.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = map.get(brokers) {
             return Ok(p.clone());
         }
-        let p: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "2")
-            .set("message.timeout.ms", "30000")
-            .create()
-            .map_err(|source| DeliveryError::KafkaClient {
-                brokers: brokers.to_string(),
-                source: Box::new(source),
-            })?;
+        let config = ProducerConfig::new(brokers)
+            .with_linger(Duration::from_millis(2))
+            .with_delivery_timeout(Duration::from_secs(30));
+        let p = Producer::new(&config).map_err(|source| DeliveryError::Kafka {
+            topic: String::new(),
+            brokers: brokers.to_string(),
+            source: Box::new(source),
+        })?;
         map.insert(brokers.to_string(), p.clone());
         Ok(p)
     }
@@ -61,12 +58,12 @@ impl KafkaSink {
             .unwrap_or_else(|| self.default_brokers.clone());
         let producer = self.producer(&brokers)?;
         let topic = d.destination.topic.as_str();
-        let record = FutureRecord::to(topic).key(d.key).payload(d.payload);
+        let record = OutRecord::new(topic, d.payload.to_vec()).with_key(d.key);
         producer
-            .send(record, Timeout::After(Duration::from_secs(30)))
+            .send(&record)
             .await
             .map(|_| ())
-            .map_err(|(source, _)| DeliveryError::Kafka {
+            .map_err(|source| DeliveryError::Kafka {
                 topic: topic.to_string(),
                 brokers,
                 source: Box::new(source),

@@ -12,25 +12,16 @@ pub mod kafka;
 /// task's retries are exhausted.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
-    /// The Kafka producer could not be created.
-    #[error("kafka producer for {brokers}")]
-    KafkaClient {
-        /// Bootstrap servers.
-        brokers: String,
-        /// The rdkafka error.
-        #[source]
-        source: Box<rdkafka::error::KafkaError>,
-    },
-    /// Producing failed.
-    #[error("kafka produce to {topic} via {brokers}")]
+    /// The producer could not be created (`topic` empty) or producing failed.
+    #[error("kafka produce to {topic:?} via {brokers}")]
     Kafka {
         /// Target topic.
         topic: String,
         /// Bootstrap servers.
         brokers: String,
-        /// The rdkafka error.
+        /// The producer's error (it says how many attempts were made).
         #[source]
-        source: Box<rdkafka::error::KafkaError>,
+        source: Box<rebound_producer::ProduceError>,
     },
     /// The HTTP request could not be made or timed out.
     #[error("http POST {url}")]
