@@ -7,18 +7,19 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use rebound_core::{Backoff, DisplayChain};
 
+use crate::clock::Clock;
 use crate::deliver::{Deliver, Delivery};
 use crate::envelope::DeadLetter;
 use crate::fair;
+use crate::metrics::Metrics;
 use crate::schedule;
-use crate::scheduler::Scheduler;
-use crate::store::{Claimed, Finish};
+use crate::store::{Claimed, Finish, Store};
 use crate::task::TaskState;
 
 /// Dispatcher settings.
@@ -53,9 +54,15 @@ impl Default for DispatchConfig {
     }
 }
 
-/// Runs deliveries for one [`Scheduler`].
+/// Runs deliveries from a store: claims due tasks, delivers them, records
+/// the outcome. It knows the store, the clock, the wake-up that creates and
+/// retries signal, and the metrics — not the [`crate::Scheduler`], which
+/// builds it ([`crate::Scheduler::dispatcher`]).
 pub struct Dispatcher {
-    sched: Scheduler,
+    store: Arc<dyn Store>,
+    clock: Clock,
+    wake: Arc<Notify>,
+    metrics: Metrics,
     deliver: Arc<dyn Deliver>,
     config: DispatchConfig,
 }
@@ -69,10 +76,21 @@ impl std::fmt::Debug for Dispatcher {
 }
 
 impl Dispatcher {
-    /// A dispatcher; see [`Scheduler::dispatcher`].
-    pub fn new(sched: Scheduler, deliver: Arc<dyn Deliver>, config: DispatchConfig) -> Self {
+    /// A dispatcher over `store`; [`crate::Scheduler::dispatcher`] builds
+    /// one sharing the scheduler's store, clock, wake-up and metrics.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Clock,
+        wake: Arc<Notify>,
+        metrics: Metrics,
+        deliver: Arc<dyn Deliver>,
+        config: DispatchConfig,
+    ) -> Self {
         Dispatcher {
-            sched,
+            store,
+            clock,
+            wake,
+            metrics,
             deliver,
             config,
         }
@@ -85,8 +103,8 @@ impl Dispatcher {
         let me = Arc::new(self);
         let sem = Arc::new(Semaphore::new(me.config.concurrency.max(1)));
         let tracker = TaskTracker::new();
-        let store = me.sched.store().clone();
-        let clock = me.sched.clock();
+        let store = me.store.clone();
+        let clock = me.clock;
         // Claimed tasks waiting for a delivery slot, in fair order. Bounded by
         // `batch`, so a task waits at most about one round of deliveries
         // (well within its lease) before it starts.
@@ -148,7 +166,7 @@ impl Dispatcher {
                     Some(d) => tokio::time::sleep_until(d).await,
                     None => std::future::pending().await,
                 } } => {}
-                _ = me.sched.wake().notified() => {}
+                _ = me.wake.notified() => {}
                 _ = shutdown.cancelled() => break,
             }
         }
@@ -171,16 +189,16 @@ impl Dispatcher {
     }
 
     async fn handle(&self, c: Claimed) {
-        let metrics = self.sched.metrics();
+        let metrics = &self.metrics;
         metrics.in_flight.inc();
         let finish = self.attempt(&c).await;
         metrics.in_flight.dec();
-        let now = self.sched.clock().now_ms();
+        let now = self.clock.now_ms();
         let retry = matches!(finish, Finish::Retry { .. });
-        match self.sched.store().finish(&c, finish, now).await {
+        match &self.store.finish(&c, finish, now).await {
             // The loop may be sleeping until this task's lease expiry: wake
             // it to see the earlier retry time.
-            Ok(true) if retry => self.sched.wake().notify_one(),
+            Ok(true) if retry => self.wake.notify_one(),
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(task = c.task.id(), "lease lost before the attempt finished")
@@ -195,8 +213,8 @@ impl Dispatcher {
 
     async fn attempt(&self, c: &Claimed) -> Finish {
         let t = &c.task;
-        let clock = self.sched.clock();
-        let metrics = self.sched.metrics();
+        let clock = self.clock;
+        let metrics = &self.metrics;
         if t.attempts > t.spec.max_retries {
             return self
                 .dead_letter(c, t.last_error.clone().unwrap_or_default())
@@ -260,7 +278,7 @@ impl Dispatcher {
     /// with a warning when there is none). A failed hand-off is retried.
     async fn dead_letter(&self, c: &Claimed, error: String) -> Finish {
         let t = &c.task;
-        let metrics = self.sched.metrics();
+        let metrics = &self.metrics;
         let done = Finish::Done {
             state: TaskState::Dead,
             attempts: t.attempts,
@@ -301,7 +319,7 @@ impl Dispatcher {
                 );
                 Finish::Retry {
                     attempts: t.attempts,
-                    next_due_ms: self.sched.clock().now_ms() + delay.as_millis() as u64,
+                    next_due_ms: self.clock.now_ms() + delay.as_millis() as u64,
                     error,
                 }
             }

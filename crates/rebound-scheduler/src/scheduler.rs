@@ -24,7 +24,7 @@ struct Inner {
     store: Arc<dyn Store>,
     clock: Clock,
     limits: Limits,
-    wake: Notify,
+    wake: Arc<Notify>,
     metrics: Metrics,
 }
 
@@ -71,7 +71,7 @@ impl SchedulerBuilder {
                 store: self.store,
                 clock: self.clock,
                 limits: self.limits,
-                wake: Notify::new(),
+                wake: Arc::new(Notify::new()),
                 metrics: self.metrics,
             }),
         }
@@ -191,12 +191,15 @@ impl Scheduler {
         &self.inner.metrics
     }
 
-    pub(crate) fn wake(&self) -> &Notify {
-        &self.inner.wake
-    }
-
     /// A dispatcher delivering this scheduler's due tasks through `deliver`.
     pub fn dispatcher(&self, deliver: Arc<dyn Deliver>, config: DispatchConfig) -> Dispatcher {
-        Dispatcher::new(self.clone(), deliver, config)
+        Dispatcher::new(
+            self.inner.store.clone(),
+            self.inner.clock,
+            self.inner.wake.clone(),
+            self.inner.metrics.clone(),
+            deliver,
+            config,
+        )
     }
 }
