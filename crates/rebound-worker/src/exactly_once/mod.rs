@@ -41,6 +41,7 @@ mod error;
 pub mod metrics;
 pub mod observer;
 mod pipeline;
+mod shared;
 pub mod transform;
 mod txn;
 

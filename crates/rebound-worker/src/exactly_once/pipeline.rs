@@ -1,68 +1,29 @@
 //! Starting and running a pipeline: the consumer, the transactional
 //! producer, the loop that collects a batch and runs its transaction.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::ClientContext;
 use rebound_core::Topic;
 use rebound_producer::{admin, ProducerConfig, TransactionalProducer};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::batch::Batch;
 use super::config::PipelineConfig;
 use super::error::PipelineError;
 use super::metrics::{PipelineMetrics, PipelineStats};
-use super::observer::CommitObserver;
+use super::shared::{EosCtx, Shared};
 use super::transform::Transform;
 use super::txn::Abort;
 use crate::cluster_check::check_cluster;
 use crate::error::Error;
 use crate::poller::record_from_message;
 use crate::worker::group_consumer_config;
-
-/// Consumer context: remembers revoked partitions, so records fetched from
-/// them before the revoke are dropped from the batch being collected.
-#[derive(Default)]
-pub(crate) struct EosCtx {
-    revoked: Mutex<Vec<(Topic, i32)>>,
-}
-
-impl ClientContext for EosCtx {}
-
-impl ConsumerContext for EosCtx {
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            let mut revoked = self.revoked.lock().expect("revoked list");
-            for e in tpl.elements() {
-                revoked.push((Topic::intern(e.topic()), e.partition()));
-            }
-            info!(partitions = tpl.count(), "partitions revoked");
-        }
-    }
-}
-
-/// What the loop and each transaction share.
-pub(crate) struct Shared<T> {
-    pub cfg: PipelineConfig,
-    pub consumer: Arc<StreamConsumer<EosCtx>>,
-    pub producer: TransactionalProducer,
-    pub transform: T,
-    pub metrics: Arc<PipelineMetrics>,
-}
-
-impl<T> Shared<T> {
-    pub(crate) fn observe(&self, f: impl FnOnce(&dyn CommitObserver)) {
-        if let Some(o) = &self.cfg.observer {
-            f(o.as_ref());
-        }
-    }
-}
 
 /// Exactly-once consume-transform-produce.
 #[derive(Debug)]

@@ -15,7 +15,7 @@ use tracing::{debug, warn};
 use super::batch::Batch;
 use super::error::PipelineError;
 use super::observer::InputRange;
-use super::pipeline::Shared;
+use super::shared::Shared;
 use super::transform::{run_caught, Transform};
 use crate::layers::provenance::{failed_record, History, Route};
 use crate::layers::retry::retry_in_place;
