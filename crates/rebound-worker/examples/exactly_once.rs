@@ -14,20 +14,14 @@ use std::time::{Duration, Instant};
 
 use rebound_producer::{OutRecord, Producer, ProducerConfig};
 use rebound_worker::exactly_once::{transform_fn, Pipeline, PipelineConfig, TransformResult};
-use rebound_worker::reader::{PartitionReader, Polled, ReaderConfig};
+use rebound_worker::reader::{PartitionReader, ReaderConfig};
 use rebound_worker::Record;
 
 const ORDERS: usize = 1_000;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (brokers, _local) = match std::env::args().nth(1) {
-        Some(b) => (b, None),
-        None => {
-            let local = rebound_localbroker::LocalBroker::start()?;
-            (local.bootstrap().to_string(), Some(local))
-        }
-    };
+    let (brokers, _local) = rebound_localbroker::given_or_started(std::env::args().nth(1))?;
     let input = format!("orders-{}", std::process::id());
     let output = format!("{input}.enriched");
     rebound_producer::admin::create_topic(&brokers, &input, 2).await?;
@@ -72,7 +66,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The committed output holds each order exactly once.
     let out = output.clone();
     let b = brokers.clone();
-    let records = tokio::task::spawn_blocking(move || read_committed(&b, &out)).await??;
+    let records = tokio::task::spawn_blocking(move || {
+        PartitionReader::open(&ReaderConfig::new(&b, &out).with_read_committed(true))?.read_to_end()
+    })
+    .await??;
     let mut seen: HashMap<String, usize> = HashMap::new();
     for r in &records {
         *seen
@@ -91,18 +88,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("the output is not exactly once".into());
     }
     Ok(())
-}
-
-/// Every committed record of `topic` (no group, nothing committed).
-fn read_committed(brokers: &str, topic: &str) -> Result<Vec<Record>, rebound_worker::ReaderError> {
-    let config = ReaderConfig::new(brokers, topic).with_read_committed(true);
-    let mut reader = PartitionReader::open(&config)?;
-    let mut out = Vec::new();
-    loop {
-        match reader.poll(Duration::from_millis(200))? {
-            Polled::Record(r) => out.push(r),
-            Polled::Idle => {}
-            Polled::End => return Ok(out),
-        }
-    }
 }

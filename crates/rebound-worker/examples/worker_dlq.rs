@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use rebound_core::{Backoff, HandlerError, Provenance, Record};
 use rebound_producer::{OutRecord, Producer, ProducerConfig};
-use rebound_worker::reader::{PartitionReader, Polled, ReaderConfig};
+use rebound_worker::reader::{PartitionReader, ReaderConfig};
 use rebound_worker::{
     handler_fn, DeadLetterLayer, DeadLetterPolicy, Layer, Metrics, RetryLayer, Worker, WorkerConfig,
 };
@@ -27,13 +27,7 @@ const ORDERS: usize = 200;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (brokers, _local) = match std::env::args().nth(1) {
-        Some(b) => (b, None),
-        None => {
-            let local = rebound_localbroker::LocalBroker::start()?;
-            (local.bootstrap().to_string(), Some(local))
-        }
-    };
+    let (brokers, _local) = rebound_localbroker::given_or_started(std::env::args().nth(1))?;
     let topic = format!("orders-{}", std::process::id());
     let policy = DeadLetterPolicy::new("orders-example").with_tiers(vec![Duration::from_secs(1)]);
     for t in [
@@ -109,7 +103,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     worker.stop().await?;
 
     let dlq = policy.dlq_topic(&topic);
-    let dead = tokio::task::spawn_blocking(move || read_all(&brokers, &dlq)).await??;
+    let dead = tokio::task::spawn_blocking(move || {
+        PartitionReader::open(&ReaderConfig::new(&brokers, &dlq))?.read_to_end()
+    })
+    .await??;
     for rec in &dead {
         let p = Provenance::read(rec);
         println!(
@@ -132,17 +129,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .into());
     }
     Ok(())
-}
-
-/// Every record of `topic`, read with rebound's reader (no group, nothing committed).
-fn read_all(brokers: &str, topic: &str) -> Result<Vec<Record>, rebound_worker::ReaderError> {
-    let mut reader = PartitionReader::open(&ReaderConfig::new(brokers, topic))?;
-    let mut out = Vec::new();
-    loop {
-        match reader.poll(Duration::from_millis(200))? {
-            Polled::Record(r) => out.push(r),
-            Polled::Idle => {}
-            Polled::End => return Ok(out),
-        }
-    }
 }

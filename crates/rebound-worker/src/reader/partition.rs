@@ -108,6 +108,19 @@ impl PartitionReader {
         self.cursors.values().all(Cursor::is_done)
     }
 
+    /// Every record up to the end of each partition as of opening, in
+    /// offset order per partition (not for a following reader: it has no end).
+    pub fn read_to_end(mut self) -> Result<Vec<rebound_core::Record>> {
+        let mut out = Vec::new();
+        loop {
+            match self.poll(Duration::from_millis(200))? {
+                Polled::Record(r) => out.push(r),
+                Polled::Idle => {}
+                Polled::End => return Ok(out),
+            }
+        }
+    }
+
     /// Waits up to `timeout` for the next record. Not following, fails when
     /// nothing arrived for the configured timeout while a partition is
     /// unfinished.
