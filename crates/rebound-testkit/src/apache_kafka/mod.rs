@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
-use crate::{free_port, unique_name, Error, Result};
+use crate::{unique_name, Error, Result};
 pub use tls::TlsFiles;
 
 /// The user the SASL/PLAIN mechanism accepts.
@@ -47,8 +47,21 @@ pub struct KafkaBroker {
 
 impl KafkaBroker {
     /// Formats fresh storage and starts the broker; returns once it answers
-    /// a metadata request on its PLAINTEXT listener.
+    /// a metadata request on its PLAINTEXT listener. A start that fails is
+    /// tried again on new ports, three times in all: a port freed for the
+    /// broker can be taken by another process before the JVM binds it.
     pub fn start() -> Result<Self> {
+        let mut last = None;
+        for _ in 0..3 {
+            match Self::start_once() {
+                Ok(b) => return Ok(b),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    fn start_once() -> Result<Self> {
         let began = Instant::now();
         let cp = classpath::classpath()?;
         let dir = std::env::temp_dir().join(unique_name("rebound-kafka"));
@@ -57,7 +70,9 @@ impl KafkaBroker {
         let ports = Ports::pick()?;
         let props = dir.join("server.properties");
         std::fs::write(&props, server_properties(&dir, &ports, &tls))?;
-        format_storage(&cp, &props, &dir)?;
+        format_storage(&cp, &props, &dir).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&dir);
+        })?;
         let log = std::fs::File::create(dir.join("broker.log"))?;
         let child = watched_jvm(&cp, &props, &dir.join("jvm.pid"), log)?;
         let mut broker = KafkaBroker {
@@ -180,12 +195,18 @@ struct Ports {
 }
 
 impl Ports {
+    /// Four distinct free ports: all four are held open while they are
+    /// picked (picking one at a time can get the same port twice).
     fn pick() -> Result<Ports> {
+        let held = (0..4)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let port = |i: usize| held[i].local_addr().map(|a| a.port());
         Ok(Ports {
-            plaintext: free_port()?,
-            ssl: free_port()?,
-            sasl: free_port()?,
-            controller: free_port()?,
+            plaintext: port(0)?,
+            ssl: port(1)?,
+            sasl: port(2)?,
+            controller: port(3)?,
         })
     }
 }
