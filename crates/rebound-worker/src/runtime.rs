@@ -127,6 +127,9 @@ impl<R: Runner> Runtime<R> {
         }
         self.metrics.in_flight.set(self.state.in_flight() as i64);
         self.metrics.buffered.set(self.state.buffered() as i64);
+        self.metrics
+            .buffered_bytes
+            .set(self.state.buffered_bytes() as i64);
     }
 
     fn send_commit_now(&mut self, jobs: Vec<Job>) {

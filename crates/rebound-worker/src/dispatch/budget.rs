@@ -17,7 +17,6 @@ impl Dispatcher {
         } else {
             self.bytes >= budget
         };
-        self.metrics.buffered_bytes.set(self.bytes as i64);
         if over != self.over_budget {
             self.over_budget = over;
             tracing::debug!(bytes = self.bytes, budget, over, "fetch byte budget");

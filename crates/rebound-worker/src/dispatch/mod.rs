@@ -141,6 +141,11 @@ impl Dispatcher {
         self.buffered
     }
 
+    /// Bytes of every record fetched and not finished (the budget's measure).
+    pub fn buffered_bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Adds a newly assigned partition starting at its committed position.
     pub fn assign(&mut self, tp: Tp, committed: Option<i64>, metadata: &str) {
         if let Some(&slot) = self.index.get(&tp) {
