@@ -33,9 +33,10 @@ pub async fn run(
     group: &str,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let ingress_error = |reason: String| Error::Ingress {
+    // Every way start or stop can fail, named with its causes.
+    let failed = |e: &dyn std::error::Error| Error::Ingress {
         topic: topic.to_string(),
-        reason,
+        reason: rebound_core::DisplayChain(e).to_string(),
     };
     let policy = DeadLetterPolicy::new(group);
     let dlq = policy.dlq_topic(topic);
@@ -45,15 +46,14 @@ pub async fn run(
             rebound_producer::admin::partition_count(&b, &t, Duration::from_secs(30))
         })
         .await
-        .map_err(|e| ingress_error(e.to_string()))?
-        .map_err(|e| ingress_error(rebound_core::DisplayChain(&e).to_string()))?
+        .map_err(|e| failed(&e))?
+        .map_err(|e| failed(&e))?
         .unwrap_or(1)
     };
     rebound_producer::admin::create_topic(brokers, &dlq, partitions as i32)
         .await
-        .map_err(|e| ingress_error(rebound_core::DisplayChain(&e).to_string()))?;
-    let producer = Producer::new(&ProducerConfig::new(brokers))
-        .map_err(|e| ingress_error(rebound_core::DisplayChain(&e).to_string()))?;
+        .map_err(|e| failed(&e))?;
+    let producer = Producer::new(&ProducerConfig::new(brokers)).map_err(|e| failed(&e))?;
     let metrics = Arc::new(Metrics::new());
     let store_retry = Backoff::exponential(Duration::from_millis(200), Duration::from_secs(10))
         .with_max_attempts(None)
@@ -93,15 +93,12 @@ pub async fn run(
         .with_max_in_flight(64)
         .with_metrics(metrics)
         .build()
-        .map_err(|e| ingress_error(e.to_string()))?;
+        .map_err(|e| failed(&e))?;
     let worker = Worker::start(config, handler)
         .await
-        .map_err(|e| ingress_error(rebound_core::DisplayChain(&e).to_string()))?;
+        .map_err(|e| failed(&e))?;
     tracing::info!(topic, group, dlq, "task ingress started");
     shutdown.cancelled().await;
-    worker
-        .stop()
-        .await
-        .map_err(|e| ingress_error(rebound_core::DisplayChain(&e).to_string()))?;
+    worker.stop().await.map_err(|e| failed(&e))?;
     Ok(())
 }
