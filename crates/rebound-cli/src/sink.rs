@@ -4,11 +4,13 @@
 //! `X-Rebound-Timestamp` (epoch ms, when known) and the key as
 //! `X-Rebound-Key` when it is printable ASCII, else base64 in
 //! `X-Rebound-Key-Base64`. 2xx is success; 429 and 503 are throttling
-//! (honouring `Retry-After` seconds); anything else, and connection errors,
+//! (honouring `Retry-After`, seconds or a date); anything else, and connection errors,
 //! are transient failures.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use rebound_core::retry::retry_after;
 
 use base64::Engine;
 use rebound_worker::{Handler, HandlerError, HandlerResult, Record};
@@ -73,8 +75,7 @@ impl Handler for HttpSink {
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .map(Duration::from_secs);
+                    .and_then(|v| retry_after(v, SystemTime::now()));
                 return Err(HandlerError::throttled(msg, after));
             }
             Err(HandlerError::transient(msg))

@@ -1,5 +1,6 @@
 //! Core types for rebound: records, header names, error kinds, backoff.
-//! No I/O, nothing async, nothing Kafka-client specific.
+//! No I/O and nothing Kafka-client specific; the one async part is the retry
+//! loop's sleep.
 //!
 //! # Layout
 //!
@@ -10,6 +11,7 @@
 //! - [`headers`]: the one documented set of `rebound.*` header names.
 //! - [`provenance`]: [`Provenance`], reading and writing a failed record's headers.
 //! - [`backoff`]: [`Backoff`], exponential with cap and full jitter.
+//! - [`retry`]: [`retry()`], the one retry loop on a [`Backoff`], and `Retry-After`.
 //! - [`validate`]: the [`Validate`] trait; failures are permanent and name the field.
 
 pub mod backoff;
@@ -17,6 +19,7 @@ pub mod error;
 pub mod headers;
 pub mod provenance;
 pub mod record;
+pub mod retry;
 pub mod time;
 pub mod topic;
 pub mod validate;
@@ -25,6 +28,7 @@ pub use backoff::{Backoff, Jitter};
 pub use error::{DisplayChain, ErrorKind, HandlerError, HandlerResult};
 pub use provenance::Provenance;
 pub use record::{Header, Record};
+pub use retry::{retry, GaveUp, Next};
 pub use time::epoch_ms;
 pub use topic::Topic;
 pub use validate::{Validate, ValidationError};

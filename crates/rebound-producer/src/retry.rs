@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use rebound_core::Backoff;
+use rebound_core::{Backoff, GaveUp, Next};
 
 use crate::error::ProduceError;
 use crate::metrics::ProducerMetrics;
@@ -20,23 +20,25 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ProduceError>>,
 {
-    let mut n = 1;
-    loop {
-        match attempt().await {
-            Ok(v) => return Ok(v),
-            Err(mut e) => {
-                e.attempts = n;
-                let Some(b) = backoff else { return Err(e) };
-                if !e.retriable || !b.allows_attempt(n + 1) {
-                    return Err(e);
-                }
-                tracing::debug!(error = %rebound_core::DisplayChain(&e), attempt = n, "retrying send");
-                metrics.record_retry();
-                tokio::time::sleep(b.delay(n)).await;
-                n += 1;
-            }
+    let Some(backoff) = backoff else {
+        return attempt().await.map_err(|mut e| {
+            e.attempts = 1;
+            e
+        });
+    };
+    rebound_core::retry(backoff, attempt, |e, f| {
+        if !e.retriable {
+            return Next::Stop;
         }
-    }
+        tracing::debug!(error = %rebound_core::DisplayChain(e), attempt = f.attempt, "retrying send");
+        metrics.record_retry();
+        Next::Retry
+    })
+    .await
+    .map_err(|GaveUp { mut error, attempts }| {
+        error.attempts = attempts;
+        error
+    })
 }
 
 #[cfg(test)]

@@ -263,7 +263,8 @@ impl Dispatcher {
                         &self.config.backoff,
                         Duration::from_secs(t.spec.base_delay.into()),
                         deliveries,
-                    );
+                    )
+                    .max(e.retry_after().unwrap_or_default());
                     Finish::Retry {
                         attempts: deliveries,
                         next_due_ms: clock.now_ms() + delay.as_millis() as u64,

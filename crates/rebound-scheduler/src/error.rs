@@ -2,25 +2,9 @@
 
 use std::path::PathBuf;
 
-/// A rejected task request: which field is wrong and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct ValidationError {
-    /// The offending field (`destination.topic`, `max_retries`, ...).
-    pub field: String,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl ValidationError {
-    /// A validation error on `field`.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+/// A rejected task request: which field is wrong and why (core's type,
+/// shared with record validation).
+pub use rebound_core::ValidationError;
 
 /// Errors of the scheduler library.
 #[derive(Debug, thiserror::Error)]

@@ -51,6 +51,7 @@ impl Deliver for Recording {
                 Err(DeliveryError::HttpStatus {
                     url: d.destination.url.clone(),
                     status: 503,
+                    retry_after: None,
                 })
             } else {
                 Ok(())

@@ -97,6 +97,30 @@ async fn retries_with_backoff_then_delivers_with_keys_and_headers() {
 }
 
 #[tokio::test]
+async fn a_429_retry_after_delays_the_next_attempt_beyond_the_backoff() {
+    let rec = Recorder::start().await;
+    rec.script(&[429]);
+    let s = serve().await;
+    assert_eq!(
+        post(&s.base, &http_task("h-429", &rec.url("hook"), 2, 1))
+            .await
+            .0,
+        201
+    );
+    rec.wait_for(Duration::from_secs(20), "2 deliveries", |r| r.len() >= 2)
+        .await;
+    let got = rec.received();
+    // The backoff alone would wait 1 s; the endpoint asked for 3 s.
+    let gap = (got[1].at - got[0].at).as_secs_f64();
+    assert!(
+        (2.95..6.0).contains(&gap),
+        "second attempt {gap:.2} s after the first"
+    );
+    s.stop.cancel();
+    s.handle.await.unwrap().unwrap();
+}
+
+#[tokio::test]
 async fn exhausted_tasks_go_to_the_dead_destination_as_an_envelope() {
     let rec = Recorder::start().await;
     rec.fail_path("/down");

@@ -53,7 +53,17 @@ impl HttpSink {
             Err(DeliveryError::HttpStatus {
                 url: url.to_string(),
                 status: status.as_u16(),
+                retry_after: retry_after(&resp),
             })
         }
     }
+}
+
+/// `Retry-After` of a 429 or 503 answer.
+fn retry_after(resp: &reqwest::Response) -> Option<std::time::Duration> {
+    if !matches!(resp.status().as_u16(), 429 | 503) {
+        return None;
+    }
+    let value = resp.headers().get(reqwest::header::RETRY_AFTER)?;
+    rebound_core::retry::retry_after(value.to_str().ok()?, std::time::SystemTime::now())
 }

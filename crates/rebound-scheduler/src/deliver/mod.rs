@@ -39,7 +39,20 @@ pub enum DeliveryError {
         url: String,
         /// Response status.
         status: u16,
+        /// The wait a 429 or 503 asked for with `Retry-After`; the next
+        /// attempt is no sooner.
+        retry_after: Option<std::time::Duration>,
     },
+}
+
+impl DeliveryError {
+    /// The wait the destination asked for, if any.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            DeliveryError::HttpStatus { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 /// One delivery: where, with which key, what bytes.

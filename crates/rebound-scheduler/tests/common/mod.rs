@@ -35,7 +35,8 @@ impl Received {
 #[derive(Default)]
 struct Inner {
     received: Vec<Received>,
-    /// Statuses to answer with, in order; then 200.
+    /// Statuses to answer with, in order; then 200. A 429 carries
+    /// `Retry-After: 3`.
     script: VecDeque<u16>,
     /// Paths that always fail with 500.
     failing: Vec<String>,
@@ -53,7 +54,7 @@ async fn record(
     uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
+) -> (StatusCode, [(&'static str, &'static str); 1]) {
     let mut g = r.lock().unwrap();
     let path = uri.path().to_string();
     g.received.push(Received {
@@ -63,10 +64,15 @@ async fn record(
         at: Instant::now(),
     });
     if g.failing.contains(&path) {
-        return StatusCode::INTERNAL_SERVER_ERROR;
+        return (StatusCode::INTERNAL_SERVER_ERROR, [("x-note", "failing")]);
     }
     let code = g.script.pop_front().unwrap_or(200);
-    StatusCode::from_u16(code).unwrap()
+    // A 429 asks for a wait longer than any test's base delay.
+    let header = match code {
+        429 => ("retry-after", "3"),
+        _ => ("x-note", "scripted"),
+    };
+    (StatusCode::from_u16(code).unwrap(), [header])
 }
 
 impl Recorder {

@@ -8,7 +8,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
-use rebound_core::{epoch_ms, Record};
+use rebound_core::{epoch_ms, Backoff, Jitter, Next, Record};
 use rebound_producer::{OutRecord, TxnError, TxnErrorKind};
 use tracing::{debug, warn};
 
@@ -74,9 +74,11 @@ impl<T: Transform> Shared<T> {
     /// can time out again and again (seen on tansu): stopping then is right,
     /// as nothing of the transaction is committed.
     async fn abort(&self) -> Result<(), Abort> {
-        repeat_retriable("abort", 3, Duration::ZERO, || self.producer.abort())
-            .await
-            .map_err(|e| Abort::Fail(e.into()))
+        repeat_retriable("abort", repeats(3, Duration::ZERO), || {
+            self.producer.abort()
+        })
+        .await
+        .map_err(|e| Abort::Fail(e.into()))
     }
 
     /// Transforms every record and sends the output and the offsets.
@@ -151,7 +153,7 @@ impl<T: Transform> Shared<T> {
 
     /// Commits, repeating the call while the client says it may.
     async fn commit(&self) -> Result<(), Abort> {
-        repeat_retriable("commit", 5, Duration::from_millis(100), || {
+        repeat_retriable("commit", repeats(5, Duration::from_millis(100)), || {
             self.producer.commit()
         })
         .await
@@ -182,30 +184,30 @@ impl<T: Transform> Shared<T> {
     }
 }
 
-/// Calls `call` again while it fails with a retriable error, at most
-/// `retries` more times, pausing `pause` × the retry number in between;
-/// returns the first other error, or the last one.
-async fn repeat_retriable<F, Fut>(
-    what: &str,
-    retries: u64,
-    pause: Duration,
-    mut call: F,
-) -> Result<(), TxnError>
+/// Calls `call` again while it fails with a retriable error, as often as
+/// `backoff` allows; returns the first other error, or the last one.
+async fn repeat_retriable<F, Fut>(what: &str, backoff: Backoff, call: F) -> Result<(), TxnError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(), TxnError>>,
 {
-    let mut tries = 0;
-    loop {
-        match call().await {
-            Err(e) if e.kind == TxnErrorKind::Retriable && tries < retries => {
-                tries += 1;
-                warn!(error = %e, tries, "{what} did not succeed; trying again");
-                tokio::time::sleep(pause * tries as u32).await;
-            }
-            result => return result,
+    rebound_core::retry(&backoff, call, |e: &TxnError, f| {
+        if e.kind != TxnErrorKind::Retriable {
+            return Next::Stop;
         }
-    }
+        warn!(error = %e, attempt = f.attempt, "{what} did not succeed; trying again");
+        Next::Retry
+    })
+    .await
+    .map_err(|gave_up| gave_up.error)
+}
+
+/// `retries` more attempts after the first, `first_pause` before the first
+/// retry and doubling up to a second, no jitter.
+fn repeats(retries: u32, first_pause: Duration) -> Backoff {
+    Backoff::exponential(first_pause, Duration::from_secs(1).max(first_pause))
+        .with_jitter(Jitter::None)
+        .with_max_attempts(Some(retries + 1))
 }
 
 fn kafka(context: &'static str, source: KafkaError) -> PipelineError {

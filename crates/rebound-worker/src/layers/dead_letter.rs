@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rebound_core::{epoch_ms, Backoff, ErrorKind, HandlerResult, Jitter, Record};
+use rebound_core::{epoch_ms, Backoff, ErrorKind, HandlerResult, Jitter, Next, Record};
 use rebound_producer::{OutRecord, Producer};
 use tracing::{info, warn};
 
@@ -31,7 +31,9 @@ pub struct DeadLetterPolicy {
     pub tiers: Vec<Duration>,
     /// Topic naming.
     pub names: TopicNames,
-    /// Backoff between attempts to write a tier or DLQ record.
+    /// Backoff between attempts to write a tier or DLQ record. Its
+    /// `max_attempts` is ignored: the write is tried until it succeeds, as
+    /// the record's offset cannot commit before.
     pub write_backoff: Backoff,
 }
 
@@ -151,22 +153,32 @@ impl<H: Handler> Handler for DeadLetter<H> {
 impl<H> DeadLetter<H> {
     /// Writes until acknowledged; the caller's offset cannot commit before.
     async fn write(&self, out: &OutRecord, rec: &Record) {
-        let backoff = &self.layer.policy.write_backoff;
-        let mut attempt = 1;
-        loop {
-            match self.layer.producer.send(out).await {
-                Ok(_) => return,
-                Err(e) => {
-                    let delay = backoff.delay(attempt);
-                    warn!(
-                        topic = %rec.topic, partition = rec.partition, offset = rec.offset,
-                        to = %out.topic, attempt, ?delay, error = %rebound_core::DisplayChain(&e),
-                        "writing the failed record failed; retrying (its offset will not commit before)"
-                    );
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-            }
+        // Never bounded: giving up would lose the record.
+        let backoff = self
+            .layer
+            .policy
+            .write_backoff
+            .clone()
+            .with_max_attempts(None);
+        let written = rebound_core::retry(
+            &backoff,
+            || self.layer.producer.send(out),
+            |e, f| {
+                warn!(
+                    topic = %rec.topic, partition = rec.partition, offset = rec.offset,
+                    to = %out.topic, attempt = f.attempt, delay = ?f.delay,
+                    error = %rebound_core::DisplayChain(e),
+                    "writing the failed record failed; retrying (its offset will not commit before)"
+                );
+                Next::Retry
+            },
+        )
+        .await;
+        if let Err(gave_up) = written {
+            unreachable!(
+                "an unbounded backoff gave up after {} attempts",
+                gave_up.attempts
+            );
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use rebound_core::{Backoff, ErrorKind, HandlerError, HandlerResult, Record};
+use rebound_core::{Backoff, ErrorKind, GaveUp, HandlerError, HandlerResult, Next, Record};
 use tracing::debug;
 
 use super::Layer;
@@ -53,35 +53,36 @@ impl<H: Handler> Handler for Retry<H> {
 pub async fn retry_in_place<T, F, Fut>(
     backoff: &Backoff,
     record: &Record,
-    mut attempt_once: F,
+    attempt_once: F,
 ) -> Result<T, HandlerError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, HandlerError>>,
 {
-    let mut attempt = 1u32;
-    loop {
-        let mut err = match attempt_once().await {
-            Ok(v) => return Ok(v),
-            Err(e) => e,
-        };
-        err.attempts = attempt;
-        if !err.kind.is_retriable() || !backoff.allows_attempt(attempt + 1) {
-            return Err(err);
-        }
-        let mut delay = backoff.delay(attempt);
-        if err.kind == ErrorKind::Throttled {
-            if let Some(after) = err.retry_after {
-                delay = delay.max(after);
-            }
+    rebound_core::retry(backoff, attempt_once, |err, f| {
+        if !err.kind.is_retriable() {
+            return Next::Stop;
         }
         debug!(
             topic = %record.topic, partition = record.partition, offset = record.offset,
-            attempt, ?delay, error = %err, "retrying in place"
+            attempt = f.attempt, delay = ?f.delay, retry_after = ?err.retry_after, error = %err,
+            "retrying in place"
         );
-        tokio::time::sleep(delay).await;
-        attempt += 1;
-    }
+        match (err.kind, err.retry_after) {
+            (ErrorKind::Throttled, Some(after)) => Next::RetryNoSooner(after),
+            _ => Next::Retry,
+        }
+    })
+    .await
+    .map_err(
+        |GaveUp {
+             mut error,
+             attempts,
+         }| {
+            error.attempts = attempts;
+            error
+        },
+    )
 }
 
 #[cfg(test)]
