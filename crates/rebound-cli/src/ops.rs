@@ -8,7 +8,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use rebound_worker::{Health, Metrics};
+use rebound_worker::{Health, HealthReport, Metrics, Probe};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
@@ -27,26 +27,17 @@ pub fn router(health: Arc<Health>, metrics: Arc<Metrics>) -> Router {
 }
 
 async fn healthz(State(ops): State<Ops>) -> impl IntoResponse {
-    let r = ops.health.report();
-    probe("live", r.live, r.reasons)
+    probe(ops.health.report(), Probe::Live)
 }
 
 async fn readyz(State(ops): State<Ops>) -> impl IntoResponse {
-    let r = ops.health.report();
-    probe("ready", r.ready, r.reasons)
+    probe(ops.health.report(), Probe::Ready)
 }
 
-/// 200 or 503 with `{"<what>": ok, "reasons": [...]}`.
-fn probe(what: &str, ok: bool, reasons: Vec<String>) -> impl IntoResponse {
-    let code = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        code,
-        Json(serde_json::json!({ what: ok, "reasons": reasons })),
-    )
+/// The one health shape, 200 when `which` passes and 503 when it does not.
+pub fn probe(report: HealthReport, which: Probe) -> impl IntoResponse {
+    let code = StatusCode::from_u16(report.status(which)).expect("200 or 503");
+    (code, Json(report))
 }
 
 async fn metrics_text(State(ops): State<Ops>) -> impl IntoResponse {
@@ -95,6 +86,12 @@ mod tests {
         let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert!(v["reasons"].to_string().contains("not yet assigned"), "{v}");
+        // Never polled: neither live nor ready, in the one health shape.
+        assert_eq!(
+            (&v["live"], &v["ready"]),
+            (&false.into(), &false.into()),
+            "{v}"
+        );
 
         let r = app
             .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())

@@ -53,8 +53,13 @@ pub async fn run(
     rebound_producer::admin::create_topic(brokers, &dlq, partitions as i32)
         .await
         .map_err(|e| failed(&e))?;
-    let producer = Producer::new(&ProducerConfig::new(brokers)).map_err(|e| failed(&e))?;
-    let metrics = Arc::new(Metrics::new());
+    // Its metrics, the dead-letter producer's included, show on the
+    // scheduler's `/metrics`.
+    let shared = sched.metrics();
+    let producer =
+        Producer::new(&ProducerConfig::new(brokers).with_metrics(shared.producer.clone()))
+            .map_err(|e| failed(&e))?;
+    let metrics = Arc::new(Metrics::in_registry(shared.registry().clone()));
     let store_retry = Backoff::exponential(Duration::from_millis(200), Duration::from_secs(10))
         .with_max_attempts(None)
         .with_jitter(Jitter::Full);

@@ -1,11 +1,19 @@
 //! Prometheus metrics of the scheduler (text format at `/metrics`).
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use std::sync::Arc;
 
-/// The scheduler's metrics, registered in their own registry.
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use rebound_producer::ProducerMetrics;
+
+/// The scheduler's metrics, in the process's one registry: its own, its
+/// producers' (Kafka delivery and the ingress's dead-letter writes) and the
+/// ingress worker's all show on one `/metrics`.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     registry: Registry,
+    /// Shared by every producer of the process (one set of producer
+    /// metrics per registry).
+    pub producer: Arc<ProducerMetrics>,
     /// Tasks created.
     pub created: IntCounter,
     /// Deliveries by result (`ok`, `error`).
@@ -27,9 +35,14 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Creates and registers every metric.
+    /// Creates and registers every metric in a registry of its own.
     pub fn new() -> Self {
-        let registry = Registry::new();
+        Self::in_registry(Registry::new())
+    }
+
+    /// Creates every metric, the producers' included, in `registry`.
+    pub fn in_registry(registry: Registry) -> Self {
+        let producer = Arc::new(ProducerMetrics::in_registry(registry.clone()));
         let created = IntCounter::new("rebound_scheduler_tasks_created_total", "Tasks created")
             .expect("valid metric");
         let deliveries = IntCounterVec::new(
@@ -80,6 +93,7 @@ impl Metrics {
         }
         Metrics {
             registry,
+            producer,
             created,
             deliveries,
             dead_letters,
@@ -89,8 +103,13 @@ impl Metrics {
         }
     }
 
-    /// Renders the Prometheus text format.
-    pub fn render(&self) -> String {
+    /// The registry every metric of the process is in.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
         rebound_producer::metrics::encode(&self.registry)
     }
 }

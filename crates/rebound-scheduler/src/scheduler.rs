@@ -171,6 +171,16 @@ impl Scheduler {
         self.inner.store.health().await
     }
 
+    /// Liveness and readiness in rebound's one health shape: ready when
+    /// the store answers.
+    pub async fn health_report(&self) -> rebound_worker::HealthReport {
+        let store = self
+            .health()
+            .await
+            .map_err(|e| rebound_core::DisplayChain(&e).to_string());
+        rebound_worker::HealthReport::from_checks([(self.store().name(), store)])
+    }
+
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store

@@ -35,7 +35,10 @@ pub async fn serve_on(
 ) -> Result<()> {
     let store = store::open(&config.store_url).await?;
     let sched = Scheduler::builder(store).with_limits(config.limits).build();
-    let deliver: Arc<dyn Deliver> = Arc::new(Deliverer::new(config.kafka_brokers.clone()));
+    let deliver: Arc<dyn Deliver> = Arc::new(Deliverer::with_metrics(
+        config.kafka_brokers.clone(),
+        sched.metrics().producer.clone(),
+    ));
     run(config, sched, deliver, listener, shutdown).await
 }
 

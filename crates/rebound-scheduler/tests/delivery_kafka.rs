@@ -173,6 +173,25 @@ async fn delivers_to_kafka_and_ingests_tasks_from_a_topic() {
             "the DLQ keeps the original value"
         );
     }
+    // One /metrics for the whole process: the scheduler's, its producers'
+    // (two Kafka deliveries, two dead letters) and the ingress worker's
+    // (four records handled, two of them by dead-lettering).
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "rebound_scheduler_tasks_created_total 4".to_string(),
+        "rebound_producer_records_delivered_total 4".to_string(),
+        format!("rebound_records_processed_total{{topic=\"{ingress}\"}} 4"),
+        "rebound_dead_lettered_total{kind=\"permanent\"} 2".to_string(),
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
     stop.cancel();
     served.await.unwrap().unwrap();
 }

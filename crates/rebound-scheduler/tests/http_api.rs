@@ -369,8 +369,16 @@ async fn health_metrics_and_probes() {
     let (s, v) = call(&app, "GET", "/health", None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v, json!({"status": "healthy", "checks": {"file": "ok"}}));
-    assert_eq!(call(&app, "GET", "/healthz", None).await.0, StatusCode::OK);
-    assert_eq!(call(&app, "GET", "/readyz", None).await.0, StatusCode::OK);
+    // /healthz and /readyz: the health shape every rebound service answers.
+    let up = json!({"live": true, "ready": true, "reasons": []});
+    assert_eq!(
+        call(&app, "GET", "/healthz", None).await,
+        (StatusCode::OK, up.clone())
+    );
+    assert_eq!(
+        call(&app, "GET", "/readyz", None).await,
+        (StatusCode::OK, up)
+    );
     assert_eq!(
         call(&app, "POST", "/tasks", Some(task("m-1").to_string()))
             .await
@@ -401,6 +409,19 @@ async fn store_down_is_503_health_and_500_internal_error() {
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
     assert_eq!(v["status"], "unhealthy");
     assert_ne!(v["checks"]["redis"], "ok");
+    // Not ready, but live: restarting the process would not bring Redis back.
+    let (s, v) = call(&app, "GET", "/readyz", None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(
+        (&v["live"], &v["ready"]),
+        (&json!(true), &json!(false)),
+        "{v}"
+    );
+    assert!(
+        v["reasons"][0].as_str().unwrap().starts_with("redis: "),
+        "{v}"
+    );
+    assert_eq!(call(&app, "GET", "/healthz", None).await.0, StatusCode::OK);
     assert_error(
         call(&app, "POST", "/tasks", Some(task("i-1").to_string())).await,
         StatusCode::INTERNAL_SERVER_ERROR,

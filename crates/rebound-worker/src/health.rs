@@ -20,8 +20,11 @@ pub struct Health {
     fatal: Mutex<Option<String>>,
 }
 
-/// A snapshot of [`Health`] with the reasons for not being ready.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A snapshot of [`Health`] with the reasons for not being ready. This is
+/// the one health shape of every rebound service: `/healthz` and `/readyz`
+/// answer it as JSON, `{"live": true, "ready": false, "reasons": ["..."]}`,
+/// with 200 when their probe passes and 503 when it does not.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct HealthReport {
     /// The process should be kept running.
     pub live: bool,
@@ -29,6 +32,50 @@ pub struct HealthReport {
     pub ready: bool,
     /// Why it is not ready / not live (empty when both hold).
     pub reasons: Vec<String>,
+}
+
+/// Which question a probe asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// `/healthz`: should the process be kept running?
+    Live,
+    /// `/readyz`: should it get work (traffic, partitions)?
+    Ready,
+}
+
+impl HealthReport {
+    /// A report from named checks: live, and ready when every check passes;
+    /// each failed check is a reason `"<name>: <why>"`.
+    pub fn from_checks<'a>(
+        checks: impl IntoIterator<Item = (&'a str, Result<(), String>)>,
+    ) -> Self {
+        let reasons: Vec<String> = checks
+            .into_iter()
+            .filter_map(|(name, r)| r.err().map(|why| format!("{name}: {why}")))
+            .collect();
+        HealthReport {
+            live: true,
+            ready: reasons.is_empty(),
+            reasons,
+        }
+    }
+
+    /// Whether `probe` passes.
+    pub fn passes(&self, probe: Probe) -> bool {
+        match probe {
+            Probe::Live => self.live,
+            Probe::Ready => self.ready,
+        }
+    }
+
+    /// The HTTP status a probe answers with: 200 when it passes, else 503.
+    pub fn status(&self, probe: Probe) -> u16 {
+        if self.passes(probe) {
+            200
+        } else {
+            503
+        }
+    }
 }
 
 impl Health {

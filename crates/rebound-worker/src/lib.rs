@@ -69,7 +69,7 @@ pub use decode::{decode_json, json_handler};
 pub use dispatch::{CommitPoint, DispatchStats, FrozenInfo};
 pub use error::{ConfigError, Error, Result};
 pub use handler::{batch_handler_fn, handler_fn, BatchError, BatchHandler, Handler};
-pub use health::{Health, HealthReport};
+pub use health::{Health, HealthReport, Probe};
 pub use layers::{
     Breaker, BreakerConfig, BreakerLayer, BreakerState, DeadLetterLayer, DeadLetterPolicy, Layer,
     Retry, RetryLayer, TopicNames,

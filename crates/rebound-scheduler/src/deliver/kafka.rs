@@ -3,16 +3,17 @@
 //! cached.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rebound_producer::{OutRecord, Producer, ProducerConfig};
+use rebound_producer::{OutRecord, Producer, ProducerConfig, ProducerMetrics};
 
 use super::{Delivery, DeliveryError};
 
 /// Produces deliveries to Kafka.
 pub struct KafkaSink {
     default_brokers: String,
+    metrics: Arc<ProducerMetrics>,
     producers: Mutex<HashMap<String, Producer>>,
 }
 
@@ -25,10 +26,12 @@ impl std::fmt::Debug for KafkaSink {
 }
 
 impl KafkaSink {
-    /// A sink using `default_brokers` for destinations without `host`.
-    pub fn new(default_brokers: impl Into<String>) -> Self {
+    /// A sink using `default_brokers` for destinations without `host`; its
+    /// producers record into `metrics`.
+    pub fn new(default_brokers: impl Into<String>, metrics: Arc<ProducerMetrics>) -> Self {
         KafkaSink {
             default_brokers: default_brokers.into(),
+            metrics,
             producers: Mutex::new(HashMap::new()),
         }
     }
@@ -40,7 +43,8 @@ impl KafkaSink {
         }
         let config = ProducerConfig::new(brokers)
             .with_linger(Duration::from_millis(2))
-            .with_delivery_timeout(Duration::from_secs(30));
+            .with_delivery_timeout(Duration::from_secs(30))
+            .with_metrics(self.metrics.clone());
         let p = Producer::new(&config).map_err(|source| DeliveryError::Kafka {
             topic: String::new(),
             brokers: brokers.to_string(),

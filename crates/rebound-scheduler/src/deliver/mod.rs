@@ -84,10 +84,24 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
-    /// Kafka destinations without `host` use `default_brokers`.
+    /// Kafka destinations without `host` use `default_brokers`; the Kafka
+    /// producers' metrics are in a registry of their own.
     pub fn new(default_brokers: impl Into<String>) -> Self {
+        Self::with_metrics(
+            default_brokers,
+            std::sync::Arc::new(rebound_producer::ProducerMetrics::new()),
+        )
+    }
+
+    /// Like [`Deliverer::new`], the Kafka producers recording into `metrics`
+    /// (the scheduler's [`Metrics::producer`](crate::metrics::Metrics::producer),
+    /// to show them on its `/metrics`).
+    pub fn with_metrics(
+        default_brokers: impl Into<String>,
+        metrics: std::sync::Arc<rebound_producer::ProducerMetrics>,
+    ) -> Self {
         Deliverer {
-            kafka: kafka::KafkaSink::new(default_brokers),
+            kafka: kafka::KafkaSink::new(default_brokers, metrics),
             http: http::HttpSink::new(),
         }
     }

@@ -8,7 +8,8 @@
 //! | `GET /tasks/{id}` | 200 | 404 `NOT_FOUND` |
 //! | `DELETE /tasks/{id}` | 200 | 404, 409 (already finished) |
 //! | `GET /tasks` | 200 page | 400 |
-//! | `GET /health` | 200 healthy | 503 unhealthy |
+//! | `GET /health` | 200 healthy | 503 unhealthy (Rebound's shape) |
+//! | `GET /healthz`, `GET /readyz` | 200 | 503, both as `{"live", "ready", "reasons"}` (every rebound service's shape); ready when the store answers |
 //!
 //! Any route: 405 `METHOD_NOT_ALLOWED`, 404 `NOT_FOUND`, 401 `UNAUTHORIZED`
 //! (task routes, when a bearer token is configured), 500 `INTERNAL_ERROR`.
@@ -21,6 +22,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use rebound_worker::{HealthReport, Probe};
 use serde_json::json;
 
 use crate::scheduler::Scheduler;
@@ -66,7 +68,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tasks)
         .route("/health", get(health))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(health))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
@@ -121,7 +123,7 @@ async fn not_found(req: Request) -> ApiError {
     ApiError::not_found(format!("no route for {}", req.uri().path()))
 }
 
-/// `GET /health` and `/readyz`: the store's check, 200 or 503.
+/// `GET /health` (Rebound's shape): the store's check, 200 or 503.
 async fn health(State(state): State<AppState>) -> Response {
     let name = state.scheduler.store().name();
     match state.scheduler.health().await {
@@ -138,15 +140,25 @@ async fn health(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `GET /healthz`: liveness of the process.
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+/// `GET /healthz`: liveness of the process, in rebound's one health shape.
+async fn healthz(State(state): State<AppState>) -> Response {
+    probe(state.scheduler.health_report().await, Probe::Live)
+}
+
+/// `GET /readyz`: ready when the store answers, in rebound's one health shape.
+async fn readyz(State(state): State<AppState>) -> Response {
+    probe(state.scheduler.health_report().await, Probe::Ready)
+}
+
+fn probe(report: HealthReport, which: Probe) -> Response {
+    let code = StatusCode::from_u16(report.status(which)).expect("200 or 503");
+    (code, Json(report)).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.scheduler.metrics().render(),
+        state.scheduler.metrics().encode(),
     )
         .into_response()
 }
