@@ -6,6 +6,8 @@
 //! - [`apache_kafka`]: [`KafkaBroker`] starts Apache Kafka itself (KRaft,
 //!   single node, PLAINTEXT + SSL + SASL listeners) for the tests that need
 //!   semantics tansu lacks; `REBOUND_TEST_BROKER=kafka` runs every test on it.
+//! - [`bed`]: [`TopicBed`], a broker and a fresh topic, and [`eventually`],
+//!   the one wait-until-true every test uses.
 //! - [`bench`]: knobs and medians for the benches.
 //! - [`broker`]: [`Brokers`]: the broker a test gets. [`LocalBroker`] (from
 //!   `rebound-localbroker`, shared with `rebound demo`) starts the tansu broker binary (shipped in the
@@ -20,6 +22,7 @@
 //! timeout tests use.
 
 pub mod apache_kafka;
+pub mod bed;
 pub mod bench;
 pub mod broker;
 pub mod kafka;
@@ -27,6 +30,7 @@ pub mod services;
 pub mod txn_probe;
 
 pub use apache_kafka::KafkaBroker;
+pub use bed::{eventually, eventually_or, read_at_least, TopicBed};
 pub use broker::{BrokerKind, Brokers};
 pub use kafka::{
     broker_keeps_commit_metadata, create_topic, produce_records, read_all, read_all_uncommitted,

@@ -1,0 +1,11 @@
+//! Integration tests of the `rebound` binary, run as a user runs it, against real parts: one test
+//! binary, one module per area (one link instead of one per file).
+
+mod cli_consume;
+mod cli_demo;
+mod cli_dlq;
+mod cli_produce;
+mod cli_serve;
+mod cli_worker;
+mod common;
+mod dlq_replay;

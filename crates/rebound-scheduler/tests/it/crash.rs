@@ -1,0 +1,121 @@
+//! kill -9 of the serve process under load loses no acknowledged task: a
+//! child `rebound-scheduler-serve` takes creates from concurrent clients, is
+//! SIGKILLed mid-load, restarted on the same store, and every task that got a
+//! 201 is delivered. Run for the embedded store and for Redis.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::common::{http_task, Recorder};
+
+struct Serve {
+    child: Child,
+    base: String,
+}
+
+impl Serve {
+    fn start(store: &str) -> Serve {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rebound-scheduler-serve"))
+            .env("HTTP_ADDR", "127.0.0.1:0")
+            .env("REBOUND_STORE", store)
+            .env("REBOUND_LEASE_SECS", "3")
+            .env("KAFKA_BROKERS", "127.0.0.1:9")
+            .env("LOG_LEVEL", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("{line:?}"));
+        Serve {
+            base: format!("http://{addr}"),
+            child,
+        }
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn crash_under_load_loses_nothing(store: &str) {
+    let rec = Recorder::start().await;
+    let first = Serve::start(store);
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut clients = Vec::new();
+    for c in 0..8 {
+        let base = first.base.clone();
+        let acked = acked.clone();
+        let url = rec.url("crash");
+        clients.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            for i in 0.. {
+                let id = format!("crash-{c}-{i}");
+                let r = http
+                    .post(format!("{base}/tasks"))
+                    .json(&http_task(&id, &url, 0, 1))
+                    .send()
+                    .await;
+                match r {
+                    Ok(resp) if resp.status().as_u16() == 201 => acked.lock().unwrap().push(id),
+                    Ok(resp) => panic!("unexpected {}", resp.status()),
+                    Err(_) => break, // the server died
+                }
+            }
+        }));
+    }
+    // Long enough that some tasks are due and in flight when the kill lands.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    first.kill9();
+    for c in clients {
+        c.await.unwrap();
+    }
+    let acked: Vec<String> = acked.lock().unwrap().clone();
+    assert!(acked.len() > 100, "load too light: {} acked", acked.len());
+    let before = rec.received().len();
+    eprintln!(
+        "{store}: {} creates acknowledged, {before} delivered before kill -9",
+        acked.len()
+    );
+    let _second = Serve::start(store);
+    let want: HashSet<String> = acked.iter().map(|id| format!("{id}|0")).collect();
+    rec.wait_for(
+        Duration::from_secs(60),
+        "every acknowledged task delivered",
+        |r| {
+            let got: HashSet<String> = r.iter().map(|x| x.header("x-message-key")).collect();
+            want.is_subset(&got)
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn kill9_file_store() {
+    let dir = tempfile::tempdir().unwrap();
+    crash_under_load_loses_nothing(&format!("file://{}", dir.path().display())).await;
+}
+
+#[tokio::test]
+async fn kill9_redis_store() {
+    let prefix = rebound_testkit::unique_name("crash");
+    crash_under_load_loses_nothing(&format!("{}?prefix={prefix}", rebound_testkit::redis_url()))
+        .await;
+}

@@ -1,0 +1,13 @@
+//! Integration tests of the scheduler, against real parts: one test
+//! binary, one module per area (one link instead of one per file).
+
+mod backoff;
+mod common;
+mod crash;
+mod delivery_http;
+mod delivery_kafka;
+mod file_store;
+mod http_api;
+mod redis_instances;
+mod redis_modes;
+mod store_contract;
