@@ -1,7 +1,7 @@
 //! Retry-tier records wait in their partition's `held` queue, neither
 //! started nor committed, until their `rebound.due` time.
 
-use rebound_core::{epoch_ms, Record};
+use rebound_core::Record;
 
 use super::Dispatcher;
 
@@ -12,7 +12,7 @@ impl Dispatcher {
         if self.held == 0 {
             return None;
         }
-        let now = epoch_ms();
+        let now = (self.clock)();
         let mut next: Option<i64> = None;
         for slot in 0..self.parts.len() {
             let Some(p) = self.parts[slot].as_mut() else {

@@ -9,12 +9,16 @@
 //! - [`types`]: jobs, outcomes, consumer actions, commit points, frozen info.
 //! - `budget`: the byte budget over fetched, unfinished records.
 //! - `revoke`: revoking partitions and the commit points sent to the broker.
-//! - `held`: retry-tier records held until due.
+//! - `held`: retry-tier records held until due (on an injectable clock).
+//! - `tests`: the pure logic on injected time.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use rebound_core::{epoch_ms, Record, Topic};
+
+/// Now, in epoch milliseconds: the wall clock, or a test's.
+pub(crate) type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 use crate::config::Ordering;
 use crate::lanes::{Lanes, Queued};
@@ -28,6 +32,8 @@ mod budget_tests;
 mod finish;
 mod held;
 mod revoke;
+#[cfg(test)]
+mod tests;
 pub mod types;
 
 use budget::size_of;
@@ -106,11 +112,18 @@ pub(crate) struct Dispatcher {
     /// Fetching paused for the byte budget (until back under half of it).
     over_budget: bool,
     retained: Retained,
+    /// Decides when held retry-tier records are due.
+    clock: Clock,
     pub stats: DispatchStats,
 }
 
 impl Dispatcher {
     pub fn new(limits: Limits, metrics: Arc<Metrics>) -> Self {
+        Self::with_clock(limits, metrics, Arc::new(epoch_ms))
+    }
+
+    /// Like [`Dispatcher::new`] on the given clock (tests inject time).
+    pub fn with_clock(limits: Limits, metrics: Arc<Metrics>, clock: Clock) -> Self {
         Dispatcher {
             limits,
             parts: Vec::new(),
@@ -129,6 +142,7 @@ impl Dispatcher {
             bytes: 0,
             over_budget: false,
             retained: Retained::default(),
+            clock,
             stats: DispatchStats::default(),
         }
     }
@@ -232,7 +246,7 @@ impl Dispatcher {
                 let item = Queued { rec, seq };
                 if p.delayed {
                     let due = due_of(&item.rec);
-                    if !p.held.is_empty() || due > epoch_ms() {
+                    if !p.held.is_empty() || due > (self.clock)() {
                         p.held.push_back((due, item));
                         self.held += 1;
                     } else {
