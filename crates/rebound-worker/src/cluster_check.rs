@@ -27,9 +27,9 @@ pub(crate) fn check_cluster(
     topics: &[String],
     timeout: Duration,
 ) -> Result<()> {
-    let probe: BaseConsumer<Probe> =
+    let probe: BaseConsumer<LastError> =
         config
-            .create_with_context(Probe::default())
+            .create_with_context(LastError::default())
             .map_err(|source| Error::Kafka {
                 context: "creating the consumer",
                 source,
@@ -69,25 +69,27 @@ pub(crate) fn check_cluster(
     Ok(())
 }
 
-/// Keeps the last error-level line librdkafka logged.
+/// A client context that keeps the last error-level line librdkafka
+/// logged, to say why brokers did not answer (the probe's, the readers').
 #[derive(Default)]
-struct Probe(Mutex<Option<String>>);
+pub(crate) struct LastError(Mutex<Option<String>>);
 
-impl Probe {
-    fn describe(&self) -> String {
+impl LastError {
+    /// librdkafka's last error line, or "no broker answered".
+    pub(crate) fn describe(&self) -> String {
         self.0
             .lock()
-            .expect("probe")
+            .expect("last error")
             .clone()
             .unwrap_or_else(|| "no broker answered".to_string())
     }
 }
 
-impl ClientContext for Probe {
+impl ClientContext for LastError {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         use RDKafkaLogLevel as L;
         if matches!(level, L::Emerg | L::Alert | L::Critical | L::Error) {
-            *self.0.lock().expect("probe") = Some(log_message.to_string());
+            *self.0.lock().expect("last error") = Some(log_message.to_string());
         }
         tracing::debug!(fac, "librdkafka: {log_message}");
     }
@@ -97,4 +99,4 @@ impl ClientContext for Probe {
     }
 }
 
-impl ConsumerContext for Probe {}
+impl ConsumerContext for LastError {}

@@ -3,8 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use rdkafka::client::ClientContext;
-use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -12,26 +11,11 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::config::ReaderConfig;
 use super::error::{ReaderError, Result};
+use crate::cluster_check::LastError;
 
 /// The group id of a manually assigned reader: librdkafka wants one, it is
 /// never joined and nothing is committed under it.
 pub(crate) const READER_GROUP: &str = "rebound-reader";
-
-/// Sends librdkafka's own logs and connection errors to `debug`: a failed
-/// read is reported once, as an error, not as dozens of log lines.
-pub(crate) struct Quiet;
-
-impl ClientContext for Quiet {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        tracing::debug!(?level, fac, "librdkafka: {log_message}");
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        tracing::debug!("librdkafka: {error}: {reason}");
-    }
-}
-
-impl ConsumerContext for Quiet {}
 
 /// Consumer settings: the caller's properties, then ours (no commits,
 /// partition EOF, isolation level, no silent offset resets).
@@ -62,26 +46,32 @@ pub(crate) fn client_config(cfg: &ReaderConfig, group: Option<&str>) -> ClientCo
 }
 
 /// A manually assigned consumer.
-pub(crate) fn manual_consumer(cfg: &ReaderConfig) -> Result<BaseConsumer<Quiet>> {
+pub(crate) fn manual_consumer(cfg: &ReaderConfig) -> Result<BaseConsumer<LastError>> {
     client_config(cfg, None)
-        .create_with_context(Quiet)
+        .create_with_context(LastError::default())
         .map_err(|source| ReaderError::Client {
             topic: cfg.topic.clone(),
             source: source.into(),
         })
 }
 
-/// The topic's partitions, sorted.
-pub(crate) fn partitions<C: ConsumerContext>(
-    consumer: &BaseConsumer<C>,
+/// The topic's partitions, sorted. Unreachable brokers are reported in
+/// librdkafka's words (a refused connection, a failed TLS or SASL login).
+pub(crate) fn partitions(
+    consumer: &BaseConsumer<LastError>,
     cfg: &ReaderConfig,
 ) -> Result<Vec<i32>> {
     let md = consumer
         .fetch_metadata(Some(&cfg.topic), cfg.timeout)
-        .map_err(|source| ReaderError::Unreachable {
-            brokers: cfg.brokers.clone(),
-            timeout: cfg.timeout,
-            source: source.into(),
+        .map_err(|source| {
+            // Serve the logs librdkafka queued: they say why.
+            let _ = consumer.poll(Duration::ZERO);
+            ReaderError::Unreachable {
+                brokers: cfg.brokers.clone(),
+                timeout: cfg.timeout,
+                last_error: consumer.context().describe(),
+                source: source.into(),
+            }
         })?;
     let unknown = || ReaderError::UnknownTopic {
         topic: cfg.topic.clone(),

@@ -26,12 +26,14 @@ pub enum ReaderError {
         source: Box<KafkaError>,
     },
     /// No metadata came back from the brokers.
-    #[error("could not reach Kafka brokers at {brokers} within {}", secs(*.timeout))]
+    #[error("could not reach Kafka brokers at {brokers} within {}: {last_error}", secs(*.timeout))]
     Unreachable {
         /// The bootstrap list.
         brokers: String,
         /// How long we waited.
         timeout: Duration,
+        /// What librdkafka last logged as an error (why it failed).
+        last_error: String,
         /// The last client error.
         #[source]
         source: Box<KafkaError>,

@@ -9,12 +9,13 @@ use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rebound_core::{Record, Topic};
 
-use super::client::{self, Quiet};
+use super::client;
 use super::config::ReaderConfig;
 use super::cursor::Cursor;
 use super::error::{ReaderError, Result};
 use super::plan::{self, PartitionSpan};
 use super::Polled;
+use crate::cluster_check::LastError;
 use crate::record_from_message;
 
 /// Reads chosen partitions (or all) of one topic with explicit assignment:
@@ -31,7 +32,7 @@ use crate::record_from_message;
 /// # Ok(()) }
 /// ```
 pub struct PartitionReader {
-    consumer: BaseConsumer<Quiet>,
+    consumer: BaseConsumer<LastError>,
     topic: Topic,
     cursors: BTreeMap<i32, Cursor>,
     spans: Vec<PartitionSpan>,

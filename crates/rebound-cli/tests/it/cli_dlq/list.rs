@@ -234,6 +234,8 @@ fn an_unreachable_broker_fails_with_one_clear_line() {
         "could not reach Kafka brokers at 127.0.0.1:1 within 2s",
     );
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    // ... and says why, in librdkafka's words.
+    assert!(stderr(&o).contains("Connection refused"), "{}", stderr(&o));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
