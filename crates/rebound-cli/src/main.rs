@@ -81,7 +81,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", rebound_core::DisplayChain(e.as_ref()));
             std::process::ExitCode::FAILURE
         }
     }

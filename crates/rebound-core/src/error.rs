@@ -106,10 +106,17 @@ pub struct DisplayChain<'a>(pub &'a (dyn std::error::Error + 'a));
 
 impl fmt::Display for DisplayChain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
+        let mut last = self.0.to_string();
+        f.write_str(&last)?;
         let mut cause = self.0.source();
         while let Some(c) = cause {
-            write!(f, ": {c}")?;
+            let text = c.to_string();
+            // Errors that print their source themselves ("Meta data fetch
+            // error: BrokerTransportFailure") would say it twice.
+            if !last.ends_with(&text) {
+                write!(f, ": {text}")?;
+            }
+            last = text;
             cause = c.source();
         }
         Ok(())
@@ -149,5 +156,22 @@ mod tests {
         }
         let e = Outer(std::io::Error::other("disk full"));
         assert_eq!(DisplayChain(&e).to_string(), "store file /x: disk full");
+    }
+
+    #[test]
+    fn a_cause_its_parent_already_printed_is_not_repeated() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("disk full")]
+        struct Root;
+        #[derive(Debug, thiserror::Error)]
+        #[error("write failed: {0}")]
+        struct Echo(#[source] Root);
+        #[derive(Debug, thiserror::Error)]
+        #[error("store")]
+        struct Top(#[source] Echo);
+        assert_eq!(
+            DisplayChain(&Top(Echo(Root))).to_string(),
+            "store: write failed: disk full"
+        );
     }
 }
