@@ -1,6 +1,20 @@
 //! The dispatcher task: feeds the [`Dispatcher`] with fetched records and
 //! finished jobs, starts jobs, answers revokes, commits on an interval and
 //! drives graceful shutdown.
+//!
+//! # Layout
+//!
+//! - this file: the loop, fetched records and finished jobs in, jobs out.
+//! - `at_most_once`: commit past the records before they run.
+//! - `revoke`: answering a revoke once its partitions drained.
+//! - `shutdown`: the drain and the final commit.
+
+mod at_most_once;
+mod revoke;
+mod shutdown;
+
+use at_most_once::{await_commit, AwaitingCommit};
+use revoke::PendingRevoke;
 
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -42,12 +56,6 @@ pub struct RunSummary {
     pub aborted: bool,
 }
 
-struct PendingRevoke {
-    tps: Vec<Tp>,
-    reply: std::sync::mpsc::Sender<Vec<CommitPoint>>,
-    deadline: Instant,
-}
-
 pub(crate) struct Runtime<R: Runner> {
     pub state: Dispatcher,
     pub runner: Arc<R>,
@@ -65,11 +73,6 @@ pub(crate) struct Runtime<R: Runner> {
     pub awaiting_commit: Option<AwaitingCommit>,
     /// While `true`, nothing starts and every partition is paused.
     pub gate: Option<tokio::sync::watch::Receiver<bool>>,
-}
-
-pub(crate) struct AwaitingCommit {
-    jobs: Vec<Job>,
-    reply: oneshot::Receiver<Result<(), rdkafka::error::KafkaError>>,
 }
 
 impl<R: Runner> Runtime<R> {
@@ -132,39 +135,6 @@ impl<R: Runner> Runtime<R> {
             .set(self.state.buffered_bytes() as i64);
     }
 
-    fn send_commit_now(&mut self, jobs: Vec<Job>) {
-        let (tx, rx) = oneshot::channel();
-        let _ = self.commands.send(Command::CommitNow {
-            points: commit_past(&jobs),
-            reply: tx,
-        });
-        self.awaiting_commit = Some(AwaitingCommit { jobs, reply: rx });
-    }
-
-    fn on_commit_now(&mut self, result: Result<(), rdkafka::error::KafkaError>) {
-        let Some(waiting) = self.awaiting_commit.take() else {
-            return;
-        };
-        match result {
-            Ok(()) => {
-                for job in waiting.jobs {
-                    self.start(job);
-                }
-            }
-            Err(rdkafka::error::KafkaError::Canceled) => {
-                error!(
-                    jobs = waiting.jobs.len(),
-                    "poll loop gone before the at-most-once commit; records not handled"
-                );
-            }
-            Err(e) => {
-                // Running them uncommitted could run them twice after a crash.
-                warn!(error = %e, "at-most-once commit failed; retrying before handling");
-                self.send_commit_now(waiting.jobs);
-            }
-        }
-    }
-
     fn on_event(&mut self, ev: Event, revokes: &mut Vec<PendingRevoke>) {
         match ev {
             Event::Records(recs) => {
@@ -194,28 +164,6 @@ impl<R: Runner> Runtime<R> {
                     let tps: Vec<Tp> = points.into_iter().map(|p| p.tp).collect();
                     self.state.commit_failed(&tps);
                 }
-            }
-        }
-    }
-
-    fn answer_revokes(&mut self, revokes: &mut Vec<PendingRevoke>) {
-        let now = Instant::now();
-        let mut i = 0;
-        while i < revokes.len() {
-            let r = &revokes[i];
-            if self.state.drained(&r.tps) || now >= r.deadline {
-                let r = revokes.swap_remove(i);
-                if !self.state.drained(&r.tps) {
-                    warn!("revoke deadline passed with records in flight: their offsets are not committed");
-                }
-                let points = self.state.finish_revoke(&r.tps);
-                let _ = r.reply.send(if self.at_least_once {
-                    points
-                } else {
-                    Vec::new()
-                });
-            } else {
-                i += 1;
             }
         }
     }
@@ -304,57 +252,6 @@ impl<R: Runner> Runtime<R> {
         }
         self.finish(aborted, revokes).await
     }
-
-    async fn finish(mut self, aborted: bool, revokes: Vec<PendingRevoke>) -> RunSummary {
-        for r in revokes {
-            let _ = r.reply.send(Vec::new());
-        }
-        let abandoned = self.state.in_flight();
-        if aborted {
-            let _ = self.commands.send(Command::Abort);
-            return RunSummary {
-                stats: self.state.stats,
-                abandoned_in_flight: abandoned,
-                final_commit: Vec::new(),
-                aborted: true,
-            };
-        }
-        if abandoned > 0 {
-            warn!(
-                abandoned,
-                "drain deadline passed; unfinished records stay uncommitted"
-            );
-        }
-        let points = if self.at_least_once {
-            self.state.commit_points(true)
-        } else {
-            Vec::new()
-        };
-        let (tx, rx) = oneshot::channel();
-        let _ = self.commands.send(Command::Stop {
-            points: points.clone(),
-            reply: tx,
-        });
-        // Keep consuming events so the poll loop never blocks on a full channel.
-        let mut rx = rx;
-        let committed = loop {
-            tokio::select! {
-                r = &mut rx => break r.ok(),
-                ev = self.events.recv() => if ev.is_none() { break None },
-            }
-        };
-        match committed {
-            Some(Ok(())) => info!(partitions = points.len(), "final commit done"),
-            Some(Err(e)) => error!(error = %e, "final commit failed"),
-            None => error!("poll loop gone before the final commit"),
-        }
-        RunSummary {
-            stats: self.state.stats,
-            abandoned_in_flight: abandoned,
-            final_commit: points,
-            aborted: false,
-        }
-    }
 }
 
 async fn gate_changed(gate: &mut Option<tokio::sync::watch::Receiver<bool>>) -> Option<bool> {
@@ -365,39 +262,6 @@ async fn gate_changed(gate: &mut Option<tokio::sync::watch::Receiver<bool>>) -> 
         },
         None => std::future::pending().await,
     }
-}
-
-async fn await_commit(
-    waiting: &mut Option<AwaitingCommit>,
-) -> Result<(), rdkafka::error::KafkaError> {
-    match waiting {
-        Some(w) => (&mut w.reply)
-            .await
-            .unwrap_or(Err(rdkafka::error::KafkaError::Canceled)),
-        None => std::future::pending().await,
-    }
-}
-
-/// One past the highest offset of each partition among `jobs`.
-fn commit_past(jobs: &[Job]) -> Vec<CommitPoint> {
-    let mut next: std::collections::HashMap<Tp, i64> = std::collections::HashMap::new();
-    for job in jobs {
-        let last = match job {
-            Job::One { item, .. } => Some(&item.rec),
-            Job::Batch { recs, .. } => recs.last(),
-        };
-        if let Some(r) = last {
-            let e = next.entry((r.topic, r.partition)).or_insert(0);
-            *e = (*e).max(r.offset + 1);
-        }
-    }
-    next.into_iter()
-        .map(|(tp, offset)| CommitPoint {
-            tp,
-            offset,
-            metadata: String::new(),
-        })
-        .collect()
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {
