@@ -9,11 +9,13 @@
 //! - `sink`: the HTTP sink handler of `rebound worker`.
 //! - `local_broker`: starts the local test broker for `demo` when no `--brokers` is given.
 //! - `args`: shared flag parsers (durations, URLs, topic names).
+//! - `log`: `--log-level` and `--log-format` for every command.
 
 mod args;
 mod cmd;
 mod failure_args;
 mod local_broker;
+mod log;
 mod ops;
 mod shutdown;
 mod sink;
@@ -30,6 +32,9 @@ struct Cli {
     /// bars), `info` otherwise.
     #[arg(long, env = "LOG_LEVEL", global = true)]
     log_level: Option<String>,
+    /// Log lines as `text` or `json` (one object per line), on stderr.
+    #[arg(long, env = "LOG_FORMAT", global = true, value_enum, default_value_t)]
+    log_format: log::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -57,7 +62,13 @@ fn main() -> std::process::ExitCode {
         Command::Demo(_) | Command::Produce(_) | Command::Consume(_) => "warn",
         _ => "info",
     };
-    init_tracing(cli.log_level.as_deref().unwrap_or(default_level));
+    if let Err(e) = log::init(
+        cli.log_level.as_deref().unwrap_or(default_level),
+        cli.log_format,
+    ) {
+        eprintln!("error: {}", rebound_core::DisplayChain(e.as_ref()));
+        return std::process::ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -68,6 +79,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let cli_format = cli.log_format;
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Demo(a) => cmd::demo::run(a).await,
@@ -81,17 +93,8 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", rebound_core::DisplayChain(e.as_ref()));
+            log::fatal(&e, cli_format);
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-fn init_tracing(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }
