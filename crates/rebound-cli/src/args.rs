@@ -70,3 +70,22 @@ mod tests {
         assert_eq!(topic("orders.v1").unwrap(), "orders.v1");
     }
 }
+
+/// `KEY=VALUE` (a librdkafka property, a topic config): the key must not be
+/// empty; the value may be.
+pub fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not key=value")),
+    }
+}
+
+/// `--format` of the commands that print a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// A table for people.
+    #[default]
+    Table,
+    /// JSON for scripts.
+    Json,
+}

@@ -3,7 +3,7 @@
 //! # Layout
 //!
 //! - `cmd/`: one module per subcommand (`demo`, `worker`, `dlq/`, `serve`,
-//!   `produce/`, `consume/`).
+//!   `produce/`, `consume/`, `topic`).
 //! - `failure_args`: the failure-stack flags of `worker` (retry, tiers, DLQ, breaker).
 //! - `ops`: the `/healthz`, `/readyz`, `/metrics` server every service exposes.
 //! - `sink`: the HTTP sink handler of `rebound worker`.
@@ -54,6 +54,8 @@ enum Command {
     Produce(cmd::produce::ProduceArgs),
     /// Print a topic's records (pretty or JSON lines), with or without a group.
     Consume(cmd::consume::ConsumeArgs),
+    /// Create, list, describe and delete topics.
+    Topic(cmd::topic::TopicArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -88,6 +90,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(a) => cmd::serve::run(a).await,
             Command::Produce(a) => cmd::produce::run(a).await,
             Command::Consume(a) => cmd::consume::run(a).await,
+            Command::Topic(a) => cmd::topic::run(a).await,
         }
     });
     match result {

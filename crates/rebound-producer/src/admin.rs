@@ -1,9 +1,10 @@
-//! Topic administration the failure stack needs at start: how many
-//! partitions a topic has, and creating missing retry-tier and DLQ topics.
+//! Topic administration: what the failure stack needs at start (how many
+//! partitions a topic has, creating missing retry-tier and DLQ topics) and
+//! what `rebound topic` does (create with configs, list, describe, delete).
 
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -68,4 +69,217 @@ pub fn partition_count(
         .find(|t| t.name() == topic)
         .map(|t| t.partitions().len())
         .filter(|n| *n > 0))
+}
+
+/// A topic to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    /// Its name.
+    pub name: String,
+    /// Partition count.
+    pub partitions: i32,
+    /// Replicas of each partition.
+    pub replication: i32,
+    /// Topic configs, e.g. `cleanup.policy=compact`, `retention.ms=60000`.
+    pub configs: Vec<(String, String)>,
+}
+
+/// One partition as the cluster describes it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PartitionInfo {
+    /// Partition number.
+    pub partition: i32,
+    /// Broker id of the leader (-1: none).
+    pub leader: i32,
+    /// Broker ids holding a replica.
+    pub replicas: Vec<i32>,
+    /// Broker ids of the in-sync replicas.
+    pub isr: Vec<i32>,
+    /// Earliest offset still stored.
+    pub earliest: i64,
+    /// The offset the next record gets.
+    pub latest: i64,
+}
+
+/// A topic with its partitions and the configs that differ from the defaults.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TopicInfo {
+    /// Its name.
+    pub topic: String,
+    /// Partitions, by number.
+    pub partitions: Vec<PartitionInfo>,
+    /// Configs set on the topic (not broker defaults), by name.
+    pub configs: Vec<(String, String)>,
+}
+
+fn admin_client(
+    bootstrap: &str,
+    extra: &[(String, String)],
+    topic: &str,
+) -> Result<AdminClient<DefaultClientContext>, AdminError> {
+    let mut c = ClientConfig::new();
+    for (k, v) in extra {
+        c.set(k, v);
+    }
+    c.set("bootstrap.servers", bootstrap)
+        .create()
+        .map_err(err(topic))
+}
+
+fn options(timeout: Duration) -> AdminOptions {
+    AdminOptions::new()
+        .operation_timeout(Some(timeout))
+        .request_timeout(Some(timeout))
+}
+
+/// Creates the topic; one that exists already is an error
+/// (`TopicAlreadyExists`), as are an invalid config or replication factor.
+pub async fn create_topic_with(
+    bootstrap: &str,
+    extra: &[(String, String)],
+    spec: &TopicSpec,
+    timeout: Duration,
+) -> Result<(), AdminError> {
+    let admin = admin_client(bootstrap, extra, &spec.name)?;
+    let mut new = NewTopic::new(
+        &spec.name,
+        spec.partitions,
+        TopicReplication::Fixed(spec.replication),
+    );
+    for (k, v) in &spec.configs {
+        new = new.set(k, v);
+    }
+    let results = admin
+        .create_topics([&new], &options(timeout))
+        .await
+        .map_err(err(&spec.name))?;
+    first_error(&spec.name, results)
+}
+
+/// Deletes the topic and its records.
+pub async fn delete_topic(
+    bootstrap: &str,
+    extra: &[(String, String)],
+    topic: &str,
+    timeout: Duration,
+) -> Result<(), AdminError> {
+    let admin = admin_client(bootstrap, extra, topic)?;
+    let results = admin
+        .delete_topics(&[topic], &options(timeout))
+        .await
+        .map_err(err(topic))?;
+    first_error(topic, results)
+}
+
+fn first_error(
+    topic: &str,
+    results: Vec<Result<String, (String, RDKafkaErrorCode)>>,
+) -> Result<(), AdminError> {
+    match results.into_iter().find_map(Result::err) {
+        Some((_, code)) => Err(err(topic)(KafkaError::AdminOp(code))),
+        None => Ok(()),
+    }
+}
+
+/// Every topic and its partition count, by name.
+pub fn list_topics(
+    bootstrap: &str,
+    extra: &[(String, String)],
+    timeout: Duration,
+) -> Result<Vec<(String, usize)>, AdminError> {
+    let c = metadata_client(bootstrap, extra, "<all>")?;
+    let md = c.fetch_metadata(None, timeout).map_err(err("<all>"))?;
+    let mut out: Vec<(String, usize)> = md
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none())
+        .map(|t| (t.name().to_string(), t.partitions().len()))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+fn metadata_client(
+    bootstrap: &str,
+    extra: &[(String, String)],
+    topic: &str,
+) -> Result<BaseConsumer, AdminError> {
+    let mut c = ClientConfig::new();
+    for (k, v) in extra {
+        c.set(k, v);
+    }
+    c.set("bootstrap.servers", bootstrap)
+        .create()
+        .map_err(err(topic))
+}
+
+/// Partitions (leaders, replicas, earliest and latest offsets) and the
+/// configs set on `topic`; `None` when it does not exist.
+pub async fn describe_topic(
+    bootstrap: &str,
+    extra: &[(String, String)],
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<TopicInfo>, AdminError> {
+    let (b, x, t) = (bootstrap.to_string(), extra.to_vec(), topic.to_string());
+    let partitions = tokio::task::spawn_blocking(move || partitions_of(&b, &x, &t, timeout))
+        .await
+        .map_err(|_| err(topic)(KafkaError::Canceled))??;
+    let Some(partitions) = partitions else {
+        return Ok(None);
+    };
+    let admin = admin_client(bootstrap, extra, topic)?;
+    let described = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &options(timeout))
+        .await
+        .map_err(err(topic))?;
+    let mut configs = Vec::new();
+    for r in described {
+        let r = r.map_err(|code| err(topic)(KafkaError::AdminOp(code)))?;
+        configs.extend(
+            r.entries
+                .into_iter()
+                .filter(|e| !e.is_default && !e.is_sensitive)
+                .filter_map(|e| Some((e.name, e.value?))),
+        );
+    }
+    configs.sort();
+    Ok(Some(TopicInfo {
+        topic: topic.to_string(),
+        partitions,
+        configs,
+    }))
+}
+
+fn partitions_of(
+    bootstrap: &str,
+    extra: &[(String, String)],
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<Vec<PartitionInfo>>, AdminError> {
+    let c = metadata_client(bootstrap, extra, topic)?;
+    let md = c.fetch_metadata(Some(topic), timeout).map_err(err(topic))?;
+    let Some(t) = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+    else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for p in t.partitions() {
+        let (earliest, latest) = c
+            .fetch_watermarks(topic, p.id(), timeout)
+            .map_err(err(topic))?;
+        out.push(PartitionInfo {
+            partition: p.id(),
+            leader: p.leader(),
+            replicas: p.replicas().to_vec(),
+            isr: p.isr().to_vec(),
+            earliest,
+            latest,
+        });
+    }
+    out.sort_by_key(|p| p.partition);
+    Ok(Some(out))
 }

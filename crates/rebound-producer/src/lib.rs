@@ -19,7 +19,7 @@
 //! - [`error`]: [`ProduceError`] and the retriable / final classification.
 //! - [`metrics`]: [`ProducerMetrics`]: sent, delivered, failed by error, latency.
 //! - [`transaction`]: [`TransactionalProducer`]: begin / send / send offsets / commit / abort.
-//! - [`admin`]: partition counts and creating missing topics.
+//! - [`admin`]: topics: partition counts, create (with configs), list, describe, delete.
 
 pub mod admin;
 pub mod config;

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod dlq;
 pub mod produce;
 pub mod serve;
+pub mod topic;
 pub mod worker;
 
 use clap::ValueEnum;

@@ -73,7 +73,7 @@ pub struct WorkerArgs {
     #[arg(long, env = "REBOUND_SESSION_TIMEOUT", default_value = "10s", value_parser = args::duration)]
     session_timeout: Duration,
     /// Extra librdkafka consumer properties, key=value (repeatable).
-    #[arg(long = "kafka-config", value_parser = key_value)]
+    #[arg(long = "kafka-config", value_parser = args::key_value)]
     kafka_config: Vec<(String, String)>,
 }
 
@@ -84,13 +84,6 @@ pub enum DeliveryArg {
     AtLeastOnce,
     /// Commit before handling.
     AtMostOnce,
-}
-
-fn key_value(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
-        _ => Err(format!("{s:?} is not key=value")),
-    }
 }
 
 /// Creates `topics` (missing ones only) with as many partitions as `source`.

@@ -7,6 +7,7 @@ mod cli_dlq;
 mod cli_logs;
 mod cli_produce;
 mod cli_serve;
+mod cli_topic;
 mod cli_worker;
 mod common;
 mod dlq_replay;

@@ -24,7 +24,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rebound_core::Header;
 use rebound_producer::{Producer, ProducerConfig};
-use rebound_worker::reader::{spans, ReaderConfig};
+use rebound_worker::reader::{spans, ReaderConfig, ReaderError};
 use tokio::sync::mpsc;
 
 use crate::args;
@@ -37,9 +37,16 @@ pub struct ProduceArgs {
     /// Kafka bootstrap servers, host:port[,host:port].
     #[arg(long, env = "REBOUND_BROKERS", value_parser = args::non_empty)]
     brokers: String,
-    /// The topic to send to (it must exist).
+    /// The topic to send to (it must exist, unless --create-topic).
     #[arg(long, env = "REBOUND_TOPIC", value_parser = args::topic)]
     topic: String,
+    /// Create the topic first when it does not exist (with --partitions).
+    #[arg(long)]
+    create_topic: bool,
+    /// Partition count of a topic --create-topic creates.
+    #[arg(long, default_value_t = 1, requires = "create_topic",
+          value_parser = clap::value_parser!(i32).range(1..))]
+    partitions: i32,
     /// Input file; `-` or nothing reads stdin.
     #[arg(value_name = "FILE")]
     file: Option<PathBuf>,
@@ -84,12 +91,21 @@ fn rate(s: &str) -> Result<f64, String> {
 /// Checks the topic, reads the input and sends it.
 pub async fn run(a: ProduceArgs) -> anyhow::Result<()> {
     let input = input::open(a.file.as_ref())?;
+    if a.create_topic {
+        rebound_producer::admin::create_topic(&a.brokers, &a.topic, a.partitions).await?;
+    }
     let partitions = {
         let cfg = ReaderConfig::new(&a.brokers, &a.topic).with_timeout(a.timeout);
-        tokio::task::spawn_blocking(move || spans(&cfg))
+        match tokio::task::spawn_blocking(move || spans(&cfg))
             .await
-            .context("the metadata thread failed")??
-            .len()
+            .context("the metadata thread failed")?
+        {
+            Ok(spans) => spans.len(),
+            Err(e @ ReaderError::UnknownTopic { .. }) => anyhow::bail!(
+                "{e} (create it with --create-topic [--partitions N], or rebound topic create)"
+            ),
+            Err(e) => return Err(e.into()),
+        }
     };
     let shape = Shape {
         topic: a.topic.clone(),
