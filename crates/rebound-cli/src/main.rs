@@ -3,7 +3,7 @@
 //! # Layout
 //!
 //! - `cmd/`: one module per subcommand (`demo`, `worker`, `dlq/`, `serve`,
-//!   `produce/`, `consume/`, `topic`).
+//!   `produce/`, `consume/`, `topic`, `lag/`).
 //! - `failure_args`: the failure-stack flags of `worker` (retry, tiers, DLQ, breaker).
 //! - `ops`: the `/healthz`, `/readyz`, `/metrics` server every service exposes.
 //! - `sink`: the HTTP sink handler of `rebound worker`.
@@ -56,6 +56,8 @@ enum Command {
     Consume(cmd::consume::ConsumeArgs),
     /// Create, list, describe and delete topics.
     Topic(cmd::topic::TopicArgs),
+    /// How far consumer groups are behind, in records and seconds.
+    Lag(cmd::lag::LagArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -91,6 +93,7 @@ fn main() -> std::process::ExitCode {
             Command::Produce(a) => cmd::produce::run(a).await,
             Command::Consume(a) => cmd::consume::run(a).await,
             Command::Topic(a) => cmd::topic::run(a).await,
+            Command::Lag(a) => cmd::lag::run(a).await,
         }
     });
     match result {

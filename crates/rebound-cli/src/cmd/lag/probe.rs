@@ -1,0 +1,184 @@
+//! One look at the cluster: each group's committed offsets, each partition's
+//! log start and end, and the age of the oldest record not yet consumed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+/// What to look at and how.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub brokers: String,
+    pub kafka_config: Vec<(String, String)>,
+    pub group: Option<String>,
+    pub topic: Option<String>,
+    pub timeout: Duration,
+}
+
+/// One group's position in one partition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub group: String,
+    pub topic: String,
+    pub partition: i32,
+    /// The committed offset (`None`: the group never committed here).
+    pub committed: Option<i64>,
+    /// The first offset still stored.
+    pub start: i64,
+    /// The log end offset.
+    pub end: i64,
+    /// Records between the consumer's position and the end.
+    pub lag: i64,
+    /// Age of the oldest record not consumed, in seconds (0 when caught up;
+    /// `None` when it could not be read).
+    pub lag_seconds: Option<f64>,
+    /// Records removed by retention before the group consumed them (its
+    /// committed offset is below the log start).
+    pub lost: i64,
+}
+
+fn client(scope: &Scope, group: &str) -> anyhow::Result<BaseConsumer> {
+    let mut c = ClientConfig::new();
+    for (k, v) in &scope.kafka_config {
+        c.set(k, v);
+    }
+    c.set("bootstrap.servers", &scope.brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .create()
+        .context("cannot create the Kafka client")
+}
+
+/// Looks once. Blocking.
+pub fn look(scope: &Scope) -> anyhow::Result<Vec<Row>> {
+    let meta = client(scope, "rebound-lag")?;
+    let groups = match &scope.group {
+        Some(g) => vec![g.clone()],
+        None => {
+            let list = meta
+                .fetch_group_list(None, scope.timeout)
+                .with_context(|| format!("could not list the groups of {}", scope.brokers))?;
+            let mut g: Vec<String> = list
+                .groups()
+                .iter()
+                .filter(|g| g.protocol_type() == "consumer" || g.protocol_type().is_empty())
+                .map(|g| g.name().to_string())
+                .collect();
+            g.sort();
+            g
+        }
+    };
+    let md = meta
+        .fetch_metadata(scope.topic.as_deref(), scope.timeout)
+        .with_context(|| format!("could not reach Kafka brokers at {}", scope.brokers))?;
+    let mut partitions: BTreeMap<(String, i32), (i64, i64)> = BTreeMap::new();
+    for t in md.topics() {
+        if t.error().is_some() || t.name().starts_with("__") {
+            continue;
+        }
+        for p in t.partitions() {
+            let (low, high) = meta
+                .fetch_watermarks(t.name(), p.id(), scope.timeout)
+                .with_context(|| format!("offsets of {}/{}", t.name(), p.id()))?;
+            partitions.insert((t.name().to_string(), p.id()), (low, high));
+        }
+    }
+    if let Some(t) = &scope.topic {
+        anyhow::ensure!(
+            partitions.keys().any(|(name, _)| name == t),
+            "topic {t} does not exist"
+        );
+    }
+    let mut rows = Vec::new();
+    for group in groups {
+        let c = client(scope, &group)?;
+        let mut tpl = TopicPartitionList::new();
+        for (topic, p) in partitions.keys() {
+            tpl.add_partition(topic, *p);
+        }
+        let committed = c
+            .committed_offsets(tpl, scope.timeout)
+            .with_context(|| format!("committed offsets of group {group}"))?;
+        for e in committed.elements() {
+            let committed = match e.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            };
+            // Without --group, only what a group consumes; with it, every
+            // partition of the topic asked for.
+            if committed.is_none() && (scope.group.is_none() || scope.topic.is_none()) {
+                continue;
+            }
+            let (start, end) = partitions[&(e.topic().to_string(), e.partition())];
+            let at = committed.unwrap_or(start).max(start);
+            rows.push(Row {
+                group: group.clone(),
+                topic: e.topic().to_string(),
+                partition: e.partition(),
+                committed,
+                start,
+                end,
+                lag: (end - at).max(0),
+                lag_seconds: None,
+                lost: committed.map_or(0, |c| (start - c).max(0)),
+            });
+        }
+    }
+    ages(scope, &mut rows)?;
+    Ok(rows)
+}
+
+/// Fills `lag_seconds`: 0 when caught up, else the age of the record at
+/// the consumer's position, read without a group.
+fn ages(scope: &Scope, rows: &mut [Row]) -> anyhow::Result<()> {
+    // Per partition: the position, and the timestamp of the first record at
+    // or after it (a transaction marker or a compacted record may sit there).
+    let mut want: HashMap<(String, i32), (i64, Option<i64>)> = HashMap::new();
+    for r in rows.iter_mut() {
+        if r.lag == 0 {
+            r.lag_seconds = Some(0.0);
+        } else {
+            let at = r.committed.unwrap_or(r.start).max(r.start);
+            let e = want
+                .entry((r.topic.clone(), r.partition))
+                .or_insert((at, None));
+            e.0 = e.0.min(at);
+        }
+    }
+    if want.is_empty() {
+        return Ok(());
+    }
+    let c = client(scope, "rebound-lag")?;
+    let mut tpl = TopicPartitionList::new();
+    for ((topic, p), (at, _)) in &want {
+        tpl.add_partition_offset(topic, *p, Offset::Offset(*at))?;
+    }
+    c.assign(&tpl)
+        .context("reading the oldest unconsumed records")?;
+    let deadline = Instant::now() + scope.timeout;
+    let mut missing = want.len();
+    while missing > 0 && Instant::now() < deadline {
+        let Some(Ok(m)) = c.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        if let Some((at, slot @ None)) = want.get_mut(&(m.topic().to_string(), m.partition())) {
+            if m.offset() >= *at {
+                *slot = m.timestamp().to_millis();
+                missing -= 1;
+            }
+        }
+    }
+    let now = rebound_core::epoch_ms();
+    for r in rows.iter_mut().filter(|r| r.lag > 0) {
+        r.lag_seconds = want[&(r.topic.clone(), r.partition)]
+            .1
+            .map(|ts| (now - ts).max(0) as f64 / 1000.0);
+    }
+    Ok(())
+}
