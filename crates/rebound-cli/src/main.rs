@@ -3,15 +3,17 @@
 //! # Layout
 //!
 //! - `cmd/`: one module per subcommand (`demo`, `worker`, `dlq/`, `serve`,
-//!   `produce/`, `consume/`, `topic`, `lag/`).
+//!   `produce/`, `consume/`, `topic`, `lag/`, `group/`).
 //! - `failure_args`: the failure-stack flags of `worker` (retry, tiers, DLQ, breaker).
 //! - `ops`: the `/healthz`, `/readyz`, `/metrics` server every service exposes.
 //! - `sink`: the HTTP sink handler of `rebound worker`.
 //! - `local_broker`: starts the local test broker for `demo` when no `--brokers` is given.
+//! - `cluster`: the cluster flags of `topic`, `group`, `lag` and their clients.
 //! - `args`: shared flag parsers (durations, URLs, topic names).
 //! - `log`: `--log-level` and `--log-format` for every command.
 
 mod args;
+mod cluster;
 mod cmd;
 mod failure_args;
 mod local_broker;
@@ -58,6 +60,8 @@ enum Command {
     Topic(cmd::topic::TopicArgs),
     /// How far consumer groups are behind, in records and seconds.
     Lag(cmd::lag::LagArgs),
+    /// List and describe consumer groups; reset their offsets.
+    Group(cmd::group::GroupArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -94,6 +98,7 @@ fn main() -> std::process::ExitCode {
             Command::Consume(a) => cmd::consume::run(a).await,
             Command::Topic(a) => cmd::topic::run(a).await,
             Command::Lag(a) => cmd::lag::run(a).await,
+            Command::Group(a) => cmd::group::run(a).await,
         }
     });
     match result {

@@ -1,13 +1,12 @@
 //! `rebound topic create|list|describe|delete`: topics as kcat, rpk and
 //! kafkactl users expect to manage them.
 
-use std::time::Duration;
-
 use clap::{Args, Subcommand};
 use comfy_table::{presets::UTF8_FULL, Table};
 use rebound_producer::admin::{self, TopicInfo, TopicSpec};
 
 use crate::args::{self, OutputFormat};
+use crate::cluster::Cluster;
 
 /// Flags of `rebound topic`.
 #[derive(Debug, Args)]
@@ -27,20 +26,6 @@ enum TopicCommand {
     Describe(NamedArgs),
     /// Delete a topic and all its records.
     Delete(NamedArgs),
-}
-
-/// The cluster every `topic` subcommand talks to.
-#[derive(Debug, Clone, Args)]
-pub struct Cluster {
-    /// Kafka bootstrap servers, host:port[,host:port].
-    #[arg(long, env = "REBOUND_BROKERS", value_parser = args::non_empty)]
-    brokers: String,
-    /// Extra librdkafka properties, key=value (repeatable): TLS, SASL.
-    #[arg(long = "kafka-config", value_name = "KEY=VALUE", value_parser = args::key_value)]
-    kafka_config: Vec<(String, String)>,
-    /// How long to wait for the brokers and for each admin call.
-    #[arg(long, env = "REBOUND_ADMIN_TIMEOUT", default_value = "30s", value_parser = args::duration)]
-    timeout: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -4,59 +4,19 @@
 
 use std::process::Command;
 
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rebound_producer::{OutRecord, Producer, ProducerConfig};
-use rebound_testkit::{unique_name, TopicBed};
+use rebound_testkit::unique_name;
 use serde_json::Value;
 
-/// Ten records in each of two partitions; record `i` is `100 - i` seconds old.
-async fn bed() -> (TopicBed, i64) {
-    let bed = TopicBed::kafka("lagged", 2).await;
-    let producer = Producer::new(&ProducerConfig::new(bed.bootstrap())).unwrap();
-    let now = rebound_core::epoch_ms();
-    for p in 0..2 {
-        for i in 0..10 {
-            let mut r = OutRecord::new(&bed.topic, format!("v{i}").into_bytes());
-            r.partition = Some(p);
-            r.timestamp = Some(now - (100 - i) * 1000);
-            producer.send(&r).await.unwrap();
-        }
-    }
-    (bed, now)
-}
-
-/// Commits `offsets` (partition → offset) for `group`, as another client.
-fn commit(bootstrap: &str, group: &str, topic: &str, offsets: &[(i32, i64)]) {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", group)
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for (p, o) in offsets {
-        tpl.add_partition_offset(topic, *p, Offset::Offset(*o))
-            .unwrap();
-    }
-    c.commit(&tpl, CommitMode::Sync).unwrap();
-}
+use crate::common::{aged_topic, commit, ok};
 
 fn lag(args: &[&str]) -> Vec<Value> {
-    let out = Command::new(env!("CARGO_BIN_EXE_rebound"))
-        .arg("lag")
-        .args(args)
-        .args(["--format", "json"])
-        .env_remove("REBOUND_BROKERS")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
+    let args: Vec<&str> = ["lag"]
+        .iter()
+        .chain(args)
+        .chain(&["--format", "json"])
+        .copied()
+        .collect();
+    ok(&args)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
@@ -73,7 +33,7 @@ fn only<'a>(rows: &'a [Value], group: &str, partition: i32) -> &'a Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lag_in_records_and_seconds_is_exact() {
-    let (bed, _) = bed().await;
+    let (bed, _) = aged_topic().await;
     let (b, t) = (bed.bootstrap(), bed.topic.as_str());
     let group = unique_name("g");
     commit(b, &group, t, &[(0, 4), (1, 10)]);
@@ -112,7 +72,7 @@ async fn lag_in_records_and_seconds_is_exact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_deleted_under_a_group_are_lost_and_a_window_gives_statuses() {
-    let (bed, _) = bed().await;
+    let (bed, _) = aged_topic().await;
     let (b, t) = (bed.bootstrap(), bed.topic.as_str());
     let group = unique_name("g");
     commit(b, &group, t, &[(0, 2), (1, 10)]);

@@ -2,15 +2,12 @@
 //! line (the fatal error included), text logs carry no colour codes when
 //! stderr is not a terminal, and a bad `--log-level` is named.
 
-use std::process::{Command, Output};
+use std::process::Output;
+
+use crate::common::rebound_with_log;
 
 fn rebound(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rebound"))
-        .args(args)
-        .env_remove("REBOUND_BROKERS")
-        .env("LOG_LEVEL", "debug")
-        .output()
-        .unwrap()
+    rebound_with_log("debug").args(args).output().unwrap()
 }
 
 /// `dlq list` against a port nothing listens on: debug logs, then an error.
@@ -67,7 +64,8 @@ fn text_logs_to_a_pipe_carry_no_colour_codes() {
 
 #[test]
 fn a_bad_log_filter_is_named() {
-    let out = Command::new(env!("CARGO_BIN_EXE_rebound"))
+    let out = crate::common::rebound()
+        .env_remove("LOG_LEVEL")
         .args(["dlq", "list", "--brokers", "127.0.0.1:1", "--topic", "t"])
         .args(["--log-level", "rebound=loud"])
         .output()

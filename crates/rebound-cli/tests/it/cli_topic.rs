@@ -1,29 +1,13 @@
 //! `rebound topic` on Apache Kafka, checked with another client (Python's
 //! confluent-kafka admin API), and `rebound produce --create-topic`.
 
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 use rebound_testkit::{eventually, unique_name, Brokers};
 use serde_json::Value;
 
-fn rebound(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rebound"))
-        .args(args)
-        .env_remove("REBOUND_BROKERS")
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = rebound(args);
-    assert!(
-        o.status.success(),
-        "rebound {args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
+use crate::common::{ok, run};
 
 /// What confluent-kafka's admin client sees of `topic`: its partition count
 /// (null when absent) and its non-default configs.
@@ -118,7 +102,7 @@ async fn create_describe_list_and_delete_as_another_client_sees_them() {
         .iter()
         .all(|t| !t["topic"].as_str().unwrap().starts_with("__")));
 
-    let again = rebound(&["topic", "create", "--brokers", b, "--topic", &topic]);
+    let again = run(&["topic", "create", "--brokers", b, "--topic", &topic]);
     assert!(!again.status.success());
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(
@@ -139,7 +123,7 @@ async fn create_describe_list_and_delete_as_another_client_sees_them() {
         },
     )
     .await;
-    let missing = rebound(&["topic", "describe", "--brokers", b, "--topic", &topic]);
+    let missing = run(&["topic", "describe", "--brokers", b, "--topic", &topic]);
     assert!(
         String::from_utf8_lossy(&missing.stderr).contains(&format!("topic {topic} does not exist"))
     );
@@ -155,7 +139,7 @@ async fn produce_creates_a_missing_topic_only_when_asked() {
     std::fs::write(&input, "k1\tv1\nk2\tv2\n").unwrap();
     let input = input.to_str().unwrap();
 
-    let refused = rebound(&["produce", "--brokers", b, "--topic", &topic, input]);
+    let refused = run(&["produce", "--brokers", b, "--topic", &topic, input]);
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(

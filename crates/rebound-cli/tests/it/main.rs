@@ -4,6 +4,7 @@
 mod cli_consume;
 mod cli_demo;
 mod cli_dlq;
+mod cli_group;
 mod cli_lag;
 mod cli_logs;
 mod cli_produce;

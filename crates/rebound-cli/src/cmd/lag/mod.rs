@@ -10,6 +10,8 @@
 mod probe;
 mod status;
 
+pub use probe::{look, Row, Scope};
+
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
@@ -17,7 +19,7 @@ use clap::Args;
 use comfy_table::{presets::UTF8_FULL, Table};
 
 use crate::args::{self, OutputFormat};
-use probe::{Row, Scope};
+use crate::cluster::Cluster;
 use status::{evaluate, Observation, Status};
 
 /// Looks a status is computed from.
@@ -26,9 +28,8 @@ const WINDOW: usize = 10;
 /// Flags of `rebound lag`.
 #[derive(Debug, Args)]
 pub struct LagArgs {
-    /// Kafka bootstrap servers, host:port[,host:port].
-    #[arg(long, env = "REBOUND_BROKERS", value_parser = args::non_empty)]
-    brokers: String,
+    #[command(flatten)]
+    cluster: Cluster,
     /// Only this consumer group (default: every consumer group).
     #[arg(long, value_parser = args::non_empty)]
     group: Option<String>,
@@ -51,12 +52,6 @@ pub struct LagArgs {
     /// topic, partition, committed, end, lag, lag_seconds, lost, status.
     #[arg(long, value_enum, default_value_t)]
     format: OutputFormat,
-    /// Extra librdkafka properties, key=value (repeatable): TLS, SASL.
-    #[arg(long = "kafka-config", value_name = "KEY=VALUE", value_parser = args::key_value)]
-    kafka_config: Vec<(String, String)>,
-    /// How long to wait for the brokers.
-    #[arg(long, default_value = "30s", value_parser = args::duration)]
-    timeout: Duration,
 }
 
 type Key = (String, String, i32);
@@ -64,11 +59,9 @@ type Key = (String, String, i32);
 /// Looks once, or every --interval with --watch.
 pub async fn run(a: LagArgs) -> anyhow::Result<()> {
     let scope = Scope {
-        brokers: a.brokers.clone(),
-        kafka_config: a.kafka_config.clone(),
+        cluster: a.cluster.clone(),
         group: a.group.clone(),
         topic: a.topic.clone(),
-        timeout: a.timeout,
     };
     let mut windows: HashMap<Key, VecDeque<Observation>> = HashMap::new();
     let mut round = 0u64;

@@ -5,19 +5,18 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use crate::cluster::Cluster;
 
 /// What to look at and how.
 #[derive(Debug, Clone)]
 pub struct Scope {
-    pub brokers: String,
-    pub kafka_config: Vec<(String, String)>,
+    pub cluster: Cluster,
     pub group: Option<String>,
     pub topic: Option<String>,
-    pub timeout: Duration,
 }
 
 /// One group's position in one partition.
@@ -42,28 +41,17 @@ pub struct Row {
     pub lost: i64,
 }
 
-fn client(scope: &Scope, group: &str) -> anyhow::Result<BaseConsumer> {
-    let mut c = ClientConfig::new();
-    for (k, v) in &scope.kafka_config {
-        c.set(k, v);
-    }
-    c.set("bootstrap.servers", &scope.brokers)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
-        .create()
-        .context("cannot create the Kafka client")
-}
-
 /// Looks once. Blocking.
 pub fn look(scope: &Scope) -> anyhow::Result<Vec<Row>> {
-    let meta = client(scope, "rebound-lag")?;
+    let meta = scope.cluster.consumer("rebound-lag")?;
     let groups = match &scope.group {
         Some(g) => vec![g.clone()],
         None => {
             let list = meta
-                .fetch_group_list(None, scope.timeout)
-                .with_context(|| format!("could not list the groups of {}", scope.brokers))?;
+                .fetch_group_list(None, scope.cluster.timeout)
+                .with_context(|| {
+                    format!("could not list the groups of {}", scope.cluster.brokers)
+                })?;
             let mut g: Vec<String> = list
                 .groups()
                 .iter()
@@ -75,8 +63,8 @@ pub fn look(scope: &Scope) -> anyhow::Result<Vec<Row>> {
         }
     };
     let md = meta
-        .fetch_metadata(scope.topic.as_deref(), scope.timeout)
-        .with_context(|| format!("could not reach Kafka brokers at {}", scope.brokers))?;
+        .fetch_metadata(scope.topic.as_deref(), scope.cluster.timeout)
+        .with_context(|| format!("could not reach Kafka brokers at {}", scope.cluster.brokers))?;
     let mut partitions: BTreeMap<(String, i32), (i64, i64)> = BTreeMap::new();
     for t in md.topics() {
         if t.error().is_some() || t.name().starts_with("__") {
@@ -84,7 +72,7 @@ pub fn look(scope: &Scope) -> anyhow::Result<Vec<Row>> {
         }
         for p in t.partitions() {
             let (low, high) = meta
-                .fetch_watermarks(t.name(), p.id(), scope.timeout)
+                .fetch_watermarks(t.name(), p.id(), scope.cluster.timeout)
                 .with_context(|| format!("offsets of {}/{}", t.name(), p.id()))?;
             partitions.insert((t.name().to_string(), p.id()), (low, high));
         }
@@ -97,13 +85,13 @@ pub fn look(scope: &Scope) -> anyhow::Result<Vec<Row>> {
     }
     let mut rows = Vec::new();
     for group in groups {
-        let c = client(scope, &group)?;
+        let c = scope.cluster.consumer(&group)?;
         let mut tpl = TopicPartitionList::new();
         for (topic, p) in partitions.keys() {
             tpl.add_partition(topic, *p);
         }
         let committed = c
-            .committed_offsets(tpl, scope.timeout)
+            .committed_offsets(tpl, scope.cluster.timeout)
             .with_context(|| format!("committed offsets of group {group}"))?;
         for e in committed.elements() {
             let committed = match e.offset() {
@@ -154,14 +142,14 @@ fn ages(scope: &Scope, rows: &mut [Row]) -> anyhow::Result<()> {
     if want.is_empty() {
         return Ok(());
     }
-    let c = client(scope, "rebound-lag")?;
+    let c = scope.cluster.consumer("rebound-lag")?;
     let mut tpl = TopicPartitionList::new();
     for ((topic, p), (at, _)) in &want {
         tpl.add_partition_offset(topic, *p, Offset::Offset(*at))?;
     }
     c.assign(&tpl)
         .context("reading the oldest unconsumed records")?;
-    let deadline = Instant::now() + scope.timeout;
+    let deadline = Instant::now() + scope.cluster.timeout;
     let mut missing = want.len();
     while missing > 0 && Instant::now() < deadline {
         let Some(Ok(m)) = c.poll(Duration::from_millis(100)) else {

@@ -1,7 +1,14 @@
-//! Shared by the CLI tests: the binary with a clean environment.
+//! Shared by the CLI tests: the binary with a clean environment, a topic of
+//! records of known age, and offsets committed as another client.
 #![allow(dead_code)]
 
-use std::process::Command;
+use std::process::{Command, Output};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rebound_producer::{OutRecord, Producer, ProducerConfig};
+use rebound_testkit::TopicBed;
 
 /// The `rebound` binary without the caller's `REBOUND_*` settings (the
 /// tansu path stays), logging at `level`.
@@ -24,4 +31,75 @@ pub fn rebound() -> Command {
 /// Output bytes as text (lossy).
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs `rebound ARGS` and insists it succeeds; its stdout.
+pub fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "rebound {args:?} failed: {}",
+        text(&o.stderr)
+    );
+    text(&o.stdout)
+}
+
+/// Runs `rebound ARGS`.
+pub fn run(args: &[&str]) -> Output {
+    rebound().args(args).output().unwrap()
+}
+
+/// Apache Kafka with a two-partition topic of ten records each; record `i`
+/// of a partition is stamped `100 - i` seconds before the returned time.
+pub async fn aged_topic() -> (TopicBed, i64) {
+    let bed = TopicBed::kafka("aged", 2).await;
+    let producer = Producer::new(&ProducerConfig::new(bed.bootstrap())).unwrap();
+    let now = rebound_core::epoch_ms();
+    for p in 0..2 {
+        for i in 0..10 {
+            let mut r = OutRecord::new(&bed.topic, format!("v{i}").into_bytes());
+            r.partition = Some(p);
+            r.timestamp = Some(now - (100 - i) * 1000);
+            producer.send(&r).await.unwrap();
+        }
+    }
+    (bed, now)
+}
+
+/// Commits `offsets` (partition, offset) for `group`, as another client.
+pub fn commit(bootstrap: &str, group: &str, topic: &str, offsets: &[(i32, i64)]) {
+    let mut tpl = TopicPartitionList::new();
+    for (p, o) in offsets {
+        tpl.add_partition_offset(topic, *p, Offset::Offset(*o))
+            .unwrap();
+    }
+    consumer(bootstrap, group)
+        .commit(&tpl, CommitMode::Sync)
+        .unwrap();
+}
+
+/// `group`'s committed offsets of partitions 0 and 1, read by another client.
+pub fn committed(bootstrap: &str, group: &str, topic: &str) -> Vec<Option<i64>> {
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..2 {
+        tpl.add_partition(topic, p);
+    }
+    let got = consumer(bootstrap, group)
+        .committed_offsets(tpl, std::time::Duration::from_secs(10))
+        .unwrap();
+    (0..2)
+        .map(|p| match got.find_partition(topic, p).unwrap().offset() {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        })
+        .collect()
+}
+
+fn consumer(bootstrap: &str, group: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap()
 }
