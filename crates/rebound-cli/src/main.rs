@@ -3,7 +3,7 @@
 //! # Layout
 //!
 //! - `cmd/`: one module per subcommand (`demo`, `worker`, `dlq/`, `serve`,
-//!   `produce/`, `consume/`, `topic`, `lag/`, `group/`).
+//!   `produce/`, `consume/`, `topic`, `lag/`, `group/`, `tasks`).
 //! - `failure_args`: the failure-stack flags of `worker` (retry, tiers, DLQ, breaker).
 //! - `ops`: the `/healthz`, `/readyz`, `/metrics` server every service exposes.
 //! - `sink`: the HTTP sink handler of `rebound worker`.
@@ -62,6 +62,8 @@ enum Command {
     Lag(cmd::lag::LagArgs),
     /// List and describe consumer groups; reset their offsets.
     Group(cmd::group::GroupArgs),
+    /// List, show, cancel and create the scheduler's tasks (via `rebound serve`).
+    Tasks(cmd::tasks::TasksArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -99,6 +101,7 @@ fn main() -> std::process::ExitCode {
             Command::Topic(a) => cmd::topic::run(a).await,
             Command::Lag(a) => cmd::lag::run(a).await,
             Command::Group(a) => cmd::group::run(a).await,
+            Command::Tasks(a) => cmd::tasks::run(a).await,
         }
     });
     match result {

@@ -7,6 +7,7 @@ pub mod group;
 pub mod lag;
 pub mod produce;
 pub mod serve;
+pub mod tasks;
 pub mod topic;
 pub mod worker;
 

@@ -9,6 +9,7 @@ mod cli_lag;
 mod cli_logs;
 mod cli_produce;
 mod cli_serve;
+mod cli_tasks;
 mod cli_topic;
 mod cli_worker;
 mod common;
