@@ -188,6 +188,28 @@ impl ProducerConfig {
 
 impl ProducerConfig {
     /// The librdkafka configuration these settings stand for.
+    /// Checks the settings librdkafka would reject or misread, naming the
+    /// setting as this type calls it.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        let positive = |name: &str, v: Option<usize>| match v {
+            Some(0) => Err(format!("invalid {name}: must be at least 1")),
+            _ => Ok(()),
+        };
+        if self.brokers.trim().is_empty() {
+            return Err("invalid brokers: must not be empty".into());
+        }
+        positive("batch_size", self.batch_size)?;
+        positive("batch_records", self.batch_records)?;
+        positive("max_message_size", Some(self.max_message_size))?;
+        if self.delivery_timeout <= self.linger {
+            return Err(format!(
+                "invalid delivery_timeout: must be longer than linger ({:?}), got {:?}",
+                self.linger, self.delivery_timeout
+            ));
+        }
+        Ok(())
+    }
+
     pub(crate) fn client_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers)
@@ -222,6 +244,24 @@ mod tests {
 
     fn get(c: &ProducerConfig, k: &str) -> String {
         c.client_config().get(k).unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn validation_names_the_setting() {
+        assert_eq!(ProducerConfig::new("b:9092").validate(), Ok(()));
+        let err = |c: ProducerConfig| c.validate().unwrap_err();
+        assert_eq!(
+            err(ProducerConfig::new(" ")),
+            "invalid brokers: must not be empty"
+        );
+        assert_eq!(
+            err(ProducerConfig::new("b").with_batch_records(0)),
+            "invalid batch_records: must be at least 1"
+        );
+        assert!(
+            err(ProducerConfig::new("b").with_delivery_timeout(Duration::from_millis(5)))
+                .starts_with("invalid delivery_timeout: must be longer than linger")
+        );
     }
 
     #[test]

@@ -53,9 +53,12 @@ impl std::fmt::Debug for Producer {
 }
 
 impl Producer {
-    /// Creates the client (no network round trip yet). An invalid
-    /// librdkafka property fails here, naming it.
+    /// Creates the client (no network round trip yet). An invalid setting
+    /// or librdkafka property fails here, naming it.
     pub fn new(config: &ProducerConfig) -> Result<Self, ProduceError> {
+        config
+            .validate()
+            .map_err(|e| ProduceError::new("<producer>", KafkaError::ClientCreation(e)))?;
         let metrics = config.metrics.clone().unwrap_or_default();
         let inner = config
             .client_config()

@@ -7,7 +7,7 @@ use tokio::sync::Notify;
 use crate::clock::Clock;
 use crate::deliver::Deliver;
 use crate::dispatcher::{DispatchConfig, Dispatcher};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::store::{ListQuery, Page, Store};
 use crate::task::{CancelOutcome, CreateOutcome, NewTask, Task};
@@ -64,9 +64,30 @@ impl SchedulerBuilder {
         self
     }
 
-    /// Builds the scheduler.
-    pub fn build(self) -> Scheduler {
-        Scheduler {
+    /// Validates the settings and builds the scheduler; an error names the
+    /// setting.
+    pub fn build(self) -> Result<Scheduler> {
+        let l = &self.limits;
+        let invalid = |name: &str, reason: String| Error::Config {
+            name: name.into(),
+            reason,
+        };
+        if l.max_message_bytes == 0 {
+            return Err(invalid(
+                "limits.max_message_bytes",
+                "must be at least 1".into(),
+            ));
+        }
+        if l.max_batch == 0 {
+            return Err(invalid("limits.max_batch", "must be at least 1".into()));
+        }
+        if l.max_body_bytes == 0 {
+            return Err(invalid(
+                "limits.max_body_bytes",
+                "must be at least 1".into(),
+            ));
+        }
+        Ok(Scheduler {
             inner: Arc::new(Inner {
                 store: self.store,
                 clock: self.clock,
@@ -74,7 +95,7 @@ impl SchedulerBuilder {
                 wake: Arc::new(Notify::new()),
                 metrics: self.metrics,
             }),
-        }
+        })
     }
 }
 
@@ -91,7 +112,9 @@ impl Scheduler {
 
     /// A scheduler over `store` with defaults.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self::builder(store).build()
+        Self::builder(store)
+            .build()
+            .expect("the default settings are valid")
     }
 
     /// Validates and stores a task, first due at now + `base_delay`.
@@ -211,5 +234,37 @@ impl Scheduler {
             deliver,
             config,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::file::FileStore;
+
+    #[test]
+    fn build_names_an_unusable_limit() {
+        let store = || Arc::new(FileStore::in_memory()) as Arc<dyn Store>;
+        let with = |limits: Limits| Scheduler::builder(store()).with_limits(limits).build();
+        assert!(with(Limits::default()).is_ok());
+        let e = with(Limits {
+            max_batch: 0,
+            ..Limits::default()
+        })
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid configuration limits.max_batch: must be at least 1"
+        );
+        let e = with(Limits {
+            max_body_bytes: 0,
+            ..Limits::default()
+        })
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("invalid configuration limits.max_body_bytes"),
+            "{e}"
+        );
     }
 }

@@ -34,7 +34,9 @@ pub async fn serve_on(
     shutdown: CancellationToken,
 ) -> Result<()> {
     let store = store::open(&config.store_url).await?;
-    let sched = Scheduler::builder(store).with_limits(config.limits).build();
+    let sched = Scheduler::builder(store)
+        .with_limits(config.limits)
+        .build()?;
     let deliver: Arc<dyn Deliver> = Arc::new(Deliverer::with_metrics(
         config.kafka_brokers.clone(),
         sched.metrics().producer.clone(),

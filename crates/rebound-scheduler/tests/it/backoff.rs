@@ -93,7 +93,8 @@ fn setup(backoff: Backoff) -> (Scheduler, Arc<Recording>, CancellationToken) {
 fn setup_with(config: DispatchConfig) -> (Scheduler, Arc<Recording>, CancellationToken) {
     let sched = Scheduler::builder(Arc::new(FileStore::in_memory()))
         .with_clock(Clock::tokio())
-        .build();
+        .build()
+        .unwrap();
     let rec = Arc::new(Recording {
         start: Instant::now(),
         calls: Mutex::new(Vec::new()),

@@ -81,8 +81,14 @@ async fn crash_under_load_loses_nothing(store: &str) {
             }
         }));
     }
-    // Long enough that some tasks are due and in flight when the kill lands.
+    // Long enough that some tasks are due and in flight when the kill lands,
+    // and that the load is real however busy the machine is.
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    rebound_testkit::eventually(Duration::from_secs(20), "200 creates acknowledged", || {
+        let enough = acked.lock().unwrap().len() >= 200;
+        async move { enough }
+    })
+    .await;
     first.kill9();
     for c in clients {
         c.await.unwrap();

@@ -19,7 +19,10 @@ use crate::common::{http_task, OwnRedis};
 async fn app_with(limits: Limits, token: Option<&str>) -> (Router, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(FileStore::open(dir.path()).await.unwrap());
-    let sched = Scheduler::builder(store).with_limits(limits).build();
+    let sched = Scheduler::builder(store)
+        .with_limits(limits)
+        .build()
+        .unwrap();
     let mut state = AppState::new(sched);
     if let Some(t) = token {
         state = state.with_auth_token(t);
