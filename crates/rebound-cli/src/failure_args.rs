@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use rebound_producer::{Producer, ProducerConfig};
+use rebound_producer::Producer;
 use rebound_worker::{
     Backoff, Breaker, BreakerConfig, BreakerLayer, DeadLetterLayer, DeadLetterPolicy, Handler,
     Layer, Metrics, RetryLayer, TopicNames, WorkerBuilder,
@@ -129,6 +129,7 @@ impl FailureArgs {
         &self,
         sink: H,
         brokers: &str,
+        props: &[(String, String)],
         topic: &str,
         group: &str,
         metrics: &Arc<Metrics>,
@@ -159,9 +160,11 @@ impl FailureArgs {
         // The DLQ producer counts into the worker's registry: one /metrics.
         let producer_metrics =
             rebound_producer::ProducerMetrics::in_registry(metrics.registry().clone());
-        let producer =
-            Producer::new(&ProducerConfig::new(brokers).with_metrics(Arc::new(producer_metrics)))
-                .context("creating the producer for retry tiers and the DLQ")?;
+        let producer = Producer::new(
+            &crate::security::producer_config(brokers, props)
+                .with_metrics(Arc::new(producer_metrics)),
+        )
+        .context("creating the producer for retry tiers and the DLQ")?;
         let handler: Box<dyn DynHandler> =
             Box::new(DeadLetterLayer::new(producer, policy, metrics.clone()).layer(guarded));
         Ok(Stack {

@@ -8,6 +8,7 @@
 //! - `ops`: the `/healthz`, `/readyz`, `/metrics` server every service exposes.
 //! - `sink`: the HTTP sink handler of `rebound worker`.
 //! - `local_broker`: starts the local test broker for `demo` when no `--brokers` is given.
+//! - `security`: TLS and SASL flags for every command that talks to Kafka.
 //! - `cluster`: the cluster flags of `topic`, `group`, `lag` and their clients.
 //! - `args`: shared flag parsers (durations, URLs, topic names).
 //! - `log`: `--log-level` and `--log-format` for every command.
@@ -19,6 +20,7 @@ mod failure_args;
 mod local_broker;
 mod log;
 mod ops;
+mod security;
 mod shutdown;
 mod sink;
 mod time;

@@ -32,36 +32,40 @@ fn err(topic: &str) -> impl Fn(KafkaError) -> AdminError + '_ {
 /// Creates `topic` with `partitions` partitions (replication 1). A topic
 /// that already exists is not an error.
 pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<(), AdminError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .map_err(err(topic))?;
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = admin
-        .create_topics([&new], &opts)
-        .await
-        .map_err(err(topic))?;
-    for r in results {
-        match r {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((_, code)) => return Err(err(topic)(KafkaError::AdminOp(code))),
-        }
+    ensure_topic(bootstrap, &[], topic, partitions).await
+}
+
+/// [`create_topic`] with extra client properties (TLS, SASL).
+pub async fn ensure_topic(
+    bootstrap: &str,
+    extra: &[(String, String)],
+    topic: &str,
+    partitions: i32,
+) -> Result<(), AdminError> {
+    let spec = TopicSpec {
+        name: topic.to_string(),
+        partitions,
+        replication: 1,
+        configs: Vec::new(),
+    };
+    match create_topic_with(bootstrap, extra, &spec, Duration::from_secs(10)).await {
+        Err(AdminError {
+            source: KafkaError::AdminOp(RDKafkaErrorCode::TopicAlreadyExists),
+            ..
+        }) => Ok(()),
+        other => other,
     }
-    Ok(())
 }
 
 /// The number of partitions of `topic`, `None` if it does not exist.
 /// Blocking: waits up to `timeout` for the brokers.
 pub fn partition_count(
     bootstrap: &str,
+    extra: &[(String, String)],
     topic: &str,
     timeout: Duration,
 ) -> Result<Option<usize>, AdminError> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .map_err(err(topic))?;
+    let c = metadata_client(bootstrap, extra, topic)?;
     let md = c.fetch_metadata(Some(topic), timeout).map_err(err(topic))?;
     Ok(md
         .topics()

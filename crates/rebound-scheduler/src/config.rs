@@ -23,6 +23,9 @@ pub struct ServeConfig {
     pub kafka_brokers: String,
     /// Bearer token required on task routes (`REBOUND_AUTH_TOKEN`).
     pub auth_token: Option<String>,
+    /// librdkafka properties (TLS, SASL) of every Kafka client: deliveries
+    /// and the ingress.
+    pub kafka_config: Vec<(String, String)>,
     /// Topic of task JSON to ingest (`REBOUND_INGRESS_TOPIC`).
     pub ingress_topic: Option<String>,
     /// Consumer group of the ingress (`REBOUND_INGRESS_GROUP`).
@@ -42,6 +45,7 @@ impl Default for ServeConfig {
             store_url: DEFAULT_STORE_URL.into(),
             kafka_brokers: "localhost:9092".into(),
             auth_token: None,
+            kafka_config: Vec::new(),
             ingress_topic: None,
             ingress_group: "rebound-scheduler-ingress".into(),
             limits: Limits::default(),

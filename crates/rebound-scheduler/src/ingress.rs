@@ -24,15 +24,27 @@ use crate::error::{Error, Result};
 use crate::scheduler::Scheduler;
 use crate::validate::parse_new_task;
 
-/// Consumes `topic` in `group` from `brokers` until `shutdown`, then drains
-/// and commits.
-pub async fn run(
-    sched: Scheduler,
-    brokers: &str,
-    topic: &str,
-    group: &str,
-    shutdown: CancellationToken,
-) -> Result<()> {
+/// Where the ingress reads task JSON.
+#[derive(Debug, Clone, Copy)]
+pub struct Ingress<'a> {
+    /// Bootstrap servers.
+    pub brokers: &'a str,
+    /// librdkafka properties (TLS, SASL) of its clients.
+    pub kafka_config: &'a [(String, String)],
+    /// The topic of task JSON.
+    pub topic: &'a str,
+    /// Its consumer group.
+    pub group: &'a str,
+}
+
+/// Consumes the ingress topic until `shutdown`, then drains and commits.
+pub async fn run(sched: Scheduler, at: Ingress<'_>, shutdown: CancellationToken) -> Result<()> {
+    let Ingress {
+        brokers,
+        kafka_config,
+        topic,
+        group,
+    } = at;
     // Every way start or stop can fail, named with its causes.
     let failed = |e: &dyn std::error::Error| Error::Ingress {
         topic: topic.to_string(),
@@ -41,24 +53,30 @@ pub async fn run(
     let policy = DeadLetterPolicy::new(group);
     let dlq = policy.dlq_topic(topic);
     let partitions = {
-        let (b, t) = (brokers.to_string(), topic.to_string());
+        let (b, x, t) = (
+            brokers.to_string(),
+            kafka_config.to_vec(),
+            topic.to_string(),
+        );
         tokio::task::spawn_blocking(move || {
-            rebound_producer::admin::partition_count(&b, &t, Duration::from_secs(30))
+            rebound_producer::admin::partition_count(&b, &x, &t, Duration::from_secs(30))
         })
         .await
         .map_err(|e| failed(&e))?
         .map_err(|e| failed(&e))?
         .unwrap_or(1)
     };
-    rebound_producer::admin::create_topic(brokers, &dlq, partitions as i32)
+    rebound_producer::admin::ensure_topic(brokers, kafka_config, &dlq, partitions as i32)
         .await
         .map_err(|e| failed(&e))?;
     // Its metrics, the dead-letter producer's included, show on the
     // scheduler's `/metrics`.
     let shared = sched.metrics();
-    let producer =
-        Producer::new(&ProducerConfig::new(brokers).with_metrics(shared.producer.clone()))
-            .map_err(|e| failed(&e))?;
+    let mut producer_config = ProducerConfig::new(brokers).with_metrics(shared.producer.clone());
+    for (k, v) in kafka_config {
+        producer_config = producer_config.with_client_config(k, v);
+    }
+    let producer = Producer::new(&producer_config).map_err(|e| failed(&e))?;
     let metrics = Arc::new(Metrics::in_registry(shared.registry().clone()));
     let store_retry = Backoff::exponential(Duration::from_millis(200), Duration::from_secs(10))
         .with_max_attempts(None)
@@ -90,15 +108,17 @@ pub async fn run(
     });
     let handler = DeadLetterLayer::new(producer, policy, metrics.clone())
         .layer(RetryLayer::new(store_retry).layer(create));
-    let config = WorkerConfig::builder()
+    let mut builder = WorkerConfig::builder()
         .with_brokers(brokers)
         .with_group(group)
         .with_topic(topic)
         .with_ordering(Ordering::Key)
         .with_max_in_flight(64)
-        .with_metrics(metrics)
-        .build()
-        .map_err(|e| failed(&e))?;
+        .with_metrics(metrics);
+    for (k, v) in kafka_config {
+        builder = builder.with_client_config(k, v);
+    }
+    let config = builder.build().map_err(|e| failed(&e))?;
     let worker = Worker::start(config, handler)
         .await
         .map_err(|e| failed(&e))?;

@@ -40,6 +40,7 @@ pub async fn serve_on(
     let deliver: Arc<dyn Deliver> = Arc::new(Deliverer::with_metrics(
         config.kafka_brokers.clone(),
         sched.metrics().producer.clone(),
+        config.kafka_config.clone(),
     ));
     run(config, sched, deliver, listener, shutdown).await
 }
@@ -66,8 +67,15 @@ pub async fn run(
             config.ingress_group.clone(),
             shutdown.clone(),
         );
+        let kafka_config = config.kafka_config.clone();
         tracker.spawn(async move {
-            if let Err(e) = crate::ingress::run(s, &b, &topic, &g, t.clone()).await {
+            let ingress = crate::ingress::Ingress {
+                brokers: &b,
+                kafka_config: &kafka_config,
+                topic: &topic,
+                group: &g,
+            };
+            if let Err(e) = crate::ingress::run(s, ingress, t.clone()).await {
                 tracing::error!(error = %rebound_core::DisplayChain(&e), "task ingress stopped; shutting down");
                 t.cancel();
             }

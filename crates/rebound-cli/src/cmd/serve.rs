@@ -11,6 +11,7 @@ use rebound_scheduler::ServeConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::args;
+use crate::security::Security;
 
 /// Flags of `rebound serve`.
 #[derive(Debug, Args)]
@@ -34,6 +35,9 @@ pub struct ServeArgs {
     /// Also create tasks from JSON records on this topic.
     #[arg(long, env = "REBOUND_INGRESS_TOPIC", value_parser = args::topic)]
     ingress_topic: Option<String>,
+    /// TLS and SASL of the Kafka deliveries and the ingress.
+    #[command(flatten)]
+    security: Security,
 }
 
 /// Runs the scheduler until SIGINT/SIGTERM.
@@ -54,6 +58,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     if a.ingress_topic.is_some() {
         config.ingress_topic = a.ingress_topic;
     }
+    config.kafka_config = a.security.properties()?;
     tracing::info!(
         addr = %config.http_addr, store = %config.store_url, kafka = %config.kafka_brokers,
         "starting the scheduler"

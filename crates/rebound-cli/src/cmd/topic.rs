@@ -81,16 +81,16 @@ pub async fn run(a: TopicArgs) -> anyhow::Result<()> {
                 configs: a.configs,
             };
             let c = &a.cluster;
-            admin::create_topic_with(&c.brokers, &c.kafka_config, &spec, c.timeout).await?;
+            admin::create_topic_with(&c.brokers, &c.properties()?, &spec, c.timeout).await?;
             println!(
                 "created topic {} ({} partitions, replication factor {})",
                 spec.name, spec.partitions, spec.replication
             );
         }
         TopicCommand::List(a) => {
-            let c = a.cluster.clone();
+            let (c, props) = (a.cluster.clone(), a.cluster.properties()?);
             let topics = tokio::task::spawn_blocking(move || {
-                admin::list_topics(&c.brokers, &c.kafka_config, c.timeout)
+                admin::list_topics(&c.brokers, &props, c.timeout)
             })
             .await??;
             let shown = topics
@@ -116,7 +116,7 @@ pub async fn run(a: TopicArgs) -> anyhow::Result<()> {
         }
         TopicCommand::Describe(a) => {
             let c = &a.cluster;
-            let info = admin::describe_topic(&c.brokers, &c.kafka_config, &a.topic, c.timeout)
+            let info = admin::describe_topic(&c.brokers, &c.properties()?, &a.topic, c.timeout)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("topic {} does not exist", a.topic))?;
             match a.format {
@@ -126,7 +126,7 @@ pub async fn run(a: TopicArgs) -> anyhow::Result<()> {
         }
         TopicCommand::Delete(a) => {
             let c = &a.cluster;
-            admin::delete_topic(&c.brokers, &c.kafka_config, &a.topic, c.timeout).await?;
+            admin::delete_topic(&c.brokers, &c.properties()?, &a.topic, c.timeout).await?;
             println!("deleted topic {}", a.topic);
         }
     }

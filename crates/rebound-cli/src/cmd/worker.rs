@@ -13,6 +13,7 @@ use tracing::info;
 use super::OrderingArg;
 use crate::args;
 use crate::failure_args::FailureArgs;
+use crate::security::Security;
 use crate::sink::HttpSink;
 
 /// Flags of `rebound worker`; each also reads the environment variable shown.
@@ -72,9 +73,9 @@ pub struct WorkerArgs {
     /// Consumer group session timeout.
     #[arg(long, env = "REBOUND_SESSION_TIMEOUT", default_value = "10s", value_parser = args::duration)]
     session_timeout: Duration,
-    /// Extra librdkafka consumer properties, key=value (repeatable).
-    #[arg(long = "kafka-config", value_parser = args::key_value)]
-    kafka_config: Vec<(String, String)>,
+    /// TLS and SASL of every client (consumer, DLQ producer, admin).
+    #[command(flatten)]
+    security: Security,
 }
 
 /// `--delivery` values.
@@ -89,19 +90,20 @@ pub enum DeliveryArg {
 /// Creates `topics` (missing ones only) with as many partitions as `source`.
 async fn create_missing(
     brokers: &str,
+    props: &[(String, String)],
     source: &str,
     topics: &[String],
     timeout: Duration,
 ) -> anyhow::Result<()> {
-    let (b, s) = (brokers.to_string(), source.to_string());
+    let (b, x, s) = (brokers.to_string(), props.to_vec(), source.to_string());
     let partitions = tokio::task::spawn_blocking(move || {
-        rebound_producer::admin::partition_count(&b, &s, timeout)
+        rebound_producer::admin::partition_count(&b, &x, &s, timeout)
     })
     .await?
     .with_context(|| format!("could not reach Kafka brokers at {brokers} within {timeout:?}"))?
     .unwrap_or(1);
     for t in topics {
-        rebound_producer::admin::create_topic(brokers, t, partitions as i32)
+        rebound_producer::admin::ensure_topic(brokers, props, t, partitions as i32)
             .await
             .with_context(|| format!("creating topic {t}"))?;
     }
@@ -130,16 +132,24 @@ pub async fn run(a: WorkerArgs) -> anyhow::Result<()> {
     if let Some(n) = a.max_in_flight_per_partition {
         b = b.with_max_in_flight_per_partition(n as usize);
     }
-    for (k, v) in &a.kafka_config {
+    let props = a.security.properties()?;
+    for (k, v) in &props {
         b = b.with_client_config(k, v);
     }
     let metrics = Arc::new(Metrics::new());
     let sink = HttpSink::new(a.http_sink.clone(), a.http_timeout)?;
     let stack = a
         .failure
-        .stack(sink, &a.brokers, &a.topic, &a.group, &metrics)?;
+        .stack(sink, &a.brokers, &props, &a.topic, &a.group, &metrics)?;
     if a.failure.create_topics && !stack.extra_topics.is_empty() {
-        create_missing(&a.brokers, &a.topic, &stack.extra_topics, a.connect_timeout).await?;
+        create_missing(
+            &a.brokers,
+            &props,
+            &a.topic,
+            &stack.extra_topics,
+            a.connect_timeout,
+        )
+        .await?;
     }
     let b = a.failure.configure(b.with_metrics(metrics), &stack);
     let config = b.build().context("invalid worker configuration")?;

@@ -8,6 +8,7 @@ mod cli_group;
 mod cli_lag;
 mod cli_logs;
 mod cli_produce;
+mod cli_security;
 mod cli_serve;
 mod cli_tasks;
 mod cli_topic;

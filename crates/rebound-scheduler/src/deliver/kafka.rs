@@ -14,6 +14,7 @@ use super::{Delivery, DeliveryError};
 pub struct KafkaSink {
     default_brokers: String,
     metrics: Arc<ProducerMetrics>,
+    client_config: Vec<(String, String)>,
     producers: Mutex<HashMap<String, Producer>>,
 }
 
@@ -27,11 +28,16 @@ impl std::fmt::Debug for KafkaSink {
 
 impl KafkaSink {
     /// A sink using `default_brokers` for destinations without `host`; its
-    /// producers record into `metrics`.
-    pub fn new(default_brokers: impl Into<String>, metrics: Arc<ProducerMetrics>) -> Self {
+    /// producers record into `metrics` and take `client_config` (TLS, SASL).
+    pub fn new(
+        default_brokers: impl Into<String>,
+        metrics: Arc<ProducerMetrics>,
+        client_config: Vec<(String, String)>,
+    ) -> Self {
         KafkaSink {
             default_brokers: default_brokers.into(),
             metrics,
+            client_config,
             producers: Mutex::new(HashMap::new()),
         }
     }
@@ -41,10 +47,13 @@ impl KafkaSink {
         if let Some(p) = map.get(brokers) {
             return Ok(p.clone());
         }
-        let config = ProducerConfig::new(brokers)
+        let mut config = ProducerConfig::new(brokers)
             .with_linger(Duration::from_millis(2))
             .with_delivery_timeout(Duration::from_secs(30))
             .with_metrics(self.metrics.clone());
+        for (k, v) in &self.client_config {
+            config = config.with_client_config(k, v);
+        }
         let p = Producer::new(&config).map_err(|source| DeliveryError::Kafka {
             topic: String::new(),
             brokers: brokers.to_string(),

@@ -90,18 +90,20 @@ impl Deliverer {
         Self::with_metrics(
             default_brokers,
             std::sync::Arc::new(rebound_producer::ProducerMetrics::new()),
+            Vec::new(),
         )
     }
 
     /// Like [`Deliverer::new`], the Kafka producers recording into `metrics`
     /// (the scheduler's [`Metrics::producer`](crate::metrics::Metrics::producer),
-    /// to show them on its `/metrics`).
+    /// to show them on its `/metrics`) and taking `kafka_config` (TLS, SASL).
     pub fn with_metrics(
         default_brokers: impl Into<String>,
         metrics: std::sync::Arc<rebound_producer::ProducerMetrics>,
+        kafka_config: Vec<(String, String)>,
     ) -> Self {
         Deliverer {
-            kafka: kafka::KafkaSink::new(default_brokers, metrics),
+            kafka: kafka::KafkaSink::new(default_brokers, metrics, kafka_config),
             http: http::HttpSink::new(),
         }
     }

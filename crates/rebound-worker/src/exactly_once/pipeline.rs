@@ -89,15 +89,21 @@ async fn create_dead_letter_topics(cfg: &PipelineConfig) -> Result<(), PipelineE
     let Some(names) = &cfg.dead_letter else {
         return Ok(());
     };
+    // The pipeline's own client settings (TLS, SASL) reach the admin calls.
+    let extra: Vec<(String, String)> = cfg
+        .client_config
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     for t in &cfg.topics {
-        let (brokers, topic) = (cfg.brokers.clone(), t.clone());
+        let (brokers, topic, x) = (cfg.brokers.clone(), t.clone(), extra.clone());
         let parts = tokio::task::spawn_blocking(move || {
-            admin::partition_count(&brokers, &topic, Duration::from_secs(10))
+            admin::partition_count(&brokers, &x, &topic, Duration::from_secs(10))
         })
         .await
         .map_err(|e| PipelineError::Stopped(e.to_string()))??
         .unwrap_or(1);
-        admin::create_topic(&cfg.brokers, &names.dlq(t), parts as i32).await?;
+        admin::ensure_topic(&cfg.brokers, &extra, &names.dlq(t), parts as i32).await?;
     }
     Ok(())
 }

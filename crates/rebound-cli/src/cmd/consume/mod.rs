@@ -21,10 +21,11 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use rebound_worker::reader::{GroupReader, PartitionReader, ReaderConfig, StartAt};
+use rebound_worker::reader::{GroupReader, PartitionReader, StartAt};
 use tokio_util::sync::CancellationToken;
 
 use crate::args;
+use crate::security::Security;
 use output::OutputFormat;
 use pump::{Ended, Options, Source};
 
@@ -79,11 +80,14 @@ pub struct ConsumeArgs {
     /// stderr is a terminal).
     #[arg(long, short)]
     quiet: bool,
+    /// TLS and SASL.
+    #[command(flatten)]
+    security: Security,
 }
 
 /// Opens the reader and prints until the end, --count, or a signal.
 pub async fn run(a: ConsumeArgs) -> anyhow::Result<()> {
-    let mut cfg = ReaderConfig::new(&a.brokers, &a.topic)
+    let mut cfg = crate::security::reader_config(&a.brokers, &a.topic, &a.security.properties()?)
         .with_start(a.from)
         .with_follow(a.follow)
         .with_read_committed(a.read_committed)

@@ -55,7 +55,7 @@ pub async fn run(s: Stage<'_>, progress: ProgressBar) -> anyhow::Result<()> {
     let out = format!("{}.enriched", s.topic);
     let (b, t) = (s.brokers.to_string(), s.topic.to_string());
     let parts = tokio::task::spawn_blocking(move || {
-        rebound_producer::admin::partition_count(&b, &t, Duration::from_secs(10))
+        rebound_producer::admin::partition_count(&b, &[], &t, Duration::from_secs(10))
     })
     .await??
     .context("the demo topic has no partitions")?;

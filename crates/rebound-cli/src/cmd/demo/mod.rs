@@ -231,7 +231,8 @@ async fn produce(
 /// of each partition found by fetching to it, not from high watermarks,
 /// which tansu reports wrongly). Blocking.
 pub(super) fn count_records(brokers: &str, topic: &str) -> anyhow::Result<usize> {
-    let reader = crate::cmd::dlq::read::TopicReader::open(brokers, topic, Duration::from_secs(30))?;
+    let reader =
+        crate::cmd::dlq::read::TopicReader::open(brokers, &[], topic, Duration::from_secs(30))?;
     let mut seen = 0;
     reader.read_all(|_| seen += 1)?;
     Ok(seen)

@@ -25,6 +25,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use crate::args;
+use crate::security::Security;
 use read::TopicReader;
 
 /// Flags of `rebound dlq`.
@@ -61,6 +62,9 @@ pub struct Source {
     /// each acknowledgement while replaying.
     #[arg(long, env = "REBOUND_DLQ_TIMEOUT", default_value = "30s", value_parser = args::duration)]
     timeout: Duration,
+    /// TLS and SASL.
+    #[command(flatten)]
+    security: Security,
 }
 
 impl Source {
@@ -71,8 +75,9 @@ impl Source {
         F: FnOnce(&TopicReader) -> anyhow::Result<T> + Send + 'static,
     {
         let (brokers, topic, timeout) = (self.brokers.clone(), self.topic.clone(), self.timeout);
+        let props = self.security.properties()?;
         tokio::task::spawn_blocking(move || {
-            let reader = TopicReader::open(&brokers, &topic, timeout)?;
+            let reader = TopicReader::open(&brokers, &props, &topic, timeout)?;
             f(&reader)
         })
         .await

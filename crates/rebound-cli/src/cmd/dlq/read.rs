@@ -19,8 +19,13 @@ pub struct TopicReader {
 impl TopicReader {
     /// Connects, checks that `topic` exists and finds where its partitions
     /// start and end. Blocking: call from a blocking thread.
-    pub fn open(brokers: &str, topic: &str, timeout: Duration) -> anyhow::Result<Self> {
-        let config = ReaderConfig::new(brokers, topic).with_timeout(timeout);
+    pub fn open(
+        brokers: &str,
+        props: &[(String, String)],
+        topic: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let config = crate::security::reader_config(brokers, topic, props).with_timeout(timeout);
         let spans = spans(&config)?;
         Ok(TopicReader { config, spans })
     }

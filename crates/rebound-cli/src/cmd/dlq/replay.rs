@@ -10,7 +10,7 @@ use clap::{ArgGroup, Args};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use rebound_core::{headers, Record};
-use rebound_producer::{OutRecord, Producer, ProducerConfig};
+use rebound_producer::{OutRecord, Producer};
 
 use super::entry::DlqEntry;
 use super::select::{self, Filter, OffsetRef};
@@ -294,7 +294,8 @@ fn plan(records: Vec<Record>, to: Option<&str>, replayed_at: i64) -> Plan {
 /// Sends the plan with a progress bar and reports each failure; returns
 /// whether each planned record was acknowledged.
 async fn send(source: &Source, plan: &Plan) -> anyhow::Result<Vec<bool>> {
-    let config = ProducerConfig::new(&source.brokers).with_delivery_timeout(source.timeout);
+    let config = crate::security::producer_config(&source.brokers, &source.security.properties()?)
+        .with_delivery_timeout(source.timeout);
     let producer = Producer::new(&config)?;
     let bar = ProgressBar::new(plan.send.len() as u64);
     bar.set_style(

@@ -23,11 +23,12 @@ use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rebound_core::Header;
-use rebound_producer::{Producer, ProducerConfig};
-use rebound_worker::reader::{spans, ReaderConfig, ReaderError};
+use rebound_producer::Producer;
+use rebound_worker::reader::{spans, ReaderError};
 use tokio::sync::mpsc;
 
 use crate::args;
+use crate::security::Security;
 use input::{Line, Shape};
 use parse::InputFormat;
 
@@ -73,6 +74,9 @@ pub struct ProduceArgs {
     /// How long to wait for the brokers, and for each acknowledgement.
     #[arg(long, env = "REBOUND_PRODUCE_TIMEOUT", default_value = "30s", value_parser = args::duration)]
     timeout: Duration,
+    /// TLS and SASL.
+    #[command(flatten)]
+    security: Security,
 }
 
 /// The slowest `--rate`: one record a day. Below it the pacing delay of a
@@ -91,11 +95,13 @@ fn rate(s: &str) -> Result<f64, String> {
 /// Checks the topic, reads the input and sends it.
 pub async fn run(a: ProduceArgs) -> anyhow::Result<()> {
     let input = input::open(a.file.as_ref())?;
+    let props = a.security.properties()?;
     if a.create_topic {
-        rebound_producer::admin::create_topic(&a.brokers, &a.topic, a.partitions).await?;
+        rebound_producer::admin::ensure_topic(&a.brokers, &props, &a.topic, a.partitions).await?;
     }
     let partitions = {
-        let cfg = ReaderConfig::new(&a.brokers, &a.topic).with_timeout(a.timeout);
+        let cfg =
+            crate::security::reader_config(&a.brokers, &a.topic, &props).with_timeout(a.timeout);
         match tokio::task::spawn_blocking(move || spans(&cfg))
             .await
             .context("the metadata thread failed")?
@@ -115,8 +121,9 @@ pub async fn run(a: ProduceArgs) -> anyhow::Result<()> {
     };
     let (tx, mut rx) = mpsc::channel::<Line>(4096);
     let reading = tokio::task::spawn_blocking(move || input::read_lines(input, &shape, &tx));
-    let producer =
-        Producer::new(&ProducerConfig::new(&a.brokers).with_delivery_timeout(a.timeout))?;
+    let producer = Producer::new(
+        &crate::security::producer_config(&a.brokers, &props).with_delivery_timeout(a.timeout),
+    )?;
     let summary = if a.skip_bad {
         let bar = bar(a.quiet, None, &a.topic);
         let lines = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
