@@ -170,6 +170,11 @@ impl ProducerConfig {
         self
     }
 
+    /// The bootstrap servers.
+    pub fn brokers(&self) -> &str {
+        &self.brokers
+    }
+
     /// The acknowledgements waited for.
     pub fn acks(&self) -> Acks {
         self.acks

@@ -1,0 +1,119 @@
+//! The relay's view of a database: one active instance per table, pending
+//! rows in publish order, and what happened to them. [`Store`] dispatches to
+//! the PostgreSQL or SQLite implementation chosen by the URL's scheme; both
+//! pass the same contract tests.
+
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::pg::PgStore;
+use crate::row::PendingRow;
+use crate::sqlite::SqliteStore;
+use crate::table::{DatabaseUrl, TableName};
+
+/// What became of a batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Finished {
+    /// Rows Kafka acknowledged.
+    pub published: Vec<i64>,
+    /// Rows that can never be published as they are, with the error.
+    pub failed: Vec<(i64, String)>,
+    /// PostgreSQL: the writing transactions of the batch's rows (their
+    /// commit-order entries are removed once no pending row is left).
+    pub txids: Vec<String>,
+}
+
+/// The table's state, for metrics and `rebound outbox status`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    /// Rows not yet published nor failed (committed ones only).
+    pub pending: i64,
+    /// Age of the oldest pending row.
+    pub oldest_pending: Option<Duration>,
+    /// Rows marked failed.
+    pub failed: i64,
+    /// Published rows kept for the retention period.
+    pub published_kept: i64,
+}
+
+/// An outbox database.
+#[derive(Debug)]
+pub enum Store {
+    /// PostgreSQL.
+    Postgres(PgStore),
+    /// SQLite.
+    Sqlite(SqliteStore),
+}
+
+macro_rules! each {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Store::Postgres($s) => $e,
+            Store::Sqlite($s) => $e,
+        }
+    };
+}
+
+impl Store {
+    /// Connects to `url`'s database for relaying `table` (nothing is
+    /// locked yet).
+    pub async fn connect(url: &DatabaseUrl, table: &TableName) -> Result<Store> {
+        Ok(match url {
+            DatabaseUrl::Postgres(u) => Store::Postgres(PgStore::connect(u, table).await?),
+            DatabaseUrl::Sqlite(u) => Store::Sqlite(SqliteStore::connect(u, table).await?),
+        })
+    }
+
+    /// The DDL `init` runs, as one script.
+    pub fn ddl(url: &DatabaseUrl, table: &TableName) -> String {
+        match url {
+            DatabaseUrl::Postgres(_) => crate::pg::ddl::script(table),
+            DatabaseUrl::Sqlite(_) => crate::sqlite::ddl::script(table),
+        }
+    }
+
+    /// Creates the table and the relay's objects (idempotent).
+    pub async fn init(&mut self) -> Result<()> {
+        each!(self, s => s.init().await)
+    }
+
+    /// Tries to become the table's one active relay; `false` while another
+    /// instance is.
+    pub async fn try_acquire(&mut self) -> Result<bool> {
+        each!(self, s => s.try_acquire().await)
+    }
+
+    /// Confirms this instance is still the active one (before each batch);
+    /// [`Error::LostLock`](crate::Error::LostLock) when not.
+    pub async fn check_active(&mut self) -> Result<()> {
+        each!(self, s => s.check_active().await)
+    }
+
+    /// Up to `limit` pending rows in publish order: per key, commit order.
+    pub async fn fetch(&mut self, limit: usize) -> Result<Vec<PendingRow>> {
+        each!(self, s => s.fetch(limit).await)
+    }
+
+    /// Records a batch's outcome in one transaction. With a zero
+    /// `retention`, published rows are deleted; otherwise stamped and
+    /// deleted later by [`purge`](Self::purge).
+    pub async fn finish(&mut self, done: &Finished, retention: Duration) -> Result<()> {
+        each!(self, s => s.finish(done, retention).await)
+    }
+
+    /// Deletes published rows older than `retention`; returns how many.
+    pub async fn purge(&mut self, retention: Duration) -> Result<u64> {
+        each!(self, s => s.purge(retention).await)
+    }
+
+    /// Counts for metrics and status.
+    pub async fn stats(&mut self) -> Result<Stats> {
+        each!(self, s => s.stats().await)
+    }
+
+    /// Waits until rows may have been committed (PostgreSQL: a
+    /// notification) or `timeout` passes.
+    pub async fn wait_for_rows(&mut self, timeout: Duration) {
+        each!(self, s => s.wait_for_rows(timeout).await)
+    }
+}
