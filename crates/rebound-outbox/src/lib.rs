@@ -14,7 +14,7 @@
 //! - [`relay`]: [`Relay`], [`RelayConfig`]: the loop, one batch at a time.
 //! - [`metrics`], [`health`]: Prometheus metrics and readiness.
 //! - [`dedupe`]: the worker layer that drops already-handled outbox ids.
-//! - [`error`]: [`Error`].
+//! - [`error`]: [`Error`], what failed and where.
 
 pub mod dedupe;
 pub mod enqueue;

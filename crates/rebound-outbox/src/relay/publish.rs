@@ -122,9 +122,17 @@ impl Publisher {
         if let Some(text) = &row.headers {
             rec.set_header("rebound.outbox.headers", text.as_bytes());
         }
+        // An oversized row's copy goes without its payload (the row keeps it).
+        if rec.size() > self.producer.config().max_message_size() {
+            rec.value = None;
+            rec.headers.retain(|h| h.name != "rebound.outbox.headers");
+        }
         match self.producer.enqueue(&rec).await {
             Ok(p) => Fate::Bad(error.clone(), why, Some(p)),
-            Err(_) => Fate::Again,
+            Err(e) if e.retriable => Fate::Again,
+            // The copy can never be sent: the row is still marked failed
+            // (it keeps the error), it must not hold its key forever.
+            Err(_) => Fate::Bad(error.clone(), why, None),
         }
     }
 }
@@ -140,8 +148,8 @@ async fn settle(fate: Fate) -> Outcome {
         Fate::Sent(p) => from_delivery(p.await),
         Fate::Bad(error, why, None) => Outcome::Failed(error, why),
         Fate::Bad(error, why, Some(dlq)) => match dlq.await {
-            Ok(_) => Outcome::Failed(error, why),
-            Err(_) => Outcome::Again,
+            Err(e) if e.retriable => Outcome::Again,
+            _ => Outcome::Failed(error, why),
         },
         Fate::Again => Outcome::Again,
     }

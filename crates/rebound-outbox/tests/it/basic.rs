@@ -11,10 +11,10 @@ use crate::common::{by_outbox_id, pg_pool, pg_rows_left, spawn, wait_until_zero,
 
 fn message(topic: &str, i: usize) -> Message {
     let mut m = Message::new(topic, format!("payload-{i}")).with_header("n", i.to_string());
-    if i % 3 != 0 {
+    if !i.is_multiple_of(3) {
         m = m.with_key(format!("key-{}", i % 7));
     }
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         m.payload = None;
     }
     m
@@ -30,7 +30,7 @@ fn check_published(bed: &Bed, n: usize) {
         let want = message(&bed.topic, i);
         assert_eq!(r.key, want.key.map(String::into_bytes), "key of {i}");
         assert_eq!(r.value, want.payload, "payload of {i}");
-        assert!(i % 2 == 0, "row {i} was rolled back but published");
+        assert!(i.is_multiple_of(2), "row {i} was rolled back but published");
     }
     // Per key, insert order (one writer: commit order) in one partition.
     let mut last: std::collections::HashMap<Vec<u8>, (i32, usize)> = Default::default();
