@@ -3,9 +3,10 @@
 //! # Layout
 //!
 //! - `cmd/`: one module per subcommand (`demo`, `worker`, `dlq/`, `serve`,
-//!   `produce/`, `consume/`).
+//!   `produce/`, `consume/`, `outbox/`).
 //! - `failure_args`: the failure-stack flags of `worker` (retry, tiers, DLQ, breaker).
-//! - `ops`: the `/healthz`, `/readyz`, `/metrics` server every service exposes.
+//! - `ops`: the `/healthz`, `/readyz`, `/metrics` server every service
+//!   exposes (worker, outbox relay).
 //! - `sink`: the HTTP sink handler of `rebound worker`.
 //! - `local_broker`: starts the local test broker for `demo` when no `--brokers` is given.
 //! - `args`: shared flag parsers (durations, URLs, topic names).
@@ -49,6 +50,8 @@ enum Command {
     Produce(cmd::produce::ProduceArgs),
     /// Print a topic's records (pretty or JSON lines), with or without a group.
     Consume(cmd::consume::ConsumeArgs),
+    /// The transactional outbox: create the table, relay it to Kafka, show its state.
+    Outbox(cmd::outbox::OutboxArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -76,6 +79,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(a) => cmd::serve::run(a).await,
             Command::Produce(a) => cmd::produce::run(a).await,
             Command::Consume(a) => cmd::consume::run(a).await,
+            Command::Outbox(a) => cmd::outbox::run(a).await,
         }
     });
     match result {

@@ -1,4 +1,5 @@
-//! `/healthz`, `/readyz` and `/metrics` for a running worker.
+//! `/healthz`, `/readyz` and `/metrics` for a running service (a worker,
+//! an outbox relay): anything that is an [`OpsSource`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,31 +9,54 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use rebound_worker::{Health, Metrics};
+use rebound_worker::{Health, HealthReport, Metrics};
 use tokio_util::sync::CancellationToken;
 
-#[derive(Clone)]
-struct Ops {
+/// What the operations endpoints report.
+pub trait OpsSource: Send + Sync + 'static {
+    /// Liveness, readiness and the reasons.
+    fn report(&self) -> HealthReport;
+    /// Prometheus text of the process's registry.
+    fn metrics(&self) -> String;
+}
+
+struct WorkerOps {
     health: Arc<Health>,
     metrics: Arc<Metrics>,
 }
 
-/// The operations router.
+impl OpsSource for WorkerOps {
+    fn report(&self) -> HealthReport {
+        self.health.report()
+    }
+    fn metrics(&self) -> String {
+        self.metrics.encode()
+    }
+}
+
+type Ops = Arc<dyn OpsSource>;
+
+/// The operations router of a worker.
 pub fn router(health: Arc<Health>, metrics: Arc<Metrics>) -> Router {
+    router_for(Arc::new(WorkerOps { health, metrics }))
+}
+
+/// The operations router of any service.
+pub fn router_for(source: Arc<dyn OpsSource>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .with_state(Ops { health, metrics })
+        .with_state(source)
 }
 
 async fn healthz(State(ops): State<Ops>) -> impl IntoResponse {
-    let r = ops.health.report();
+    let r = ops.report();
     probe("live", r.live, r.reasons)
 }
 
 async fn readyz(State(ops): State<Ops>) -> impl IntoResponse {
-    let r = ops.health.report();
+    let r = ops.report();
     probe("ready", r.ready, r.reasons)
 }
 
@@ -52,7 +76,7 @@ fn probe(what: &str, ok: bool, reasons: Vec<String>) -> impl IntoResponse {
 async fn metrics_text(State(ops): State<Ops>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        ops.metrics.encode(),
+        ops.metrics(),
     )
 }
 

@@ -33,5 +33,5 @@ pub use error::{Error, Result};
 pub use health::{RelayHealth, RelayReport};
 pub use metrics::RelayMetrics;
 pub use relay::{init, BatchReport, Relay, RelayConfig};
-pub use store::{Finished, Stats, Store};
+pub use store::{FailedRow, Finished, Stats, Store};
 pub use table::{DatabaseUrl, TableName, DEFAULT_TABLE};

@@ -36,6 +36,17 @@ pub struct Stats {
     pub published_kept: i64,
 }
 
+/// A row marked failed, for `rebound outbox status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedRow {
+    /// Row id.
+    pub id: i64,
+    /// Its topic.
+    pub topic: String,
+    /// Why it failed.
+    pub error: String,
+}
+
 /// An outbox database.
 #[derive(Debug)]
 pub enum Store {
@@ -109,6 +120,17 @@ impl Store {
     /// Counts for metrics and status.
     pub async fn stats(&mut self) -> Result<Stats> {
         each!(self, s => s.stats().await)
+    }
+
+    /// The most recently failed rows, newest first.
+    pub async fn failed_rows(&mut self, limit: usize) -> Result<Vec<FailedRow>> {
+        each!(self, s => s.failed_rows(limit).await)
+    }
+
+    /// Who is the active relay now (PostgreSQL: the backend pid holding the
+    /// lock; SQLite: the lease owner), if any.
+    pub async fn active_relay(&mut self) -> Result<Option<String>> {
+        each!(self, s => s.active_relay().await)
     }
 
     /// Waits until rows may have been committed (PostgreSQL: a

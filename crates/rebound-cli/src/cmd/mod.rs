@@ -3,6 +3,7 @@
 pub mod consume;
 pub mod demo;
 pub mod dlq;
+pub mod outbox;
 pub mod produce;
 pub mod serve;
 pub mod worker;

@@ -13,7 +13,7 @@ use super::ddl;
 use super::notify::Wakeup;
 use crate::error::{db, Error, Result};
 use crate::row::PendingRow;
-use crate::store::{Finished, Stats};
+use crate::store::{FailedRow, Finished, Stats};
 use crate::table::TableName;
 
 /// A relay's session on a PostgreSQL outbox.
@@ -216,6 +216,42 @@ impl PgStore {
             failed: row.get(2),
             published_kept: row.get(3),
         })
+    }
+
+    pub(crate) async fn failed_rows(&mut self, limit: usize) -> Result<Vec<FailedRow>> {
+        let name = self.name().to_string();
+        let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(&format!(
+            "SELECT id, topic, error FROM {} WHERE failed_at IS NOT NULL \
+             ORDER BY failed_at DESC, id DESC LIMIT $1",
+            self.table.quoted("")
+        ))
+        .bind(limit as i64)
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(db("read failed rows", &name))?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, topic, error)| FailedRow {
+                id,
+                topic,
+                error: error.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    pub(crate) async fn active_relay(&mut self) -> Result<Option<String>> {
+        let sql = format!(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 \
+             AND ((classid::bigint << 32) | objid::bigint) = {} LIMIT 1",
+            ddl::relay_lock_sql()
+        );
+        let name = self.name().to_string();
+        let pid: Option<i32> = sqlx::query_scalar(&sql)
+            .bind(&name)
+            .fetch_optional(&mut self.conn)
+            .await
+            .map_err(db("look up the active relay", &name))?;
+        Ok(pid.map(|p| format!("PostgreSQL backend pid {p}")))
     }
 
     pub(crate) async fn wait_for_rows(&mut self, timeout: Duration) {

@@ -14,7 +14,7 @@ use sqlx::Row;
 use super::ddl;
 use crate::error::{db, Error, Result};
 use crate::row::PendingRow;
-use crate::store::{Finished, Stats};
+use crate::store::{FailedRow, Finished, Stats};
 use crate::table::TableName;
 
 /// How long a lease lasts without renewal.
@@ -191,6 +191,38 @@ impl SqliteStore {
             failed: row.get(2),
             published_kept: row.get(3),
         })
+    }
+
+    pub(crate) async fn failed_rows(&mut self, limit: usize) -> Result<Vec<FailedRow>> {
+        let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(&format!(
+            "SELECT id, topic, error FROM {} WHERE failed_at IS NOT NULL \
+             ORDER BY failed_at DESC, id DESC LIMIT ?",
+            self.table.quoted("")
+        ))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("read failed rows", self.table.as_str()))?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, topic, error)| FailedRow {
+                id,
+                topic,
+                error: error.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    pub(crate) async fn active_relay(&mut self) -> Result<Option<String>> {
+        let owner: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT owner FROM {} WHERE name = 'relay' AND expires_at >= ?",
+            self.table.quoted("_lease")
+        ))
+        .bind(epoch_ms())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("look up the active relay", self.table.as_str()))?;
+        Ok(owner.map(|o| format!("lease owner {o}")))
     }
 
     /// SQLite has no notifications: polls, at least every 50 ms.
