@@ -18,9 +18,40 @@ pub struct Finished {
     pub published: Vec<i64>,
     /// Rows that can never be published as they are, with the error.
     pub failed: Vec<(i64, String)>,
-    /// PostgreSQL: the writing transactions of the batch's rows (their
-    /// commit-order entries are removed once no pending row is left).
+    /// PostgreSQL: the writing transactions none of whose rows is pending
+    /// any more (their commit-order entries are removed).
     pub txids: Vec<String>,
+}
+
+impl Finished {
+    /// Sets [`txids`](Self::txids) from the batch: `rows` in fetch order,
+    /// each transaction's pending rows together. A transaction is done when
+    /// every one of its rows in the batch is published or failed, unless it
+    /// is the last one of a full batch (more of its rows may follow).
+    pub fn set_done_txids(&mut self, rows: &[PendingRow], batch_full: bool) {
+        let finished: std::collections::HashSet<i64> = self
+            .published
+            .iter()
+            .copied()
+            .chain(self.failed.iter().map(|(id, _)| *id))
+            .collect();
+        let mut done: Vec<String> = Vec::new();
+        let mut open: std::collections::HashSet<&str> = Default::default();
+        for r in rows {
+            let Some(t) = r.txid.as_deref() else { continue };
+            if !finished.contains(&r.id) {
+                open.insert(t);
+            }
+            if done.last().map(String::as_str) != Some(t) {
+                done.push(t.to_string());
+            }
+        }
+        if batch_full {
+            done.pop();
+        }
+        done.retain(|t| !open.contains(t.as_str()));
+        self.txids = done;
+    }
 }
 
 /// The table's state, for metrics and `rebound outbox status`.
@@ -137,5 +168,50 @@ impl Store {
     /// notification) or `timeout` passes.
     pub async fn wait_for_rows(&mut self, timeout: Duration) {
         each!(self, s => s.wait_for_rows(timeout).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64, txid: &str) -> PendingRow {
+        PendingRow {
+            id,
+            outbox_id: id.to_string(),
+            topic: "t".into(),
+            key: None,
+            payload: None,
+            headers: None,
+            created_at_ms: 0,
+            txid: Some(txid.into()),
+        }
+    }
+
+    #[test]
+    fn a_transaction_is_done_when_none_of_its_rows_is_pending() {
+        let rows = [
+            row(1, "a"),
+            row(2, "a"),
+            row(3, "b"),
+            row(4, "c"),
+            row(5, "d"),
+        ];
+        let mut f = Finished {
+            published: vec![1, 2, 4, 5],
+            failed: vec![(3, "bad".into())],
+            txids: vec![],
+        };
+        f.set_done_txids(&rows, false);
+        assert_eq!(f.txids, ["a", "b", "c", "d"]);
+        f.set_done_txids(&rows, true);
+        assert_eq!(
+            f.txids,
+            ["a", "b", "c"],
+            "the last one of a full batch may go on"
+        );
+        f.published = vec![1, 4, 5];
+        f.set_done_txids(&rows, false);
+        assert_eq!(f.txids, ["b", "c", "d"], "row 2 is still pending");
     }
 }

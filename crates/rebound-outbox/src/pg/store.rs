@@ -46,10 +46,16 @@ impl PgStore {
             conn,
             wakeup: Wakeup::new(url, table.as_str()),
             // Per key, seq order is commit order (see `ddl`); within one
-            // transaction, id order is insert order.
+            // transaction, id order is insert order. Walks the commit
+            // entries in seq order and each one's rows by the pending index,
+            // stopping at the limit (a plain join sorted every pending row:
+            // 465 ms instead of 6 ms for 5,000 of 200,000 pending rows).
+            // Every entry has a pending row (`finish` removes the others),
+            // so `limit` entries hold at least `limit` rows.
             fetch_sql: format!(
-                "SELECT {COLUMNS} FROM {c} c JOIN {t} o ON o.txid = c.txid \
-                 WHERE {PENDING} ORDER BY c.seq, o.id LIMIT $1"
+                "SELECT {COLUMNS} FROM (SELECT txid, seq FROM {c} ORDER BY seq LIMIT $1) c \
+                 CROSS JOIN LATERAL (SELECT * FROM {t} o WHERE o.txid = c.txid AND {PENDING} \
+                 ORDER BY o.id) o ORDER BY c.seq, o.id LIMIT $1"
             ),
             // Rows written while the trigger was disabled have no commit
             // entry: published after the ordered ones, in id order.
@@ -161,9 +167,11 @@ impl PgStore {
             .await
             .map_err(db("mark rows failed", &name))?;
         }
+        // Only transactions with no pending row left (see
+        // `Finished::set_done_txids`); an anti-join here instead cost up to
+        // half a second per batch on a large backlog.
         sqlx::query(&format!(
-            "DELETE FROM {c} c WHERE c.txid = ANY($1::text[]::xid8[]) \
-             AND NOT EXISTS (SELECT 1 FROM {t} o WHERE o.txid = c.txid AND {PENDING})"
+            "DELETE FROM {c} WHERE txid = ANY($1::text[]::xid8[])"
         ))
         .bind(&done.txids)
         .execute(&mut *tx)

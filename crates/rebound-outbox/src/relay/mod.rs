@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use rebound_core::{epoch_ms, DisplayChain};
 use rebound_producer::Producer;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 pub use config::{BatchObserver, BatchReport, RelayConfig};
 use publish::Publisher;
@@ -115,7 +115,9 @@ impl Relay {
                 store.purge(cfg.retention).await?;
                 last_purge = Instant::now();
             }
+            let fetch_started = Instant::now();
             let rows = store.fetch(cfg.batch_size).await?;
+            let fetched = fetch_started.elapsed();
             cfg.health.looped(true, true);
             if rows.is_empty() {
                 tokio::select! {
@@ -125,8 +127,18 @@ impl Relay {
                 continue;
             }
             let started_ms = epoch_ms();
-            let (done, waiting) = self.publisher.publish(&rows, &cfg.metrics).await;
+            let publish_started = Instant::now();
+            let (mut done, waiting) = self.publisher.publish(&rows, &cfg.metrics).await;
+            done.set_done_txids(&rows, rows.len() >= cfg.batch_size);
+            let published = publish_started.elapsed();
             store.finish(&done, cfg.retention).await?;
+            debug!(
+                rows = rows.len(),
+                fetch_ms = fetched.as_millis() as u64,
+                publish_ms = published.as_millis() as u64,
+                finish_ms = (publish_started.elapsed() - published).as_millis() as u64,
+                "batch"
+            );
             cfg.metrics.published.inc_by(done.published.len() as u64);
             if let Some(f) = &cfg.on_batch {
                 f(&BatchReport {

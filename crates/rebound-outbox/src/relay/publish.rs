@@ -85,10 +85,6 @@ impl Publisher {
                 }
             }
         }
-        let mut txids: Vec<String> = rows.iter().filter_map(|r| r.txid.clone()).collect();
-        txids.sort_unstable();
-        txids.dedup();
-        done.txids = txids;
         (done, waiting)
     }
 

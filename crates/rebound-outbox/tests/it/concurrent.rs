@@ -249,4 +249,13 @@ async fn concurrent_writers_late_commits_and_key_order() {
         "the transaction held open 5 s is published, not skipped"
     );
     assert_key_order(&recs, &commit_order(&pool, &bed.table).await);
+    let entries: i64 =
+        sqlx::query_scalar(&format!("SELECT count(*) FROM \"{}_commits\"", bed.table))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        entries, 0,
+        "commit entries removed with their transactions' rows"
+    );
 }
