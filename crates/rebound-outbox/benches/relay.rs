@@ -5,6 +5,7 @@
 //! `cargo bench -p rebound-outbox --bench relay`
 //! Knobs: BENCH_ROWS (200000), BENCH_RUNS (3), BENCH_BATCH (5000),
 //! BENCH_WRITERS (8), BENCH_RATE (2000 rows/s), BENCH_LATENCY_SECS (20),
+//! BENCH_LATENCY_ONLY (set: skip the throughput runs),
 //! DATABASE_URL, REBOUND_TEST_BROKERS.
 //!
 //! Guarantee shown: none asserted (benches measure); every run checks that
@@ -223,7 +224,7 @@ async fn latency(pool: &PgPool, bootstrap: &str, rate: usize, secs: usize) -> (f
     let stop = CancellationToken::new();
     let relay = tokio::spawn(Relay::new(config).unwrap().run(stop.clone()));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let writers = 4;
+    let writers = 8;
     let tasks: Vec<_> = (0..writers)
         .map(|w| {
             let (pool, t, topic, committed) =
@@ -289,6 +290,11 @@ async fn main() {
         .unwrap();
     let (mut plain_w, mut outbox_w, mut raw, mut relay, mut steady) =
         (vec![], vec![], vec![], vec![], vec![]);
+    let runs = if std::env::var("BENCH_LATENCY_ONLY").is_ok() {
+        0
+    } else {
+        runs
+    };
     for run in 1..=runs {
         let topic = unique_name("outbox-bench");
         create_topic(&bootstrap, &topic, PARTITIONS).await.unwrap();
@@ -326,9 +332,10 @@ async fn main() {
                 .unwrap();
         }
     }
-    let ratio_w: Vec<f64> = outbox_w.iter().zip(&plain_w).map(|(o, p)| o / p).collect();
-    let ratio_r: Vec<f64> = steady.iter().zip(&raw).map(|(r, p)| r / p).collect();
-    println!(
+    if runs > 0 {
+        let ratio_w: Vec<f64> = outbox_w.iter().zip(&plain_w).map(|(o, p)| o / p).collect();
+        let ratio_r: Vec<f64> = steady.iter().zip(&raw).map(|(r, p)| r / p).collect();
+        println!(
         "medians over {runs} runs: writers ({writers}, 10-row transactions) plain INSERT {:.0} rows/s, \
          outbox INSERT {:.0} rows/s (ratio {:.2}); raw producer {:.0} rows/s; relay (batch {batch}) \
          {:.0} rows/s from start, {:.0} rows/s after the first batch (ratio to raw {:.2})",
@@ -340,6 +347,7 @@ async fn main() {
         median(steady),
         median(ratio_r)
     );
+    }
     let (p50, p99, achieved) = latency(&pool, &bootstrap, rate, secs).await;
     println!(
         "latency at {achieved:.0} rows/s (1-row transactions, {secs} s): p50 {p50:.1} ms, p99 {p99:.1} ms"

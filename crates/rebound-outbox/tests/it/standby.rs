@@ -7,6 +7,12 @@ use std::time::{Duration, Instant};
 
 use rebound_core::epoch_ms;
 
+use std::sync::{Arc, Mutex};
+
+use rebound_outbox::{enqueue_sqlite, BatchReport, Message, Relay};
+use sqlx::Connection;
+use tokio_util::sync::CancellationToken;
+
 use crate::common::{by_outbox_id, pg_pool, pg_rows_left, wait_until_zero, Bed};
 use crate::concurrent::{create_bookkeeping, write_load};
 use crate::kill::{temp_log, windows, ChildRelay};
@@ -80,4 +86,82 @@ async fn standby_takes_over_and_never_both_publish() {
         "no row lost across the takeover"
     );
     let _ = std::fs::remove_file(log);
+}
+
+/// SQLite: the lease row. The active relay's task is aborted (no graceful
+/// release: what a crash leaves); the standby takes over once the lease
+/// (5 s) expires, never while it is live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_standby_takes_over_after_the_lease() {
+    let dir = std::env::temp_dir().join(rebound_testkit::unique_name("outbox-lease"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("outbox.db").display());
+    let bed = Bed::new(&url, 1).await;
+    let log: Arc<Mutex<Vec<(char, BatchReport)>>> = Default::default();
+    let start = |name: char| {
+        let log = log.clone();
+        let config = bed
+            .relay_config()
+            .with_batch_observer(Arc::new(move |b: &BatchReport| {
+                log.lock().unwrap().push((name, b.clone()));
+            }));
+        tokio::spawn(Relay::new(config).unwrap().run(CancellationToken::new()))
+    };
+    let writer = {
+        let (url, table, topic) = (url.clone(), bed.table.clone(), bed.topic.clone());
+        tokio::spawn(async move {
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            for i in 0..200 {
+                let mut tx = conn.begin().await.unwrap();
+                for j in 0..10 {
+                    let m = Message::new(&topic, format!("{i}-{j}")).with_key(format!("k{j}"));
+                    enqueue_sqlite(&mut tx, &table, &m).await.unwrap();
+                }
+                tx.commit().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            2000
+        })
+    };
+    let a = start('a');
+    while log.lock().unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let b = start('b');
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    a.abort();
+    let killed_at = epoch_ms();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !log.lock().unwrap().iter().any(|(n, _)| *n == 'b') {
+        assert!(Instant::now() < deadline, "the standby never took over");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let written = writer.await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while bed.read().len() < written {
+        assert!(Instant::now() < deadline, "rows missing");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    b.abort();
+    let log = log.lock().unwrap();
+    let first_b = log
+        .iter()
+        .filter(|(n, _)| *n == 'b')
+        .map(|(_, w)| w.started_ms)
+        .min()
+        .unwrap();
+    eprintln!(
+        "standby's first batch {} ms after the abort",
+        first_b - killed_at
+    );
+    assert!(first_b - killed_at < 8_000);
+    let last_a = log
+        .iter()
+        .filter(|(n, _)| *n == 'a')
+        .map(|(_, w)| w.finished_ms)
+        .max()
+        .unwrap();
+    assert!(last_a < first_b, "both published at once");
+    assert_eq!(by_outbox_id(&bed.read()).len(), written);
+    let _ = std::fs::remove_dir_all(dir);
 }
