@@ -12,7 +12,15 @@ use rebound_testkit::{create_topic, database_url, free_port, read_all, unique_na
 
 fn status(table: &str) -> serde_json::Value {
     let out = rebound()
-        .args(["outbox", "status", "--json", "--database-url", &database_url(), "--table", table])
+        .args([
+            "outbox",
+            "status",
+            "--json",
+            "--database-url",
+            &database_url(),
+            "--table",
+            table,
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -22,19 +30,34 @@ fn status(table: &str) -> serde_json::Value {
 #[test]
 fn init_print_shows_the_ddl_without_a_database() {
     let out = rebound()
-        .args(["outbox", "init", "--print", "--database-url", "postgres://nowhere/db", "--table", "orders_outbox"])
+        .args([
+            "outbox",
+            "init",
+            "--print",
+            "--database-url",
+            "postgres://nowhere/db",
+            "--table",
+            "orders_outbox",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let ddl = text(&out.stdout);
-    assert!(ddl.contains("CREATE TABLE IF NOT EXISTS \"orders_outbox\""), "{ddl}");
+    assert!(
+        ddl.contains("CREATE TABLE IF NOT EXISTS \"orders_outbox\""),
+        "{ddl}"
+    );
     assert!(ddl.contains("CREATE CONSTRAINT TRIGGER"), "{ddl}");
     let out = rebound()
         .args(["outbox", "init", "--database-url", "mysql://h/db"])
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("unsupported database URL"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("unsupported database URL"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -61,7 +84,7 @@ async fn run_relays_the_table_and_status_reports_it() {
     assert!(psql.status.success(), "{}", text(&psql.stderr));
 
     let ops = format!("127.0.0.1:{}", free_port().unwrap());
-    let mut relay = rebound()
+    let relay = rebound()
         .args(["outbox", "run", "--database-url", &db, "--table", &table])
         .args(["--brokers", brokers.bootstrap(), "--ops-addr", &ops])
         .stdout(Stdio::null())
@@ -72,7 +95,13 @@ async fn run_relays_the_table_and_status_reports_it() {
     loop {
         let s = status(&table);
         if s["pending"] == 0 && s["failed"] == 1 {
-            assert!(s["latest_failed"][0]["error"].as_str().unwrap().contains("malformed headers"), "{s}");
+            assert!(
+                s["latest_failed"][0]["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("malformed headers"),
+                "{s}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "not relayed: {s}");
@@ -80,18 +109,38 @@ async fn run_relays_the_table_and_status_reports_it() {
     }
     let ready = reqwest::get(format!("http://{ops}/readyz")).await.unwrap();
     assert_eq!(ready.status(), 200);
-    let metrics = reqwest::get(format!("http://{ops}/metrics")).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("rebound_outbox_published_total 2"), "{metrics}");
-    assert!(metrics.contains("rebound_outbox_failed_total{reason=\"headers\"} 1"), "{metrics}");
-    assert!(metrics.contains("rebound_producer_records_delivered_total"), "{metrics}");
+    let metrics = reqwest::get(format!("http://{ops}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("rebound_outbox_published_total 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("rebound_outbox_failed_total{reason=\"headers\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("rebound_producer_records_delivered_total"),
+        "{metrics}"
+    );
     assert!(metrics.contains("rebound_outbox_active 1"), "{metrics}");
 
     let pid = relay.id().to_string();
-    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
     let out = relay.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let recs = read_all(brokers.bootstrap(), &topic).unwrap();
-    let values: Vec<_> = recs.iter().map(|r| text(r.value.as_deref().unwrap())).collect();
+    let values: Vec<_> = recs
+        .iter()
+        .map(|r| text(r.value.as_deref().unwrap()))
+        .collect();
     assert_eq!(values, ["one", "two"], "key a in commit order");
     assert_eq!(recs[0].header("h"), Some("1"));
 }
