@@ -10,6 +10,19 @@
 //! until it is published or failed, and becomes visible when its
 //! transaction commits, however late.
 //!
+//! **One active instance per table.** PostgreSQL: a session advisory lock
+//! held by the one connection that also fetches and marks the rows, checked
+//! before each batch; a standby tries to take it every
+//! `standby_interval`. A relay process that dies loses its session and so
+//! the lock at once (measured: the standby's first batch 210 ms after a
+//! SIGKILL). The one window: if the session is cut while the process lives
+//! (an administrator terminates the backend, a network cut), the batch it
+//! had in flight is still delivered while the standby starts; its `finish`
+//! then fails and it stops, so at most one batch overlaps, as duplicates
+//! (per-key order across that batch is not guaranteed). SQLite: a lease row
+//! renewed before each batch; a batch that takes longer than the lease (5 s)
+//! could overlap the next holder's first batch in the same way.
+//!
 //! - `config`: [`RelayConfig`].
 //! - `publish`: one batch to Kafka.
 //! - `topics`: which topics exist.
