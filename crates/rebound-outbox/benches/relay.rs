@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 const PAYLOAD: usize = 100;
 const PARTITIONS: i32 = 4;
 const KEYS: usize = 10_000;
+const HOT_KEYS: usize = 16;
 
 fn table() -> TableName {
     TableName::new(unique_name("bench").replace('-', "_")).unwrap()
@@ -60,7 +61,7 @@ async fn insert_rate(
                 {
                     let mut tx = pool.begin().await.unwrap();
                     for _ in 0..10 {
-                        let key = format!("k{}", rand::rng().random_range(0..KEYS));
+                        let key = format!("k{}", rand::rng().random_range(0..keys));
                         sqlx::query(&sql)
                             .bind(&topic)
                             .bind(key)
@@ -288,8 +289,8 @@ async fn main() {
         .connect(&database_url())
         .await
         .unwrap();
-    let (mut plain_w, mut outbox_w, mut raw, mut relay, mut steady) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut plain_w, mut outbox_w, mut raw, mut relay, mut steady, mut hot) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
     let runs = if std::env::var("BENCH_LATENCY_ONLY").is_ok() {
         0
     } else {
@@ -308,10 +309,16 @@ async fn main() {
         .execute(&pool)
         .await
         .unwrap();
-        let p = insert_rate(&pool, &plain, &topic, writes, writers).await;
+        let p = insert_rate(&pool, &plain, &topic, writes, writers, KEYS).await;
         let outbox = table();
         init(&database_url(), &outbox).await.unwrap();
-        let o = insert_rate(&pool, &outbox, &topic, writes, writers).await;
+        let o = insert_rate(&pool, &outbox, &topic, writes, writers, KEYS).await;
+        // Hot keys: most transactions share keys, so the per-key commit
+        // lock serializes them.
+        let hp = insert_rate(&pool, &plain, &topic, writes / 4, writers, HOT_KEYS).await;
+        let ho = insert_rate(&pool, &outbox, &topic, writes / 4, writers, HOT_KEYS).await;
+        eprintln!("run {run}: hot keys ({HOT_KEYS}): INSERT plain {hp:.0} rows/s, outbox {ho:.0} rows/s ({:.2})", ho / hp);
+        hot.push(ho / hp);
         let r = raw_producer(&bootstrap, &topic, rows);
         let (rl, st) = relay_rate(&pool, &bootstrap, &topic, rows, batch).await;
         eprintln!(
@@ -347,6 +354,10 @@ async fn main() {
         median(steady),
         median(ratio_r)
     );
+        println!(
+            "hot keys ({HOT_KEYS}): outbox INSERT / plain INSERT median {:.2}",
+            median(hot)
+        );
     }
     let (p50, p99, achieved) = latency(&pool, &bootstrap, rate, secs).await;
     println!(

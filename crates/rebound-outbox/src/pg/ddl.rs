@@ -48,6 +48,24 @@
 //!
 //! `txid` (`xid8`) is the key of the commit entry: rows and entry are
 //! joined on it and both become visible with the same commit.
+//!
+//! # Why not the alternatives
+//!
+//! - *Order by id or xid, publish below the snapshot horizon*
+//!   (`txid < pg_snapshot_xmin(pg_current_snapshot())`): never skips a row,
+//!   but neither order is commit order (a transaction that took its xid or
+//!   ids first can commit second, e.g. after waiting for a row lock the
+//!   other held). Worse, combined with any commit-order key the horizon
+//!   breaks order: a committed transaction whose xid is above the horizon
+//!   (an older one is still open) would be held back while a same-key
+//!   transaction that committed *after* it, but has a lower xid, is
+//!   published. The relay needs no horizon because it keeps no cursor.
+//! - *`track_commit_timestamp`*: off by default (a server restart to turn
+//!   on), and timestamps are not unique nor taken in the order commits
+//!   become visible, so sorting by them can still invert two same-key
+//!   commits a few microseconds apart.
+//! - *Logical decoding* (Debezium's way): commit order for free, but a
+//!   replication slot, `wal_level=logical` and its operations burden.
 
 use crate::table::TableName;
 
