@@ -39,13 +39,14 @@ fn table() -> TableName {
 }
 
 /// Rows/s of `writers` concurrent writers, transactions of 10 single-row
-/// INSERTs each, random keys, into `t`.
+/// INSERTs each, keys drawn from `keys`, into `t`.
 async fn insert_rate(
     pool: &PgPool,
     t: &TableName,
     topic: &str,
     rows: usize,
     writers: usize,
+    keys: usize,
 ) -> f64 {
     let left = Arc::new(AtomicUsize::new(rows / 10));
     let started = Instant::now();
