@@ -1,13 +1,59 @@
-//! The contract on both databases: rows written in transactions reach
-//! Kafka exactly as written, with a unique outbox id; rolled-back rows never
-//! do; published rows are deleted, or kept for the retention and stamped.
+//! The contract, run on both databases: rows written in transactions reach
+//! Kafka exactly as written, with a unique outbox id, per key in commit
+//! order; rolled-back rows never do; published rows are deleted, or kept
+//! for the retention and stamped.
 
 use std::time::Duration;
 
-use rebound_outbox::{enqueue_pg, enqueue_sqlite, Message};
-use sqlx::Connection;
+use rebound_outbox::{enqueue_pg, enqueue_sqlite, DatabaseUrl, Message, Store, TableName};
+use sqlx::{Connection, PgConnection, SqliteConnection};
 
-use crate::common::{by_outbox_id, pg_pool, pg_rows_left, spawn, wait_until_zero, Bed};
+use crate::common::{by_outbox_id, spawn, wait_until_zero, Bed};
+
+/// A writer on either database.
+enum Writer {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+impl Writer {
+    async fn connect(url: &str) -> Writer {
+        match DatabaseUrl::parse(url).unwrap() {
+            DatabaseUrl::Postgres(u) => Writer::Pg(PgConnection::connect(&u).await.unwrap()),
+            DatabaseUrl::Sqlite(u) => Writer::Sqlite(SqliteConnection::connect(&u).await.unwrap()),
+        }
+    }
+
+    /// Writes `msgs` in one transaction, committed or rolled back.
+    async fn txn(&mut self, t: &TableName, msgs: &[Message], commit: bool) {
+        match self {
+            Writer::Pg(c) => {
+                let mut tx = c.begin().await.unwrap();
+                for m in msgs {
+                    enqueue_pg(&mut tx, t, m).await.unwrap();
+                }
+                if commit {
+                    tx.commit().await
+                } else {
+                    tx.rollback().await
+                }
+                .unwrap();
+            }
+            Writer::Sqlite(c) => {
+                let mut tx = c.begin().await.unwrap();
+                for m in msgs {
+                    enqueue_sqlite(&mut tx, t, m).await.unwrap();
+                }
+                if commit {
+                    tx.commit().await
+                } else {
+                    tx.rollback().await
+                }
+                .unwrap();
+            }
+        }
+    }
+}
 
 fn message(topic: &str, i: usize) -> Message {
     let mut m = Message::new(topic, format!("payload-{i}")).with_header("n", i.to_string());
@@ -18,6 +64,31 @@ fn message(topic: &str, i: usize) -> Message {
         m.payload = None;
     }
     m
+}
+
+/// Rows 0..n in transactions of 10: even rows committed, odd rolled back.
+async fn write(bed: &Bed, n: usize) {
+    let mut w = Writer::connect(&bed.url).await;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(10) {
+        for keep in [true, false] {
+            let msgs: Vec<_> = chunk
+                .iter()
+                .filter(|i| i.is_multiple_of(2) == keep)
+                .map(|&i| message(&bed.topic, i))
+                .collect();
+            w.txn(&bed.table, &msgs, keep).await;
+        }
+    }
+}
+
+async fn stats(bed: &Bed) -> rebound_outbox::Stats {
+    let url = DatabaseUrl::parse(&bed.url).unwrap();
+    Store::connect(&url, &bed.table)
+        .await
+        .unwrap()
+        .stats()
+        .await
+        .unwrap()
 }
 
 fn check_published(bed: &Bed, n: usize) {
@@ -32,7 +103,7 @@ fn check_published(bed: &Bed, n: usize) {
         assert_eq!(r.value, want.payload, "payload of {i}");
         assert!(i.is_multiple_of(2), "row {i} was rolled back but published");
     }
-    // Per key, insert order (one writer: commit order) in one partition.
+    // Per key, commit order (one writer) in one partition.
     let mut last: std::collections::HashMap<Vec<u8>, (i32, usize)> = Default::default();
     let mut sorted: Vec<_> = recs.iter().collect();
     sorted.sort_by_key(|r| (r.partition, r.offset));
@@ -47,110 +118,76 @@ fn check_published(bed: &Bed, n: usize) {
     }
 }
 
-#[tokio::test]
-async fn postgres_rows_are_published_as_written_and_deleted() {
-    let bed = Bed::pg(3).await;
-    let pool = pg_pool(4).await;
-    // Even rows commit (in transactions of 10), odd rows roll back.
-    for chunk in (0..400).collect::<Vec<_>>().chunks(10) {
-        let mut keep = pool.begin().await.unwrap();
-        let mut drop = pool.begin().await.unwrap();
-        for &i in chunk {
-            let tx = if i % 2 == 0 { &mut keep } else { &mut drop };
-            enqueue_pg(tx, &bed.table, &message(&bed.topic, i))
-                .await
-                .unwrap();
-        }
-        keep.commit().await.unwrap();
-        drop.rollback().await.unwrap();
-    }
+async fn rows_are_published_as_written_and_deleted(url: &str) {
+    let bed = Bed::new(url, 3).await;
+    write(&bed, 400).await;
     let relay = spawn(bed.relay_config().with_batch_size(64));
-    wait_until_zero("rows left", Duration::from_secs(30), || {
-        pg_rows_left(&pool, &bed.table)
+    wait_until_zero("pending rows", Duration::from_secs(30), || async {
+        stats(&bed).await.pending
     })
     .await;
     relay.stop().await;
     check_published(&bed, 200);
-    let commits: i64 =
-        sqlx::query_scalar(&format!("SELECT count(*) FROM \"{}_commits\"", bed.table))
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!(commits, 0, "commit entries are removed with their rows");
+    let s = stats(&bed).await;
+    assert_eq!(
+        (s.pending, s.failed, s.published_kept),
+        (0, 0, 0),
+        "deleted once published"
+    );
 }
 
-#[tokio::test]
-async fn postgres_retention_keeps_published_rows_stamped() {
-    let bed = Bed::pg(1).await;
-    let pool = pg_pool(2).await;
-    let mut tx = pool.begin().await.unwrap();
-    for i in (0..20).step_by(2) {
-        enqueue_pg(&mut tx, &bed.table, &message(&bed.topic, i))
-            .await
-            .unwrap();
-    }
-    tx.commit().await.unwrap();
+async fn retention_keeps_published_rows_stamped(url: &str) {
+    let bed = Bed::new(url, 1).await;
+    write(&bed, 20).await;
     let relay = spawn(bed.relay_config().with_retention(Duration::from_secs(3600)));
-    let t = bed.table.clone();
-    wait_until_zero("pending rows", Duration::from_secs(30), || {
-        let pool = pool.clone();
-        let t = t.clone();
-        async move {
-            sqlx::query_scalar(&format!(
-                "SELECT count(*) FROM \"{t}\" WHERE published_at IS NULL"
-            ))
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-        }
+    wait_until_zero("pending rows", Duration::from_secs(30), || async {
+        stats(&bed).await.pending
     })
     .await;
     relay.stop().await;
-    let kept: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM \"{t}\""))
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(kept, 10, "kept for the retention period");
+    assert_eq!(
+        stats(&bed).await.published_kept,
+        10,
+        "kept for the retention period"
+    );
     check_published(&bed, 10);
+    let url = DatabaseUrl::parse(&bed.url).unwrap();
+    let mut store = Store::connect(&url, &bed.table).await.unwrap();
+    assert_eq!(
+        store.purge(Duration::from_secs(3600)).await.unwrap(),
+        0,
+        "not yet"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        store.purge(Duration::from_secs(1)).await.unwrap(),
+        10,
+        "then deleted"
+    );
+}
+
+fn sqlite_url() -> String {
+    let dir = std::env::temp_dir().join(rebound_testkit::unique_name("outbox-sqlite"));
+    std::fs::create_dir_all(&dir).unwrap();
+    format!("sqlite://{}", dir.join("outbox.db").display())
+}
+
+#[tokio::test]
+async fn postgres_rows_are_published_as_written_and_deleted() {
+    rows_are_published_as_written_and_deleted(&rebound_testkit::database_url()).await;
 }
 
 #[tokio::test]
 async fn sqlite_rows_are_published_as_written_and_deleted() {
-    let dir = std::env::temp_dir().join(rebound_testkit::unique_name("outbox-sqlite"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("sqlite://{}", dir.join("outbox.db").display());
-    let bed = Bed::new(&url, 3).await;
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    for chunk in (0..400).collect::<Vec<_>>().chunks(10) {
-        for keep in [true, false] {
-            let mut tx = conn.begin().await.unwrap();
-            for &i in chunk.iter().filter(|i| (*i % 2 == 0) == keep) {
-                enqueue_sqlite(&mut tx, &bed.table, &message(&bed.topic, i))
-                    .await
-                    .unwrap();
-            }
-            if keep {
-                tx.commit().await.unwrap();
-            } else {
-                tx.rollback().await.unwrap();
-            }
-        }
-    }
-    let relay = spawn(bed.relay_config().with_batch_size(64));
-    let t = bed.table.clone();
-    wait_until_zero("rows left", Duration::from_secs(30), || {
-        let url = url.clone();
-        let t = t.clone();
-        async move {
-            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::query_scalar(&format!("SELECT count(*) FROM \"{t}\""))
-                .fetch_one(&mut c)
-                .await
-                .unwrap()
-        }
-    })
-    .await;
-    relay.stop().await;
-    check_published(&bed, 200);
-    let _ = std::fs::remove_dir_all(dir);
+    rows_are_published_as_written_and_deleted(&sqlite_url()).await;
+}
+
+#[tokio::test]
+async fn postgres_retention_keeps_published_rows_stamped() {
+    retention_keeps_published_rows_stamped(&rebound_testkit::database_url()).await;
+}
+
+#[tokio::test]
+async fn sqlite_retention_keeps_published_rows_stamped() {
+    retention_keeps_published_rows_stamped(&sqlite_url()).await;
 }
