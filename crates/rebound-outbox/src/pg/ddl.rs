@@ -34,6 +34,10 @@
 //!   triggers off (`session_replication_role = replica`, e.g. a restore)
 //!   have no commit entry and are published after the ordered rows, in id
 //!   order.
+//! - **Deadlocks:** key locks are taken in one global order, so outbox
+//!   writers never deadlock on each other; an application's own deferred
+//!   trigger that runs after this one and waits for a lock held by another
+//!   committing outbox writer can (PostgreSQL detects it and aborts one).
 //!
 //! # What it costs the writers
 //!
