@@ -125,6 +125,12 @@ impl Store {
         each!(self, s => s.try_acquire().await)
     }
 
+    /// Gives up being the active relay (a graceful stop: a standby takes
+    /// over at its next try instead of when a lease expires).
+    pub async fn release(&mut self) -> Result<()> {
+        each!(self, s => s.release().await)
+    }
+
     /// Confirms this instance is still the active one (before each batch);
     /// [`Error::LostLock`](crate::Error::LostLock) when not.
     pub async fn check_active(&mut self) -> Result<()> {

@@ -98,6 +98,17 @@ impl PgStore {
             .map_err(db("take the relay lock", &name))
     }
 
+    pub(crate) async fn release(&mut self) -> Result<()> {
+        let sql = format!("SELECT pg_advisory_unlock({})", ddl::relay_lock_sql());
+        let name = self.name().to_string();
+        sqlx::query(&sql)
+            .bind(&name)
+            .execute(&mut self.conn)
+            .await
+            .map_err(db("release the relay lock", &name))?;
+        Ok(())
+    }
+
     pub(crate) async fn check_active(&mut self) -> Result<()> {
         let sql = format!(
             "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' \

@@ -113,6 +113,17 @@ impl Relay {
         }
         info!(table = %cfg.table, "active relay");
         cfg.metrics.active.set(1);
+        self.active(&mut store, stop).await?;
+        // Stopping: hand over at once rather than when the lock or lease lapses.
+        if let Err(e) = store.release().await {
+            debug!(error = %DisplayChain(&e), "releasing the relay lock failed");
+        }
+        Ok(())
+    }
+
+    /// Batches until `stop` (`Ok`) or a database or lock failure (`Err`).
+    async fn active(&mut self, store: &mut Store, stop: &CancellationToken) -> Result<()> {
+        let cfg = self.config.clone();
         let mut last_stats: Option<Instant> = None;
         let mut last_purge = Instant::now();
         loop {

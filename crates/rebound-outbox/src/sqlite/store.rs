@@ -88,6 +88,19 @@ impl SqliteStore {
         self.lease().await
     }
 
+    pub(crate) async fn release(&mut self) -> Result<()> {
+        let sql = format!(
+            "DELETE FROM {} WHERE name = 'relay' AND owner = ?",
+            self.table.quoted("_lease")
+        );
+        sqlx::query(&sql)
+            .bind(&self.owner)
+            .execute(&self.pool)
+            .await
+            .map_err(db("release the relay lease", self.table.as_str()))?;
+        Ok(())
+    }
+
     pub(crate) async fn check_active(&mut self) -> Result<()> {
         match self.lease().await {
             Ok(true) => Ok(()),

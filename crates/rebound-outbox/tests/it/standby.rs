@@ -165,3 +165,41 @@ async fn sqlite_standby_takes_over_after_the_lease() {
     assert_eq!(by_outbox_id(&bed.read()).len(), written);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A relay stopped gracefully releases the lease: the standby publishes
+/// within a second, not when the lease would have expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_graceful_stop_hands_over_at_once() {
+    let dir = std::env::temp_dir().join(rebound_testkit::unique_name("outbox-handover"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("outbox.db").display());
+    let bed = Bed::new(&url, 1).await;
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let a = crate::common::spawn(bed.relay_config());
+    write_one(&mut conn, &bed, 1).await;
+    while bed.read().is_empty() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let b = crate::common::spawn(bed.relay_config());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    a.stop().await;
+    let stopped = Instant::now();
+    write_one(&mut conn, &bed, 2).await;
+    while bed.read().len() < 2 {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(3),
+            "no handover within 3 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("handover after {:?}", stopped.elapsed());
+    b.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn write_one(conn: &mut sqlx::SqliteConnection, bed: &Bed, n: usize) {
+    let mut tx = conn.begin().await.unwrap();
+    let m = Message::new(&bed.topic, n.to_string());
+    enqueue_sqlite(&mut tx, &bed.table, &m).await.unwrap();
+    tx.commit().await.unwrap();
+}
