@@ -21,7 +21,9 @@
 //! then fails and it stops, so at most one batch overlaps, as duplicates
 //! (per-key order across that batch is not guaranteed). SQLite: a lease row
 //! renewed before each batch; a batch that takes longer than the lease (5 s)
-//! could overlap the next holder's first batch in the same way.
+//! could overlap the next holder's first batch in the same way. A graceful
+//! stop releases the lock or lease, so a standby takes over at its next try;
+//! after a crash, a SQLite standby waits for the lease to expire.
 //!
 //! - `config`: [`RelayConfig`].
 //! - `publish`: one batch to Kafka.
