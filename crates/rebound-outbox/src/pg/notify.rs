@@ -25,15 +25,21 @@ impl Wakeup {
         }
     }
 
-    /// Waits for a notification or `timeout`, whichever comes first, then
-    /// drops the notifications already queued (one fetch serves them all).
-    pub(crate) async fn wait(&mut self, timeout: Duration) {
+    /// Starts listening if not yet (done before the first fetch too, so a
+    /// commit between that fetch and the first wait is not missed).
+    pub(crate) async fn listen(&mut self) {
         if self.listener.is_none() {
             match self.connect().await {
                 Ok(l) => self.listener = Some(l),
                 Err(e) => debug!(error = %e, "LISTEN unavailable; polling"),
             }
         }
+    }
+
+    /// Waits for a notification or `timeout`, whichever comes first, then
+    /// drops the notifications already queued (one fetch serves them all).
+    pub(crate) async fn wait(&mut self, timeout: Duration) {
+        self.listen().await;
         let Some(listener) = self.listener.as_mut() else {
             tokio::time::sleep(timeout).await;
             return;

@@ -89,6 +89,7 @@ impl PgStore {
     }
 
     pub(crate) async fn try_acquire(&mut self) -> Result<bool> {
+        self.wakeup.listen().await;
         let sql = format!("SELECT pg_try_advisory_lock({})", ddl::relay_lock_sql());
         let name = self.name().to_string();
         sqlx::query_scalar::<_, bool>(&sql)

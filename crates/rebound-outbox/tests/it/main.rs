@@ -8,3 +8,4 @@ mod concurrent;
 mod dedupe;
 mod kill;
 mod standby;
+mod wakeup;
