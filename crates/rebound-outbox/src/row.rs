@@ -50,7 +50,8 @@ pub enum BadRow {
 }
 
 /// The record for `row`: key, payload and its headers in the order the
-/// JSON object lists them, plus `rebound.outbox.id` (replacing a header of
+/// JSON object lists them (PostgreSQL's `jsonb` stores keys in its own
+/// order, not as written), plus `rebound.outbox.id` (replacing a header of
 /// that name the row may carry). Checks everything but the topic's existence.
 pub fn to_record(row: &PendingRow, max_size: usize) -> Result<OutRecord, BadRow> {
     if row.topic.trim().is_empty() {
