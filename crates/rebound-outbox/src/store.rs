@@ -21,6 +21,9 @@ pub struct Finished {
     /// PostgreSQL: the writing transactions none of whose rows is pending
     /// any more (their commit-order entries are removed).
     pub txids: Vec<String>,
+    /// The last transaction of a full batch: more of its rows may be
+    /// pending; its entry is removed only if none is.
+    pub last_txid: Option<String>,
 }
 
 impl Finished {
@@ -46,8 +49,9 @@ impl Finished {
                 done.push(t.to_string());
             }
         }
+        self.last_txid = None;
         if batch_full {
-            done.pop();
+            self.last_txid = done.pop().filter(|t| !open.contains(t.as_str()));
         }
         done.retain(|t| !open.contains(t.as_str()));
         self.txids = done;
@@ -206,7 +210,7 @@ mod tests {
         let mut f = Finished {
             published: vec![1, 2, 4, 5],
             failed: vec![(3, "bad".into())],
-            txids: vec![],
+            ..Default::default()
         };
         f.set_done_txids(&rows, false);
         assert_eq!(f.txids, ["a", "b", "c", "d"]);
@@ -216,8 +220,10 @@ mod tests {
             ["a", "b", "c"],
             "the last one of a full batch may go on"
         );
+        assert_eq!(f.last_txid.as_deref(), Some("d"), "checked on its own");
         f.published = vec![1, 4, 5];
         f.set_done_txids(&rows, false);
         assert_eq!(f.txids, ["b", "c", "d"], "row 2 is still pending");
+        assert_eq!(f.last_txid, None);
     }
 }

@@ -189,6 +189,16 @@ impl PgStore {
         .execute(&mut *tx)
         .await
         .map_err(db("remove commit entries", &name))?;
+        if let Some(last) = &done.last_txid {
+            sqlx::query(&format!(
+                "DELETE FROM {c} c WHERE c.txid = $1::text::xid8 \
+                 AND NOT EXISTS (SELECT 1 FROM {t} o WHERE o.txid = c.txid AND {PENDING})"
+            ))
+            .bind(last)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("remove commit entries", &name))?;
+        }
         tx.commit().await.map_err(db("finish a batch", &name))
     }
 

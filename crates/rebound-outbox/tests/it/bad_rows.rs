@@ -117,4 +117,5 @@ async fn bad_rows_fail_with_their_error_and_block_nothing() {
         assert!(d.header("rebound.outbox.id").is_some());
         assert!(d.header("rebound.original.topic").is_some());
     }
+    bed.drop_pg().await;
 }

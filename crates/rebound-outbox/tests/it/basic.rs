@@ -118,7 +118,7 @@ fn check_published(bed: &Bed, n: usize) {
     }
 }
 
-async fn rows_are_published_as_written_and_deleted(url: &str) {
+async fn rows_are_published_as_written_and_deleted(url: &str) -> Bed {
     let bed = Bed::new(url, 3).await;
     write(&bed, 400).await;
     let relay = spawn(bed.relay_config().with_batch_size(64));
@@ -134,9 +134,10 @@ async fn rows_are_published_as_written_and_deleted(url: &str) {
         (0, 0, 0),
         "deleted once published"
     );
+    bed
 }
 
-async fn retention_keeps_published_rows_stamped(url: &str) {
+async fn retention_keeps_published_rows_stamped(url: &str) -> Bed {
     let bed = Bed::new(url, 1).await;
     write(&bed, 20).await;
     let relay = spawn(bed.relay_config().with_retention(Duration::from_secs(3600)));
@@ -164,6 +165,8 @@ async fn retention_keeps_published_rows_stamped(url: &str) {
         10,
         "then deleted"
     );
+    drop(store);
+    bed
 }
 
 fn sqlite_url() -> String {
@@ -174,7 +177,8 @@ fn sqlite_url() -> String {
 
 #[tokio::test]
 async fn postgres_rows_are_published_as_written_and_deleted() {
-    rows_are_published_as_written_and_deleted(&rebound_testkit::database_url()).await;
+    let bed = rows_are_published_as_written_and_deleted(&rebound_testkit::database_url()).await;
+    bed.drop_pg().await;
 }
 
 #[tokio::test]
@@ -184,7 +188,8 @@ async fn sqlite_rows_are_published_as_written_and_deleted() {
 
 #[tokio::test]
 async fn postgres_retention_keeps_published_rows_stamped() {
-    retention_keeps_published_rows_stamped(&rebound_testkit::database_url()).await;
+    let bed = retention_keeps_published_rows_stamped(&rebound_testkit::database_url()).await;
+    bed.drop_pg().await;
 }
 
 #[tokio::test]

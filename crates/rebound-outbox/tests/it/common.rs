@@ -65,6 +65,21 @@ impl Bed {
     pub fn read_topic(&self, topic: &str) -> Vec<ReadRecord> {
         read_all(self.bootstrap(), topic).expect("read topic")
     }
+
+    /// Drops a PostgreSQL bed's table, the relay's objects and the tests'
+    /// bookkeeping tables (called when a test passed; a failed one leaves
+    /// them to look at).
+    pub async fn drop_pg(&self) {
+        let t = &self.table;
+        let pool = pg_pool(1).await;
+        for sql in [
+            format!("DROP TABLE IF EXISTS \"{t}\", \"{t}_commits\", \"{t}_counters\", \"{t}_log\" CASCADE"),
+            format!("DROP SEQUENCE IF EXISTS \"{t}_commit_seq\""),
+            format!("DROP FUNCTION IF EXISTS \"{t}_on_commit\"()"),
+        ] {
+            sqlx::query(&sql).execute(&pool).await.expect("drop test tables");
+        }
+    }
 }
 
 pub async fn pg_pool(max: u32) -> PgPool {

@@ -258,4 +258,5 @@ async fn concurrent_writers_late_commits_and_key_order() {
         entries, 0,
         "commit entries removed with their transactions' rows"
     );
+    bed.drop_pg().await;
 }

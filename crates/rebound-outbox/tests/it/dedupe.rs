@@ -97,9 +97,12 @@ async fn relay_duplicates_are_handled_once() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     worker.stop().await.unwrap();
-    let handled = handled.lock().unwrap();
-    assert_eq!(handled.len(), ROWS, "every id handled");
-    assert!(handled.values().all(|n| *n == 1), "each id handled once");
+    {
+        let handled = handled.lock().unwrap();
+        assert_eq!(handled.len(), ROWS, "every id handled");
+        assert!(handled.values().all(|n| *n == 1), "each id handled once");
+    }
+    bed.drop_pg().await;
 }
 
 async fn store_keeps_ids_for_the_window(url: &str) {

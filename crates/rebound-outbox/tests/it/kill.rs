@@ -171,4 +171,5 @@ async fn relay_killed_at_random_points_loses_nothing() {
     assert!(ids.values().all(|copies| copies.len() <= KILLS + 1));
     assert_key_order(&recs, &commit_order(&pool, &bed.table).await);
     let _ = std::fs::remove_file(log);
+    bed.drop_pg().await;
 }

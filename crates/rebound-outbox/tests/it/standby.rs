@@ -86,6 +86,7 @@ async fn standby_takes_over_and_never_both_publish() {
         "no row lost across the takeover"
     );
     let _ = std::fs::remove_file(log);
+    bed.drop_pg().await;
 }
 
 /// SQLite: the lease row. The active relay's task is aborted (no graceful

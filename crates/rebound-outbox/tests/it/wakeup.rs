@@ -39,6 +39,7 @@ async fn a_commit_wakes_the_relay_long_before_its_poll() {
     let took = wait_for(&bed, 1, Duration::from_secs(10)).await;
     eprintln!("published {took:?} after the commit (poll interval 60 s)");
     relay.stop().await;
+    bed.drop_pg().await;
 }
 
 #[tokio::test]
@@ -70,4 +71,5 @@ async fn polling_finds_rows_written_with_triggers_off() {
     wait_for(&bed, 1, Duration::from_secs(10)).await;
     relay.stop().await;
     assert_eq!(bed.read()[0].value.as_deref(), Some(&b"orphan"[..]));
+    bed.drop_pg().await;
 }
