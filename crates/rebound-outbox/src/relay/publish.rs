@@ -2,6 +2,11 @@
 //! producer (per partition, Kafka keeps the queue order), bad rows set
 //! aside, then every acknowledgement awaited. Nothing here touches the
 //! database: the outcome is recorded by the caller in one transaction.
+//!
+//! A row whose delivery failed transiently (after librdkafka's retries)
+//! stays pending, and so do the later rows of its key in the batch, even
+//! those delivered: they are published again after it. The one reordering
+//! this allows is that a delivered later row appears once ahead of it.
 
 use std::collections::{HashMap, HashSet};
 
