@@ -3,9 +3,10 @@
 //! # Layout
 //!
 //! - `cmd/`: one module per subcommand (`demo`, `worker`, `dlq/`, `serve`,
-//!   `produce/`, `consume/`, `topic`, `lag/`, `group/`, `tasks`).
+//!   `produce/`, `consume/`, `topic`, `lag/`, `group/`, `tasks`, `outbox/`).
 //! - `failure_args`: the failure-stack flags of `worker` (retry, tiers, DLQ, breaker).
-//! - `ops`: the `/healthz`, `/readyz`, `/metrics` server every service exposes.
+//! - `ops`: the `/healthz`, `/readyz`, `/metrics` server every service
+//!   exposes (worker, outbox relay).
 //! - `sink`: the HTTP sink handler of `rebound worker`.
 //! - `local_broker`: starts the local test broker for `demo` when no `--brokers` is given.
 //! - `security`: TLS and SASL flags for every command that talks to Kafka.
@@ -66,6 +67,8 @@ enum Command {
     Group(cmd::group::GroupArgs),
     /// List, show, cancel and create the scheduler's tasks (via `rebound serve`).
     Tasks(cmd::tasks::TasksArgs),
+    /// The transactional outbox: create the table, relay it to Kafka, show its state.
+    Outbox(cmd::outbox::OutboxArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -104,6 +107,7 @@ fn main() -> std::process::ExitCode {
             Command::Lag(a) => cmd::lag::run(a).await,
             Command::Group(a) => cmd::group::run(a).await,
             Command::Tasks(a) => cmd::tasks::run(a).await,
+            Command::Outbox(a) => cmd::outbox::run(a).await,
         }
     });
     match result {

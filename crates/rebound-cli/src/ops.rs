@@ -1,4 +1,5 @@
-//! `/healthz`, `/readyz` and `/metrics` for a running worker.
+//! `/healthz`, `/readyz` and `/metrics` for a running service (a worker,
+//! an outbox relay): anything that is an [`OpsSource`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,27 +12,50 @@ use axum::{Json, Router};
 use rebound_worker::{Health, HealthReport, Metrics, Probe};
 use tokio_util::sync::CancellationToken;
 
-#[derive(Clone)]
-struct Ops {
+/// What the operations endpoints report.
+pub trait OpsSource: Send + Sync + 'static {
+    /// Liveness, readiness and the reasons.
+    fn report(&self) -> HealthReport;
+    /// Prometheus text of the process's registry.
+    fn metrics(&self) -> String;
+}
+
+struct WorkerOps {
     health: Arc<Health>,
     metrics: Arc<Metrics>,
 }
 
-/// The operations router.
+impl OpsSource for WorkerOps {
+    fn report(&self) -> HealthReport {
+        self.health.report()
+    }
+    fn metrics(&self) -> String {
+        self.metrics.encode()
+    }
+}
+
+type Ops = Arc<dyn OpsSource>;
+
+/// The operations router of a worker.
 pub fn router(health: Arc<Health>, metrics: Arc<Metrics>) -> Router {
+    router_for(Arc::new(WorkerOps { health, metrics }))
+}
+
+/// The operations router of any service.
+pub fn router_for(source: Arc<dyn OpsSource>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .with_state(Ops { health, metrics })
+        .with_state(source)
 }
 
 async fn healthz(State(ops): State<Ops>) -> impl IntoResponse {
-    probe(ops.health.report(), Probe::Live)
+    probe(ops.report(), Probe::Live)
 }
 
 async fn readyz(State(ops): State<Ops>) -> impl IntoResponse {
-    probe(ops.health.report(), Probe::Ready)
+    probe(ops.report(), Probe::Ready)
 }
 
 /// The one health shape, 200 when `which` passes and 503 when it does not.
@@ -43,7 +67,7 @@ pub fn probe(report: HealthReport, which: Probe) -> impl IntoResponse {
 async fn metrics_text(State(ops): State<Ops>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        ops.metrics.encode(),
+        ops.metrics(),
     )
 }
 

@@ -27,5 +27,8 @@ pub const LAST_FAILURE: &str = "rebound.last.failure";
 pub const DUE: &str = "rebound.due";
 /// Set on records written by `rebound dlq replay`.
 pub const REPLAYED: &str = "rebound.replayed";
+/// Set by the outbox relay on every record it publishes: the row's unique
+/// id (a UUID), what the dedupe (inbox) layer recognises duplicates by.
+pub const OUTBOX_ID: &str = "rebound.outbox.id";
 /// W3C trace context.
 pub const TRACEPARENT: &str = "traceparent";

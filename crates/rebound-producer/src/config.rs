@@ -170,6 +170,21 @@ impl ProducerConfig {
         self
     }
 
+    /// The bootstrap servers.
+    pub fn brokers(&self) -> &str {
+        &self.brokers
+    }
+
+    /// The librdkafka properties set with
+    /// [`with_client_config`](Self::with_client_config) (TLS, SASL, ...), for
+    /// the other clients that must reach the same cluster the same way.
+    pub fn client_properties(&self) -> Vec<(String, String)> {
+        self.client_config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// The acknowledgements waited for.
     pub fn acks(&self) -> Acks {
         self.acks

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod dlq;
 pub mod group;
 pub mod lag;
+pub mod outbox;
 pub mod produce;
 pub mod serve;
 pub mod tasks;

@@ -7,6 +7,7 @@ mod cli_dlq;
 mod cli_group;
 mod cli_lag;
 mod cli_logs;
+mod cli_outbox;
 mod cli_produce;
 mod cli_security;
 mod cli_serve;

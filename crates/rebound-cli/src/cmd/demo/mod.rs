@@ -4,16 +4,18 @@
 //! each ordering mode, checks that every record was handled or
 //! dead-lettered and that per-key order held, and prints a summary; then
 //! runs an exactly-once pipeline over the same records (stopped halfway
-//! and restarted) and the delayed-retry scheduler.
+//! and restarted), the delayed-retry scheduler and the outbox on SQLite.
 //!
 //! - `behaviour`: which records fail, and how.
 //! - `mode`: one mode's run.
 //! - `eos`: the exactly-once pipeline stage.
 //! - `scheduler`: the delayed-retry scheduler stage.
+//! - `outbox`: the transactional outbox stage (SQLite).
 
 mod behaviour;
 mod eos;
 mod mode;
+mod outbox;
 mod scheduler;
 
 use std::time::Duration;
@@ -69,6 +71,9 @@ pub struct DemoArgs {
     /// Tasks for the scheduler stage (0 skips it).
     #[arg(long, default_value_t = 200)]
     scheduler_tasks: u32,
+    /// Rows for the outbox stage (0 skips it).
+    #[arg(long, default_value_t = 1000)]
+    outbox_rows: u32,
     /// Ordering modes to run, comma separated.
     #[arg(
         long,
@@ -123,6 +128,9 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     }
     if a.scheduler_tasks > 0 {
         scheduler::run(&brokers, &topic, a.scheduler_tasks as usize).await?;
+    }
+    if a.outbox_rows > 0 {
+        outbox::run(&brokers, &topic, a.outbox_rows as usize).await?;
     }
     let lost: Vec<_> = results
         .iter()
