@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -69,6 +70,28 @@ async fn metrics_text(State(ops): State<Ops>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         ops.metrics(),
     )
+}
+
+/// How often long-running commands log a progress line.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// Calls `line` every 5 s with the uptime, until `stop`: the `progress`
+/// log lines of long-running commands (rates are per 5 s).
+pub fn progress(
+    stop: CancellationToken,
+    mut line: impl FnMut(Duration) + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let mut tick = tokio::time::interval(PROGRESS_EVERY);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => line(started.elapsed()),
+                _ = stop.cancelled() => return,
+            }
+        }
+    })
 }
 
 /// Binds the operations address. Done before anything joins a consumer

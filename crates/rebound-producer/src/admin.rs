@@ -116,11 +116,13 @@ pub struct TopicInfo {
     pub configs: Vec<(String, String)>,
 }
 
-fn admin_client(
+/// A client of `C` (admin or consumer) on `bootstrap` with `extra`
+/// properties (TLS, SASL).
+fn client<C: rdkafka::config::FromClientConfig>(
     bootstrap: &str,
     extra: &[(String, String)],
     topic: &str,
-) -> Result<AdminClient<DefaultClientContext>, AdminError> {
+) -> Result<C, AdminError> {
     let mut c = ClientConfig::new();
     for (k, v) in extra {
         c.set(k, v);
@@ -128,6 +130,14 @@ fn admin_client(
     c.set("bootstrap.servers", bootstrap)
         .create()
         .map_err(err(topic))
+}
+
+fn admin_client(
+    bootstrap: &str,
+    extra: &[(String, String)],
+    topic: &str,
+) -> Result<AdminClient<DefaultClientContext>, AdminError> {
+    client(bootstrap, extra, topic)
 }
 
 fn options(timeout: Duration) -> AdminOptions {
@@ -208,13 +218,7 @@ fn metadata_client(
     extra: &[(String, String)],
     topic: &str,
 ) -> Result<BaseConsumer, AdminError> {
-    let mut c = ClientConfig::new();
-    for (k, v) in extra {
-        c.set(k, v);
-    }
-    c.set("bootstrap.servers", bootstrap)
-        .create()
-        .map_err(err(topic))
+    client(bootstrap, extra, topic)
 }
 
 /// Partitions (leaders, replicas, earliest and latest offsets) and the

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -166,28 +166,18 @@ pub async fn run(a: WorkerArgs) -> anyhow::Result<()> {
     // Progress: one line every 5 s while running.
     let metrics = worker.metrics().clone();
     let topic = a.topic.clone();
-    let progress_stop = stop.clone();
-    let progress = tokio::spawn(async move {
-        let started = Instant::now();
-        let mut last = 0u64;
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
-        tick.tick().await;
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = progress_stop.cancelled() => return,
-            }
-            let done = metrics.processed(&topic);
-            info!(
-                processed = done,
-                rate_per_s = (done - last) / 5,
-                in_flight = metrics.in_flight.get(),
-                frozen_partitions = metrics.frozen_partitions.get(),
-                uptime_s = started.elapsed().as_secs(),
-                "progress"
-            );
-            last = done;
-        }
+    let mut last = 0u64;
+    let progress = crate::ops::progress(stop.clone(), move |uptime| {
+        let done = metrics.processed(&topic);
+        info!(
+            processed = done,
+            rate_per_s = (done - last) / 5,
+            in_flight = metrics.in_flight.get(),
+            frozen_partitions = metrics.frozen_partitions.get(),
+            uptime_s = uptime.as_secs(),
+            "progress"
+        );
+        last = done;
     });
     let summary = worker.join().await?;
     progress.abort();

@@ -2,12 +2,10 @@
 //! another client, records of known age, records deleted under a group,
 //! and statuses from a window of looks.
 
-use std::process::Command;
-
 use rebound_testkit::unique_name;
 use serde_json::Value;
 
-use crate::common::{aged_topic, commit, ok};
+use crate::common::{aged_topic, commit, ok, python};
 
 fn lag(args: &[&str]) -> Vec<Value> {
     let args: Vec<&str> = ["lag"]
@@ -78,15 +76,7 @@ async fn records_deleted_under_a_group_are_lost_and_a_window_gives_statuses() {
     commit(b, &group, t, &[(0, 2), (1, 10)]);
     // Delete partition 0's records below offset 5, as retention would.
     let script = "import sys\nfrom confluent_kafka import TopicPartition\nfrom confluent_kafka.admin import AdminClient\na = AdminClient({'bootstrap.servers': sys.argv[1]})\nfor f in a.delete_records([TopicPartition(sys.argv[2], 0, 5)]).values():\n    f.result(timeout=30)\n";
-    let out = Command::new("python3")
-        .args(["-c", script, b, t])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    python(script, &[b, t]);
 
     let rows = lag(&[
         "--brokers",

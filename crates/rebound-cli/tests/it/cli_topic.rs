@@ -1,13 +1,12 @@
 //! `rebound topic` on Apache Kafka, checked with another client (Python's
 //! confluent-kafka admin API), and `rebound produce --create-topic`.
 
-use std::process::Command;
 use std::time::Duration;
 
 use rebound_testkit::{eventually, unique_name, Brokers};
 use serde_json::Value;
 
-use crate::common::{ok, run};
+use crate::common::{ok, python, run};
 
 /// What confluent-kafka's admin client sees of `topic`: its partition count
 /// (null when absent) and its non-default configs.
@@ -26,16 +25,7 @@ else:
     configs = {k: v.value for k, v in cfg.items() if not v.is_default}
     print(json.dumps({"partitions": len(t.partitions), "configs": configs}))
 "#;
-    let out = Command::new("python3")
-        .args(["-c", script, bootstrap, topic])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&python(script, &[bootstrap, topic])).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

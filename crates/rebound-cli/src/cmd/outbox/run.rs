@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Args;
 use prometheus::Registry;
@@ -105,7 +105,7 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
         ops_stop.clone(),
     );
     info!(table = %a.db.table, brokers = %a.brokers, "starting outbox relay");
-    let progress = tokio::spawn(progress(metrics, stop.clone()));
+    let progress = progress(metrics, stop.clone());
     let result = relay.run(stop).await;
     progress.abort();
     ops_stop.cancel();
@@ -115,16 +115,9 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
 }
 
 /// One line every 5 s: published, rate, pending, oldest pending, active.
-async fn progress(m: Arc<RelayMetrics>, stop: CancellationToken) {
-    let started = Instant::now();
+fn progress(m: Arc<RelayMetrics>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
     let mut last = 0u64;
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    tick.tick().await;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.cancelled() => return,
-        }
+    crate::ops::progress(stop, move |uptime| {
         let done = m.published.get();
         info!(
             published = done,
@@ -132,9 +125,9 @@ async fn progress(m: Arc<RelayMetrics>, stop: CancellationToken) {
             pending = m.pending.get(),
             oldest_pending_s = m.oldest_pending_seconds.get(),
             active = m.active.get() == 1,
-            uptime_s = started.elapsed().as_secs(),
+            uptime_s = uptime.as_secs(),
             "progress"
         );
         last = done;
-    }
+    })
 }

@@ -103,3 +103,16 @@ fn consumer(bootstrap: &str, group: &str) -> BaseConsumer {
         .create()
         .unwrap()
 }
+
+/// Runs a Python script (another Kafka client: confluent-kafka) with
+/// `args`; its stdout, after insisting it succeeded.
+pub fn python(script: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "python: {}", text(&out.stderr));
+    text(&out.stdout)
+}
