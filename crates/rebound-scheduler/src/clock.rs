@@ -1,6 +1,6 @@
 //! Wall-clock time in epoch milliseconds, switchable to tokio's (pausable) clock.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Source of "now" for due times. [`Clock::System`] is the wall clock (what
 /// instances sharing a Redis store must use); [`Clock::tokio`] follows tokio's
@@ -42,9 +42,9 @@ impl Clock {
     }
 }
 
+/// Core's wall clock (the one the headers use). The scheduler keeps due
+/// times unsigned: they are keys of its embedded store's tables on disk,
+/// where a time before 1970 cannot occur.
 fn system_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    u64::try_from(rebound_core::epoch_ms()).unwrap_or(0)
 }
