@@ -33,10 +33,19 @@ pub fn init(filter: &str, format: LogFormat) -> anyhow::Result<()> {
 
 /// Reports the error a command ended with: `error: ...` with each cause
 /// once, or, in JSON, one more line with `level` `ERROR` and the `error`.
+/// Written directly, so no `--log-level` filter can hide it.
 pub fn fatal(e: &anyhow::Error, format: LogFormat) {
-    let chain = rebound_core::DisplayChain(e.as_ref());
+    let chain = rebound_core::DisplayChain(e.as_ref()).to_string();
     match format {
         LogFormat::Text => eprintln!("error: {chain}"),
-        LogFormat::Json => tracing::error!(error = %chain, "command failed"),
+        LogFormat::Json => eprintln!(
+            "{}",
+            serde_json::json!({
+                "timestamp": jiff::Timestamp::now().to_string(),
+                "level": "ERROR",
+                "fields": {"message": "command failed", "error": chain},
+                "target": "rebound",
+            })
+        ),
     }
 }

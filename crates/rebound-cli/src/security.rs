@@ -38,6 +38,25 @@ impl std::str::FromStr for Secret {
     }
 }
 
+/// A `--kafka-config` property; `Debug` hides sensitive values.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KafkaProperty(String, String);
+
+impl std::fmt::Debug for KafkaProperty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = if rebound_core::properties::is_sensitive(&self.0) {
+            "***"
+        } else {
+            &self.1
+        };
+        write!(f, "{}={shown}", self.0)
+    }
+}
+
+fn kafka_property(s: &str) -> Result<KafkaProperty, String> {
+    args::key_value(s).map(|(k, v)| KafkaProperty(k, v))
+}
+
 /// `--security-protocol` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Protocol {
@@ -105,8 +124,8 @@ pub struct Security {
     #[arg(long, env = "REBOUND_SSL_KEY_PASSWORD", hide_env_values = true)]
     ssl_key_password: Option<Secret>,
     /// Any other librdkafka property, key=value (repeatable); applied last.
-    #[arg(long = "kafka-config", value_name = "KEY=VALUE", value_parser = args::key_value)]
-    kafka_config: Vec<(String, String)>,
+    #[arg(long = "kafka-config", value_name = "KEY=VALUE", value_parser = kafka_property)]
+    kafka_config: Vec<KafkaProperty>,
 }
 
 impl Security {
@@ -126,9 +145,14 @@ impl Security {
             (false, false) => Protocol::Plaintext,
         });
         let sasl_protocol = matches!(protocol, Protocol::SaslPlaintext | Protocol::SaslSsl);
+        let tls_protocol = matches!(protocol, Protocol::Ssl | Protocol::SaslSsl);
         anyhow::ensure!(
             !sasl || sasl_protocol,
             "--security-protocol {protocol:?} does not use SASL, but SASL flags were given"
+        );
+        anyhow::ensure!(
+            !tls || tls_protocol,
+            "--security-protocol {protocol:?} does not use TLS, but TLS flags were given"
         );
         let mut out: Vec<(String, String)> = Vec::new();
         let mut set = |k: &str, v: String| out.push((k.to_string(), v));
@@ -139,7 +163,9 @@ impl Security {
             Protocol::SaslSsl => "SASL_SSL",
         };
         set("security.protocol", name.into());
-        if sasl_protocol {
+        // SASL by flags needs a user and a password (PLAIN, SCRAM); other
+        // mechanisms (OAUTHBEARER, GSSAPI) come through --kafka-config.
+        if sasl {
             let (Some(user), Some(password)) = (&self.sasl_username, &self.sasl_password) else {
                 anyhow::bail!(
                     "SASL needs both --sasl-username and --sasl-password (or REBOUND_SASL_PASSWORD)"
@@ -173,7 +199,7 @@ impl Security {
         if let Some(p) = &self.ssl_key_password {
             set("ssl.key.password", p.expose().into());
         }
-        out.extend(self.kafka_config.iter().cloned());
+        out.extend(self.kafka_config.iter().map(|p| (p.0.clone(), p.1.clone())));
         Ok(out)
     }
 }
@@ -264,6 +290,17 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("does not use SASL"), "{e}");
+        let e = props(&[
+            "--security-protocol",
+            "plaintext",
+            "--ssl-ca-location",
+            "/etc/hostname",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("does not use TLS"), "{e}");
+        let cli = Cli::try_parse_from(["t", "--kafka-config", "sasl.password=hunter2"]).unwrap();
+        assert!(!format!("{cli:?}").contains("hunter2"), "{cli:?}");
         let e = props(&["--ssl-ca-location", "/no/such/ca.pem"])
             .unwrap_err()
             .to_string();

@@ -12,11 +12,13 @@
 //! - [`provenance`]: [`Provenance`], reading and writing a failed record's headers.
 //! - [`backoff`]: [`Backoff`], exponential with cap and full jitter.
 //! - [`retry`]: [`retry()`], the one retry loop on a [`Backoff`], and `Retry-After`.
+//! - [`properties`]: [`ClientProperties`], librdkafka properties whose `Debug` hides secrets.
 //! - [`validate`]: the [`Validate`] trait; failures are permanent and name the field.
 
 pub mod backoff;
 pub mod error;
 pub mod headers;
+pub mod properties;
 pub mod provenance;
 pub mod record;
 pub mod retry;
@@ -26,6 +28,7 @@ pub mod validate;
 
 pub use backoff::{Backoff, Jitter};
 pub use error::{DisplayChain, ErrorKind, HandlerError, HandlerResult};
+pub use properties::ClientProperties;
 pub use provenance::Provenance;
 pub use record::{Header, Record};
 pub use retry::{retry, GaveUp, Next};

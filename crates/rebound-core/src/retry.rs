@@ -78,16 +78,25 @@ where
     }
 }
 
+/// The longest wait a `Retry-After` may ask for: the other side is often
+/// a third party, and a day-long (or overflowing) answer must not park a
+/// partition or a task for that long.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
 /// The wait a `Retry-After` header value asks for: delay-seconds or an
-/// HTTP-date (RFC 9110 §10.2.3), measured from `now`. `None` for a value that
-/// is neither; a date in the past is no wait.
+/// HTTP-date (RFC 9110 §10.2.3), measured from `now`, at most
+/// [`MAX_RETRY_AFTER`]. `None` for a value that is neither; a date in the
+/// past is no wait.
 pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    let wait = match value.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            at.duration_since(now).unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 #[cfg(test)]
@@ -212,6 +221,11 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("31536000", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            retry_after("100000000000000000", now),
+            Some(MAX_RETRY_AFTER)
+        );
         assert_eq!(retry_after("-5", now), None);
     }
 }

@@ -69,8 +69,45 @@ impl DatabaseUrl {
         } else if url.starts_with("sqlite:") {
             Ok(DatabaseUrl::Sqlite(url.to_string()))
         } else {
-            Err(Error::UnsupportedUrl(url.to_string()))
+            Err(Error::UnsupportedUrl(without_password(url)))
         }
+    }
+}
+
+/// `url` with the password of its user info replaced by `***`: what an
+/// error may show.
+fn without_password(url: &str) -> String {
+    match url::Url::parse(url.trim()) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        // Not even a URL: show only what comes before any '@'.
+        Err(_) => match url.rsplit_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => url.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn an_unsupported_url_is_named_without_its_password() {
+        let e = DatabaseUrl::parse("mysql://u:hunter2@db/app")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("mysql://u:***@db/app") && !e.contains("hunter2"),
+            "{e}"
+        );
+        let e = DatabaseUrl::parse(" postgres://u:hunter2@db/app")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("hunter2"), "{e}");
     }
 }
 

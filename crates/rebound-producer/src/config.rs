@@ -1,7 +1,6 @@
 //! Producer settings: acknowledgements, idempotence, batching, size limit,
 //! retries and metrics, turned into one librdkafka configuration.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,7 +56,7 @@ pub struct ProducerConfig {
     pub(crate) max_message_size: usize,
     pub(crate) retry: Option<Backoff>,
     pub(crate) metrics: Option<Arc<ProducerMetrics>>,
-    pub(crate) client_config: BTreeMap<String, String>,
+    pub(crate) client_config: rebound_core::ClientProperties,
 }
 
 /// Kafka's and librdkafka's default `message.max.bytes`.
@@ -78,7 +77,7 @@ impl ProducerConfig {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             retry: None,
             metrics: None,
-            client_config: BTreeMap::new(),
+            client_config: rebound_core::ClientProperties::default(),
         }
     }
 

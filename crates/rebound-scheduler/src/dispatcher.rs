@@ -267,7 +267,7 @@ impl Dispatcher {
                     .max(e.retry_after().unwrap_or_default());
                     Finish::Retry {
                         attempts: deliveries,
-                        next_due_ms: clock.now_ms() + delay.as_millis() as u64,
+                        next_due_ms: clock.now_ms().saturating_add(millis(delay)),
                         error,
                     }
                 }
@@ -320,10 +320,15 @@ impl Dispatcher {
                 );
                 Finish::Retry {
                     attempts: t.attempts,
-                    next_due_ms: self.clock.now_ms() + delay.as_millis() as u64,
+                    next_due_ms: self.clock.now_ms().saturating_add(millis(delay)),
                     error,
                 }
             }
         }
     }
+}
+
+/// `d` in whole milliseconds, saturating.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

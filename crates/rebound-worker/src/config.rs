@@ -1,6 +1,5 @@
 //! Typed worker configuration, validated once by [`WorkerBuilder::build`].
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,7 +79,7 @@ pub struct WorkerConfig {
     pub(crate) session_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) metadata_budget: usize,
-    pub(crate) client_config: BTreeMap<String, String>,
+    pub(crate) client_config: rebound_core::ClientProperties,
     pub(crate) delayed_topics: Vec<String>,
     pub(crate) pause_signal: Option<watch::Receiver<bool>>,
     pub(crate) metrics: Option<Arc<Metrics>>,
@@ -133,7 +132,7 @@ pub struct WorkerBuilder {
     session_timeout: Duration,
     connect_timeout: Duration,
     metadata_budget: usize,
-    client_config: BTreeMap<String, String>,
+    client_config: rebound_core::ClientProperties,
     delayed_topics: Vec<String>,
     pause_signal: Option<watch::Receiver<bool>>,
     metrics: Option<Arc<Metrics>>,
@@ -158,7 +157,7 @@ impl Default for WorkerBuilder {
             session_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(30),
             metadata_budget: crate::tracker::DEFAULT_METADATA_BUDGET,
-            client_config: BTreeMap::new(),
+            client_config: rebound_core::ClientProperties::default(),
             delayed_topics: Vec::new(),
             pause_signal: None,
             metrics: None,

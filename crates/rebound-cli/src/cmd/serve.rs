@@ -30,7 +30,7 @@ pub struct ServeArgs {
     #[arg(long, env = "KAFKA_BROKERS", value_parser = args::non_empty)]
     kafka_brokers: Option<String>,
     /// Require `Authorization: Bearer TOKEN` on the task routes.
-    #[arg(long, env = "REBOUND_AUTH_TOKEN", value_parser = args::non_empty)]
+    #[arg(long, env = "REBOUND_AUTH_TOKEN", value_parser = args::non_empty, hide_env_values = true)]
     auth_token: Option<String>,
     /// Also create tasks from JSON records on this topic.
     #[arg(long, env = "REBOUND_INGRESS_TOPIC", value_parser = args::topic)]

@@ -33,9 +33,13 @@ struct Api {
           value_parser = args::http_url, global = true)]
     url: url::Url,
     /// Bearer token, when `rebound serve` requires one.
-    #[arg(long, env = "REBOUND_AUTH_TOKEN", value_parser = args::non_empty, global = true,
-          hide_env_values = true)]
-    auth_token: Option<String>,
+    #[arg(
+        long,
+        env = "REBOUND_AUTH_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    auth_token: Option<crate::security::Secret>,
     /// How long to wait for each answer.
     #[arg(long, default_value = "30s", value_parser = args::duration, global = true)]
     timeout: Duration,
@@ -92,7 +96,7 @@ pub async fn run(a: TasksArgs) -> anyhow::Result<()> {
                 query.extend(l.client_id.clone().map(|c| ("client_id", c)));
                 query.extend(cursor.clone().map(|c| ("cursor", c)));
                 let page = api
-                    .call(reqwest::Method::GET, "tasks", &query, None)
+                    .call(reqwest::Method::GET, &["tasks"], &query, None)
                     .await?;
                 tasks.extend(page["tasks"].as_array().cloned().unwrap_or_default());
                 cursor = page["next_cursor"].as_str().map(str::to_string);
@@ -105,13 +109,13 @@ pub async fn run(a: TasksArgs) -> anyhow::Result<()> {
         }
         TasksCommand::Get { id } => {
             let task = api
-                .call(reqwest::Method::GET, &format!("tasks/{id}"), &[], None)
+                .call(reqwest::Method::GET, &["tasks", &id], &[], None)
                 .await?;
             print_tasks(&[task], a.api.format);
         }
         TasksCommand::Cancel { id } => {
             let r = api
-                .call(reqwest::Method::DELETE, &format!("tasks/{id}"), &[], None)
+                .call(reqwest::Method::DELETE, &["tasks", &id], &[], None)
                 .await?;
             print_message(&r, a.api.format);
         }
@@ -119,10 +123,10 @@ pub async fn run(a: TasksArgs) -> anyhow::Result<()> {
             let body = read_input(file.as_ref())?;
             let parsed: Value = serde_json::from_slice(&body)
                 .map_err(|e| anyhow::anyhow!("the input is not JSON: {e}"))?;
-            let path = if parsed.is_array() {
-                "tasks/batch"
+            let path: &[&str] = if parsed.is_array() {
+                &["tasks", "batch"]
             } else {
-                "tasks"
+                &["tasks"]
             };
             let r = api
                 .call(reqwest::Method::POST, path, &[], Some(body))
@@ -161,7 +165,7 @@ impl Client {
         Ok(Client {
             http: reqwest::Client::builder().timeout(api.timeout).build()?,
             base,
-            token: api.auth_token.clone(),
+            token: api.auth_token.as_ref().map(|t| t.expose().to_string()),
         })
     }
 
@@ -170,11 +174,16 @@ impl Client {
     async fn call(
         &self,
         method: reqwest::Method,
-        path: &str,
+        path: &[&str],
         query: &[(&str, String)],
         body: Option<Vec<u8>>,
     ) -> anyhow::Result<Value> {
-        let url = self.base.join(path)?;
+        // Segments, so an id with '/' or '?' stays one segment.
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|()| anyhow::anyhow!("--url {} cannot take a path", self.base))?
+            .pop_if_empty()
+            .extend(path);
         let mut req = self.http.request(method.clone(), url.clone()).query(query);
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);

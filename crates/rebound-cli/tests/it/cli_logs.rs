@@ -77,3 +77,23 @@ fn a_bad_log_filter_is_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn no_log_filter_hides_the_fatal_error() {
+    let out = crate::common::rebound()
+        .env("LOG_LEVEL", "rebound_worker=debug")
+        .args(UNREACHABLE)
+        .args(["--log-format", "json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let last: serde_json::Value = serde_json::from_str(stderr.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "ERROR", "{stderr}");
+    assert!(
+        last["fields"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("could not reach"),
+        "{stderr}"
+    );
+}

@@ -39,6 +39,9 @@ pub struct AppState {
     pub scheduler: Scheduler,
     /// Bearer token required on task routes, if any.
     pub auth_token: Option<Arc<str>>,
+    /// The last readiness `/readyz` found, which `/healthz` reports without
+    /// waiting on the store.
+    last_ready: Arc<std::sync::Mutex<HealthReport>>,
 }
 
 impl AppState {
@@ -47,6 +50,10 @@ impl AppState {
         AppState {
             scheduler,
             auth_token: None,
+            last_ready: Arc::new(std::sync::Mutex::new(HealthReport::from_checks([(
+                "store",
+                Err("not checked yet".to_string()),
+            )]))),
         }
     }
 
@@ -140,14 +147,18 @@ async fn health(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `GET /healthz`: liveness of the process, in rebound's one health shape.
+/// `GET /healthz`: liveness, at once (a slow store must not fail it), with
+/// the readiness the last `/readyz` found.
 async fn healthz(State(state): State<AppState>) -> Response {
-    probe(state.scheduler.health_report().await, Probe::Live)
+    let last = state.last_ready.lock().expect("health lock").clone();
+    probe(last, Probe::Live)
 }
 
 /// `GET /readyz`: ready when the store answers, in rebound's one health shape.
 async fn readyz(State(state): State<AppState>) -> Response {
-    probe(state.scheduler.health_report().await, Probe::Ready)
+    let report = state.scheduler.health_report().await;
+    *state.last_ready.lock().expect("health lock") = report.clone();
+    probe(report, Probe::Ready)
 }
 
 fn probe(report: HealthReport, which: Probe) -> Response {

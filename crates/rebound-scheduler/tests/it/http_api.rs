@@ -371,13 +371,20 @@ async fn health_metrics_and_probes() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v, json!({"status": "healthy", "checks": {"file": "ok"}}));
     // /healthz and /readyz: the health shape every rebound service answers.
+    // /healthz answers at once with what the last /readyz found.
+    let (s, v) = call(&app, "GET", "/healthz", None).await;
+    assert_eq!(
+        (s, &v["live"], &v["ready"]),
+        (StatusCode::OK, &json!(true), &json!(false))
+    );
+    assert_eq!(v["reasons"], json!(["store: not checked yet"]));
     let up = json!({"live": true, "ready": true, "reasons": []});
     assert_eq!(
-        call(&app, "GET", "/healthz", None).await,
+        call(&app, "GET", "/readyz", None).await,
         (StatusCode::OK, up.clone())
     );
     assert_eq!(
-        call(&app, "GET", "/readyz", None).await,
+        call(&app, "GET", "/healthz", None).await,
         (StatusCode::OK, up)
     );
     assert_eq!(

@@ -1,7 +1,6 @@
 //! Typed configuration of an exactly-once pipeline, validated once by
 //! [`PipelineBuilder::build`].
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +26,7 @@ pub struct PipelineConfig {
     pub(crate) dead_letter: Option<TopicNames>,
     pub(crate) session_timeout: Duration,
     pub(crate) transaction_timeout: Duration,
-    pub(crate) client_config: BTreeMap<String, String>,
+    pub(crate) client_config: rebound_core::ClientProperties,
     pub(crate) observer: Option<Arc<dyn CommitObserver>>,
 }
 
@@ -78,7 +77,7 @@ pub struct PipelineBuilder {
     dead_letter: Option<TopicNames>,
     session_timeout: Duration,
     transaction_timeout: Duration,
-    client_config: BTreeMap<String, String>,
+    client_config: rebound_core::ClientProperties,
     observer: Option<Arc<dyn CommitObserver>>,
 }
 
@@ -97,7 +96,7 @@ impl Default for PipelineBuilder {
             dead_letter: Some(TopicNames::default()),
             session_timeout: Duration::from_secs(10),
             transaction_timeout: Duration::from_secs(60),
-            client_config: BTreeMap::new(),
+            client_config: rebound_core::ClientProperties::default(),
             observer: None,
         }
     }

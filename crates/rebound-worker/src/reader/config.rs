@@ -49,7 +49,7 @@ pub struct ReaderConfig {
     pub(crate) read_committed: bool,
     pub(crate) timeout: Duration,
     pub(crate) session_timeout: Duration,
-    pub(crate) client_config: BTreeMap<String, String>,
+    pub(crate) client_config: rebound_core::ClientProperties,
 }
 
 impl ReaderConfig {
@@ -65,7 +65,7 @@ impl ReaderConfig {
             read_committed: false,
             timeout: Duration::from_secs(30),
             session_timeout: Duration::from_secs(10),
-            client_config: BTreeMap::new(),
+            client_config: rebound_core::ClientProperties::default(),
         }
     }
 

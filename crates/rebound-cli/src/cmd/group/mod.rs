@@ -213,10 +213,14 @@ async fn reset(a: ResetArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     // Members would overwrite the reset with their next commit.
-    let members = match one_group(&a.cluster, &a.group).await {
-        Ok(g) => g.members.len(),
-        Err(_) => 0,
-    };
+    let (c, g) = (a.cluster.clone(), a.group.clone());
+    let found = tokio::task::spawn_blocking(move || members::groups(&c, Some(&g))).await??;
+    // A group the coordinator does not know has no members; any failure to
+    // ask is an error, never "no members".
+    let members = found
+        .iter()
+        .find(|g| g.group == a.group && g.state != "Dead")
+        .map_or(0, |g| g.members.len());
     anyhow::ensure!(
         members == 0,
         "group {} has {members} active member(s): stop them before resetting its offsets",

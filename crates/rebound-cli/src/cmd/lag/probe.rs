@@ -122,50 +122,66 @@ pub fn look(scope: &Scope) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// Fills `lag_seconds`: 0 when caught up, else the age of the record at
-/// the consumer's position, read without a group.
+/// Fills `lag_seconds`: 0 when caught up, else the age of the first record
+/// at or after the group's position, read without a group. Each group's
+/// position is looked up on its own; a record that does not arrive within a
+/// few seconds (a transaction marker at the end, say) leaves `None`.
 fn ages(scope: &Scope, rows: &mut [Row]) -> anyhow::Result<()> {
-    // Per partition: the position, and the timestamp of the first record at
-    // or after it (a transaction marker or a compacted record may sit there).
-    let mut want: HashMap<(String, i32), (i64, Option<i64>)> = HashMap::new();
+    let position = |r: &Row| r.committed.unwrap_or(r.start).max(r.start);
+    let mut wanted: BTreeMap<(String, i32), Vec<i64>> = BTreeMap::new();
     for r in rows.iter_mut() {
         if r.lag == 0 {
             r.lag_seconds = Some(0.0);
         } else {
-            let at = r.committed.unwrap_or(r.start).max(r.start);
-            let e = want
+            wanted
                 .entry((r.topic.clone(), r.partition))
-                .or_insert((at, None));
-            e.0 = e.0.min(at);
+                .or_default()
+                .push(position(r));
         }
     }
-    if want.is_empty() {
-        return Ok(());
-    }
-    let c = scope.cluster.consumer("rebound-lag")?;
-    let mut tpl = TopicPartitionList::new();
-    for ((topic, p), (at, _)) in &want {
-        tpl.add_partition_offset(topic, *p, Offset::Offset(*at))?;
-    }
-    c.assign(&tpl)
-        .context("reading the oldest unconsumed records")?;
-    let deadline = Instant::now() + scope.cluster.timeout;
-    let mut missing = want.len();
-    while missing > 0 && Instant::now() < deadline {
-        let Some(Ok(m)) = c.poll(Duration::from_millis(100)) else {
-            continue;
-        };
-        if let Some((at, slot @ None)) = want.get_mut(&(m.topic().to_string(), m.partition())) {
-            if m.offset() >= *at {
-                *slot = m.timestamp().to_millis();
-                missing -= 1;
+    let mut found: HashMap<(String, i32, i64), i64> = HashMap::new();
+    let wait = scope.cluster.timeout.min(Duration::from_secs(5));
+    // One pass per distinct position of a partition (groups usually share few).
+    let mut round = 0;
+    loop {
+        let mut tpl = TopicPartitionList::new();
+        let mut asked: Vec<(String, i32, i64)> = Vec::new();
+        for ((topic, p), positions) in &mut wanted {
+            positions.sort_unstable();
+            positions.dedup();
+            if let Some(&at) = positions.get(round) {
+                tpl.add_partition_offset(topic, *p, Offset::Offset(at))?;
+                asked.push((topic.clone(), *p, at));
             }
         }
+        if asked.is_empty() {
+            break;
+        }
+        let c = scope.cluster.consumer("rebound-lag")?;
+        c.assign(&tpl)
+            .context("reading the oldest unconsumed records")?;
+        let deadline = Instant::now() + wait;
+        let mut open: Vec<(String, i32, i64)> = asked;
+        while !open.is_empty() && Instant::now() < deadline {
+            let Some(Ok(m)) = c.poll(Duration::from_millis(100)) else {
+                continue;
+            };
+            let hit = open
+                .iter()
+                .position(|(t, p, at)| t == m.topic() && *p == m.partition() && m.offset() >= *at);
+            if let Some(i) = hit {
+                let key = open.swap_remove(i);
+                if let Some(ts) = m.timestamp().to_millis() {
+                    found.insert(key, ts);
+                }
+            }
+        }
+        round += 1;
     }
     let now = rebound_core::epoch_ms();
     for r in rows.iter_mut().filter(|r| r.lag > 0) {
-        r.lag_seconds = want[&(r.topic.clone(), r.partition)]
-            .1
+        r.lag_seconds = found
+            .get(&(r.topic.clone(), r.partition, position(r)))
             .map(|ts| (now - ts).max(0) as f64 / 1000.0);
     }
     Ok(())

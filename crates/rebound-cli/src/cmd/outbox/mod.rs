@@ -32,7 +32,7 @@ enum OutboxCommand {
 #[derive(Debug, Args)]
 pub struct TableArgs {
     /// postgres://USER:PASS@HOST/DB or sqlite://PATH.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: String,
     /// The outbox table.
     #[arg(long, env = "REBOUND_OUTBOX_TABLE", default_value = rebound_outbox::DEFAULT_TABLE,
