@@ -73,3 +73,39 @@ async fn polling_finds_rows_written_with_triggers_off() {
     assert_eq!(bed.read()[0].value.as_deref(), Some(&b"orphan"[..]));
     bed.drop_pg().await;
 }
+
+#[tokio::test]
+async fn commit_entries_whose_rows_are_gone_do_not_stall_the_relay() {
+    let bed = Bed::pg(1).await;
+    let pool = pg_pool(2).await;
+    // More transactions than a batch that insert and then delete their own
+    // row: each leaves a commit entry with nothing pending behind it.
+    for _ in 0..12 {
+        let mut tx = pool.begin().await.unwrap();
+        enqueue_pg(&mut tx, &bed.table, &Message::new(&bed.topic, "gone"))
+            .await
+            .unwrap();
+        sqlx::query(&format!("DELETE FROM {}", bed.table.as_str()))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let mut tx = pool.begin().await.unwrap();
+    enqueue_pg(&mut tx, &bed.table, &Message::new(&bed.topic, "kept"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // The stale entries are purged once a minute; the row behind them must
+    // not wait for that.
+    let relay = spawn(
+        bed.relay_config()
+            .with_batch_size(5)
+            .with_poll_interval(Duration::from_millis(200)),
+    );
+    wait_for(&bed, 1, Duration::from_secs(10)).await;
+    relay.stop().await;
+    let values: Vec<_> = bed.read().into_iter().map(|r| r.value).collect();
+    assert_eq!(values, [Some(b"kept".to_vec())]);
+    bed.drop_pg().await;
+}
