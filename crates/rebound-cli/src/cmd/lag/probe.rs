@@ -65,29 +65,32 @@ pub fn look(scope: &Scope) -> anyhow::Result<Vec<Row>> {
     let md = meta
         .fetch_metadata(scope.topic.as_deref(), scope.cluster.timeout)
         .with_context(|| format!("could not reach Kafka brokers at {}", scope.cluster.brokers))?;
-    let mut partitions: BTreeMap<(String, i32), (i64, i64)> = BTreeMap::new();
+    let mut partitions: Vec<(String, i32)> = Vec::new();
     for t in md.topics() {
         if t.error().is_some() || t.name().starts_with("__") {
             continue;
         }
-        for p in t.partitions() {
-            let (low, high) = meta
-                .fetch_watermarks(t.name(), p.id(), scope.cluster.timeout)
-                .with_context(|| format!("offsets of {}/{}", t.name(), p.id()))?;
-            partitions.insert((t.name().to_string(), p.id()), (low, high));
-        }
+        partitions.extend(
+            t.partitions()
+                .iter()
+                .map(|p| (t.name().to_string(), p.id())),
+        );
     }
     if let Some(t) = &scope.topic {
         anyhow::ensure!(
-            partitions.keys().any(|(name, _)| name == t),
+            partitions.iter().any(|(name, _)| name == t),
             "topic {t} does not exist"
         );
     }
+    // Log start and end, asked only for the partitions shown, once each; a
+    // partition that cannot answer (no leader) is left out with a warning
+    // rather than failing the whole look.
+    let mut watermarks: HashMap<(String, i32), Option<(i64, i64)>> = HashMap::new();
     let mut rows = Vec::new();
     for group in groups {
         let c = scope.cluster.consumer(&group)?;
         let mut tpl = TopicPartitionList::new();
-        for (topic, p) in partitions.keys() {
+        for (topic, p) in &partitions {
             tpl.add_partition(topic, *p);
         }
         let committed = c
@@ -103,7 +106,18 @@ pub fn look(scope: &Scope) -> anyhow::Result<Vec<Row>> {
             if committed.is_none() && (scope.group.is_none() || scope.topic.is_none()) {
                 continue;
             }
-            let (start, end) = partitions[&(e.topic().to_string(), e.partition())];
+            let key = (e.topic().to_string(), e.partition());
+            let marks = watermarks.entry(key).or_insert_with(|| {
+                match meta.fetch_watermarks(e.topic(), e.partition(), scope.cluster.timeout) {
+                    Ok(w) => Some(w),
+                    Err(err) => {
+                        tracing::warn!(topic = e.topic(), partition = e.partition(),
+                            error = %rebound_core::DisplayChain(&err), "partition offsets unavailable; left out");
+                        None
+                    }
+                }
+            });
+            let Some((start, end)) = *marks else { continue };
             let at = committed.unwrap_or(start).max(start);
             rows.push(Row {
                 group: group.clone(),
