@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication,
+};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -99,10 +101,11 @@ pub struct PartitionInfo {
     pub replicas: Vec<i32>,
     /// Broker ids of the in-sync replicas.
     pub isr: Vec<i32>,
-    /// Earliest offset still stored.
-    pub earliest: i64,
-    /// The offset the next record gets.
-    pub latest: i64,
+    /// Earliest offset still stored (`None`: the partition could not say,
+    /// e.g. it has no leader).
+    pub earliest: Option<i64>,
+    /// The offset the next record gets (`None` as for `earliest`).
+    pub latest: Option<i64>,
 }
 
 /// A topic with its partitions and the configs that differ from the defaults.
@@ -247,7 +250,7 @@ pub async fn describe_topic(
         configs.extend(
             r.entries
                 .into_iter()
-                .filter(|e| !e.is_default && !e.is_sensitive)
+                .filter(|e| e.source == ConfigSource::DynamicTopic && !e.is_sensitive)
                 .filter_map(|e| Some((e.name, e.value?))),
         );
     }
@@ -276,9 +279,12 @@ fn partitions_of(
     };
     let mut out = Vec::new();
     for p in t.partitions() {
-        let (earliest, latest) = c
-            .fetch_watermarks(topic, p.id(), timeout)
-            .map_err(err(topic))?;
+        // A leaderless partition is what a describe is most needed for:
+        // show it without offsets rather than fail.
+        let (earliest, latest) = match c.fetch_watermarks(topic, p.id(), timeout) {
+            Ok((low, high)) => (Some(low), Some(high)),
+            Err(_) => (None, None),
+        };
         out.push(PartitionInfo {
             partition: p.id(),
             leader: p.leader(),

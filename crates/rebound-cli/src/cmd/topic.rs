@@ -169,8 +169,8 @@ fn print_description(info: &TopicInfo) {
             p.leader.to_string(),
             ids(&p.replicas),
             ids(&p.isr),
-            p.earliest.to_string(),
-            p.latest.to_string(),
+            p.earliest.map_or_else(|| "-".into(), |o| o.to_string()),
+            p.latest.map_or_else(|| "-".into(), |o| o.to_string()),
         ]);
     }
     println!("{}\n{t}", info.topic);
