@@ -6,17 +6,24 @@ use std::time::{Duration, Instant};
 
 use rebound_outbox::{init, Relay, RelayConfig, TableName};
 use rebound_producer::ProducerConfig;
-use rebound_testkit::{create_topic, database_url, read_all, unique_name, Brokers, ReadRecord};
+use rebound_testkit::{database_url, read_all, unique_name, ReadRecord, TopicBed};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// The test kit's topic bed (broker, topic, reads) plus an outbox table.
 pub struct Bed {
-    pub brokers: Brokers,
-    pub topic: String,
+    pub io: TopicBed,
     pub table: TableName,
     pub url: String,
+}
+
+impl std::ops::Deref for Bed {
+    type Target = TopicBed;
+    fn deref(&self) -> &TopicBed {
+        &self.io
+    }
 }
 
 /// A name usable as a table: `prefix_<pid>_<nanos>_<n>`.
@@ -27,16 +34,11 @@ pub fn table_name(prefix: &str) -> TableName {
 impl Bed {
     /// A broker, a topic with `partitions`, and a new table at `url`.
     pub async fn new(url: &str, partitions: i32) -> Bed {
-        let brokers = Brokers::start().expect("start broker");
-        let topic = unique_name("outbox");
-        create_topic(brokers.bootstrap(), &topic, partitions)
-            .await
-            .expect("create topic");
+        let io = TopicBed::new("outbox", partitions).await;
         let table = table_name("obx");
         init(url, &table).await.expect("init");
         Bed {
-            brokers,
-            topic,
+            io,
             table,
             url: url.to_string(),
         }
@@ -46,20 +48,12 @@ impl Bed {
         Bed::new(&database_url(), partitions).await
     }
 
-    pub fn bootstrap(&self) -> &str {
-        self.brokers.bootstrap()
-    }
-
     pub fn relay_config(&self) -> RelayConfig {
         RelayConfig::new(&self.url, ProducerConfig::new(self.bootstrap()))
             .unwrap()
             .with_table(self.table.clone())
             .with_poll_interval(Duration::from_millis(200))
             .with_standby_interval(Duration::from_millis(200))
-    }
-
-    pub fn read(&self) -> Vec<ReadRecord> {
-        read_all(self.bootstrap(), &self.topic).expect("read topic")
     }
 
     pub fn read_topic(&self, topic: &str) -> Vec<ReadRecord> {
