@@ -1,13 +1,11 @@
 //! Where handled ids are kept: a table `(id, handled_at)` in PostgreSQL or
 //! SQLite, purged after the retention window.
 
-use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rebound_core::epoch_ms;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgConnection, PgPool, SqlitePool};
 
 use crate::error::{db, Result};
@@ -50,16 +48,7 @@ impl DedupeStore {
                 Pool::Postgres(pool)
             }
             DatabaseUrl::Sqlite(u) => {
-                let opts = SqliteConnectOptions::from_str(&u)
-                    .map_err(db("parse the URL", name))?
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .busy_timeout(Duration::from_secs(10));
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(2)
-                    .connect_with(opts)
-                    .await
-                    .map_err(db("connect", name))?;
+                let pool = crate::sqlite::open_pool(&u, name).await?;
                 for stmt in [
                     format!("CREATE TABLE IF NOT EXISTS {t} (id TEXT PRIMARY KEY, handled_at INTEGER NOT NULL)"),
                     format!("CREATE INDEX IF NOT EXISTS {} ON {t} (handled_at)", table.quoted("_at")),

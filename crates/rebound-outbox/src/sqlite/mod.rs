@@ -9,4 +9,5 @@
 pub mod ddl;
 mod store;
 
+pub(crate) use store::open_pool;
 pub use store::SqliteStore;

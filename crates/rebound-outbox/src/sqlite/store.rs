@@ -17,6 +17,22 @@ use crate::row::PendingRow;
 use crate::store::{FailedRow, Finished, Stats};
 use crate::table::TableName;
 
+/// Opens (and creates) the database file at `url` for `table`'s users:
+/// WAL journal, a 10 s busy timeout, two connections. The relay and the
+/// dedupe store open SQLite this one way.
+pub(crate) async fn open_pool(url: &str, table: &str) -> Result<SqlitePool> {
+    let opts = SqliteConnectOptions::from_str(url)
+        .map_err(db("parse the URL", table))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(10));
+    SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect_with(opts)
+        .await
+        .map_err(db("connect", table))
+}
+
 /// How long a lease lasts without renewal.
 pub const LEASE: Duration = Duration::from_secs(5);
 
@@ -31,17 +47,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (and creates) the database file.
     pub async fn connect(url: &str, table: &TableName) -> Result<Self> {
-        let name = table.as_str();
-        let opts = SqliteConnectOptions::from_str(url)
-            .map_err(db("parse the URL", name))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(2)
-            .connect_with(opts)
-            .await
-            .map_err(db("connect", name))?;
+        let pool = open_pool(url, table.as_str()).await?;
         Ok(SqliteStore {
             table: table.clone(),
             pool,
