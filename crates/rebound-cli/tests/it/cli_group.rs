@@ -11,6 +11,22 @@ use serde_json::Value;
 
 use crate::common::{aged_topic, commit, committed, ok, run, text};
 
+/// `group reset` of `group` on `topic` to `to` (a plan unless `--execute` is added).
+fn reset_args<'a>(b: &'a str, group: &'a str, topic: &'a str, to: &'a str) -> Vec<&'a str> {
+    vec![
+        "group",
+        "reset",
+        "--brokers",
+        b,
+        "--group",
+        group,
+        "--topic",
+        topic,
+        "--to",
+        to,
+    ]
+}
+
 fn json_lines(out: &str) -> Vec<Value> {
     out.lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -73,19 +89,9 @@ async fn a_live_member_is_described_and_blocks_a_reset() {
         serde_json::json!([[t, [0, 1]]])
     );
 
-    let refused = run(&[
-        "group",
-        "reset",
-        "--brokers",
-        b,
-        "--group",
-        &group,
-        "--topic",
-        &t,
-        "--to",
-        "latest",
-        "--execute",
-    ]);
+    let mut execute = reset_args(b, &group, &t, "latest");
+    execute.push("--execute");
+    let refused = run(&execute);
     assert!(!refused.status.success());
     assert!(
         text(&refused.stderr).contains("has 1 active member(s)"),
@@ -104,20 +110,8 @@ async fn resets_move_offsets_exactly_and_only_with_execute() {
     let group = unique_name("reset");
     commit(b, &group, &t, &[(0, 4), (1, 9)]);
     let reset = |to: &str, execute: bool| {
-        let mut args = vec![
-            "group",
-            "reset",
-            "--brokers",
-            b,
-            "--group",
-            &group,
-            "--topic",
-            &t,
-            "--to",
-            to,
-            "--format",
-            "json",
-        ];
+        let mut args = reset_args(b, &group, &t, to);
+        args.extend(["--format", "json"]);
         if execute {
             args.push("--execute");
         }
@@ -156,17 +150,6 @@ async fn resets_move_offsets_exactly_and_only_with_execute() {
         reset(to, true);
         assert_eq!(committed(b, &group, &t), want, "--to {to}");
     }
-    let bad = run(&[
-        "group",
-        "reset",
-        "--brokers",
-        b,
-        "--group",
-        &group,
-        "--topic",
-        &t,
-        "--to",
-        "soon",
-    ]);
+    let bad = run(&reset_args(b, &group, &t, "soon"));
     assert!(text(&bad.stderr).contains("--to"), "{}", text(&bad.stderr));
 }
