@@ -131,7 +131,9 @@ async fn describe(a: DescribeArgs) -> anyhow::Result<()> {
         group: Some(a.group.clone()),
         topic: None,
     };
-    let offsets = tokio::task::spawn_blocking(move || super::lag::look(&scope)).await??;
+    // Offsets and lag in records only: describe shows no ages, so no
+    // record is read.
+    let offsets = tokio::task::spawn_blocking(move || super::lag::positions(&scope)).await??;
     match a.format {
         OutputFormat::Json => {
             let offsets: Vec<serde_json::Value> = offsets

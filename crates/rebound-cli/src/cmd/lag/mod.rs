@@ -10,7 +10,7 @@
 mod probe;
 mod status;
 
-pub use probe::{look, Row, Scope};
+pub use probe::{positions, Row, Scope};
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;

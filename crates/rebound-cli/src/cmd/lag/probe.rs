@@ -41,8 +41,17 @@ pub struct Row {
     pub lost: i64,
 }
 
-/// Looks once. Blocking.
+/// Looks once, with the age of each group's oldest unconsumed record.
+/// Blocking.
 pub fn look(scope: &Scope) -> anyhow::Result<Vec<Row>> {
+    let mut rows = positions(scope)?;
+    ages(scope, &mut rows)?;
+    Ok(rows)
+}
+
+/// Committed offsets, log start and end, lag in records (`lag_seconds`
+/// left `None`: no record is read). Blocking.
+pub fn positions(scope: &Scope) -> anyhow::Result<Vec<Row>> {
     let meta = scope.cluster.consumer("rebound-lag")?;
     let groups = match &scope.group {
         Some(g) => vec![g.clone()],
@@ -132,7 +141,6 @@ pub fn look(scope: &Scope) -> anyhow::Result<Vec<Row>> {
             });
         }
     }
-    ages(scope, &mut rows)?;
     Ok(rows)
 }
 
