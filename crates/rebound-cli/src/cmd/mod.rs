@@ -13,6 +13,14 @@ pub mod topic;
 pub mod worker;
 
 use clap::ValueEnum;
+use comfy_table::{presets::UTF8_FULL, Table};
+
+/// A table with `header`, in the look every command's tables share.
+pub fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL).set_header(header.to_vec());
+    t
+}
 
 /// `--ordering` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

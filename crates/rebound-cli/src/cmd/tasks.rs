@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use comfy_table::{presets::UTF8_FULL, Table};
 use serde_json::Value;
 
 use crate::args::{self, OutputFormat};
@@ -223,8 +222,7 @@ fn print_tasks(tasks: &[Value], format: OutputFormat) {
         }
         return;
     }
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL).set_header(vec![
+    let mut table = crate::cmd::table(&[
         "id",
         "state",
         "attempts",

@@ -2,11 +2,11 @@
 //! kafkactl users expect to manage them.
 
 use clap::{Args, Subcommand};
-use comfy_table::{presets::UTF8_FULL, Table};
 use rebound_producer::admin::{self, TopicInfo, TopicSpec};
 
 use crate::args::{self, OutputFormat};
 use crate::cluster::Cluster;
+use crate::cmd::table;
 
 /// Flags of `rebound topic`.
 #[derive(Debug, Args)]
@@ -131,12 +131,6 @@ pub async fn run(a: TopicArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL).set_header(header.to_vec());
-    t
 }
 
 /// `{"topic", "partitions": [...], "configs": {name: value}}`.

@@ -1,21 +1,16 @@
 //! The tables `dlq list` and `dlq replay --dry-run` print.
 
-use comfy_table::{presets::UTF8_FULL, Table};
+use comfy_table::Table;
 use rebound_core::Record;
 
 use super::entry::{marked_or_dash, one_line, DlqEntry};
+use crate::cmd::table;
 use crate::time::rfc3339;
 
 /// Longest error message shown in a table cell.
 const ERROR_WIDTH: usize = 60;
 /// Longest key shown in a table cell.
 const KEY_WIDTH: usize = 40;
-
-fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL).set_header(header.to_vec());
-    t
-}
 
 fn key_cell(rec: &Record) -> String {
     one_line(&marked_or_dash(rec.key.as_deref()), KEY_WIDTH)

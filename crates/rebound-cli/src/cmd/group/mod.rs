@@ -10,10 +10,10 @@ mod members;
 mod reset;
 
 use clap::{Args, Subcommand};
-use comfy_table::{presets::UTF8_FULL, Table};
 
 use crate::args::{self, OutputFormat};
 use crate::cluster::Cluster;
+use crate::cmd::table;
 use members::Group;
 
 /// Flags of `rebound group`.
@@ -115,17 +115,20 @@ pub async fn run(a: GroupArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn one_group(cluster: &Cluster, group: &str) -> anyhow::Result<Group> {
+/// The group as the coordinator describes it; `None` when it does not
+/// know it (or it is dead). Failing to ask is an error, never `None`.
+async fn find_group(cluster: &Cluster, group: &str) -> anyhow::Result<Option<Group>> {
     let (c, g) = (cluster.clone(), group.to_string());
     let found = tokio::task::spawn_blocking(move || members::groups(&c, Some(&g))).await??;
-    found
+    Ok(found
         .into_iter()
-        .find(|g| g.group == group && g.state != "Dead")
-        .ok_or_else(|| anyhow::anyhow!("group {group} does not exist"))
+        .find(|g| g.group == group && g.state != "Dead"))
 }
 
 async fn describe(a: DescribeArgs) -> anyhow::Result<()> {
-    let group = one_group(&a.cluster, &a.group).await?;
+    let group = find_group(&a.cluster, &a.group)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("group {} does not exist", a.group))?;
     let scope = super::lag::Scope {
         cluster: a.cluster.clone(),
         group: Some(a.group.clone()),
@@ -215,13 +218,9 @@ async fn reset(a: ResetArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     // Members would overwrite the reset with their next commit.
-    let (c, g) = (a.cluster.clone(), a.group.clone());
-    let found = tokio::task::spawn_blocking(move || members::groups(&c, Some(&g))).await??;
-    // A group the coordinator does not know has no members; any failure to
-    // ask is an error, never "no members".
-    let members = found
-        .iter()
-        .find(|g| g.group == a.group && g.state != "Dead")
+    // A group the coordinator does not know has no members.
+    let members = find_group(&a.cluster, &a.group)
+        .await?
         .map_or(0, |g| g.members.len());
     anyhow::ensure!(
         members == 0,
@@ -232,10 +231,4 @@ async fn reset(a: ResetArgs) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || reset::apply(&c, &g, &t, &moves)).await??;
     eprintln!("applied: group {} moved on {}", a.group, a.topic);
     Ok(())
-}
-
-fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL).set_header(header.to_vec());
-    t
 }

@@ -16,7 +16,6 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use clap::Args;
-use comfy_table::{presets::UTF8_FULL, Table};
 
 use crate::args::{self, OutputFormat};
 use crate::cluster::Cluster;
@@ -113,8 +112,7 @@ fn print(rows: &[Row], statuses: &[Option<Status>], format: OutputFormat) {
             }
         }
         OutputFormat::Table => {
-            let mut t = Table::new();
-            t.load_preset(UTF8_FULL).set_header(vec![
+            let mut t = crate::cmd::table(&[
                 "group",
                 "topic",
                 "partition",
