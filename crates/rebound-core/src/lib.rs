@@ -14,6 +14,7 @@
 //! - [`retry`]: [`retry()`], the one retry loop on a [`Backoff`], and `Retry-After`.
 //! - [`properties`]: [`ClientProperties`], librdkafka properties whose `Debug` hides secrets.
 //! - [`validate`]: the [`Validate`] trait; failures are permanent and name the field.
+//! - [`webhook`]: Standard Webhooks signatures of every HTTP delivery.
 
 pub mod backoff;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod retry;
 pub mod time;
 pub mod topic;
 pub mod validate;
+pub mod webhook;
 
 pub use backoff::{Backoff, Jitter};
 pub use error::{DisplayChain, ErrorKind, HandlerError, HandlerResult};

@@ -9,6 +9,7 @@ mod cli_lag;
 mod cli_logs;
 mod cli_outbox;
 mod cli_produce;
+mod cli_run;
 mod cli_security;
 mod cli_serve;
 mod cli_tasks;

@@ -1,0 +1,7 @@
+//! `rebound run CONFIG.toml`: config checking with file, line and field, and
+//! routes on a real broker delivering to real HTTP endpoints.
+
+mod check;
+mod deliver;
+mod endpoint;
+mod process;
