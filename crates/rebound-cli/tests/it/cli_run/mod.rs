@@ -2,6 +2,6 @@
 //! routes on a real broker delivering to real HTTP endpoints.
 
 mod check;
-mod deliver;
-mod endpoint;
-mod process;
+pub mod deliver;
+pub mod endpoint;
+pub mod process;
