@@ -6,8 +6,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use rebound_producer::Producer;
 use rebound_worker::{
-    Backoff, Breaker, BreakerConfig, BreakerLayer, DeadLetterLayer, DeadLetterPolicy, Handler,
-    Layer, Metrics, RetryLayer, TopicNames, WorkerBuilder,
+    Backoff, Breaker, BreakerConfig, BreakerLayer, DeadLetterLayer, DeadLetterPolicy,
+    FloodGuardConfig, Handler, Layer, Metrics, RetryLayer, TopicNames, WorkerBuilder,
 };
 
 use super::settings::{OnFailure, RouteSettings};
@@ -76,7 +76,12 @@ impl RouteSettings {
         let (topic, group) = (self.topic.as_str(), self.group.as_str());
         let policy = DeadLetterPolicy::new(group)
             .with_tiers(self.retry_tiers.clone())
-            .with_names(self.names());
+            .with_names(self.names())
+            .with_flood_guard(FloodGuardConfig {
+                ratio: self.flood_guard_ratio,
+                window: self.flood_guard_window as usize,
+                consecutive: self.flood_guard_consecutive,
+            });
         let delayed_topics = policy.tier_topics(topic);
         let mut extra_topics = delayed_topics.clone();
         extra_topics.push(policy.dlq_topic(topic));

@@ -4,4 +4,5 @@
 mod check;
 pub mod deliver;
 pub mod endpoint;
+mod flood;
 pub mod process;
