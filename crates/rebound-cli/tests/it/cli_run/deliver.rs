@@ -24,17 +24,23 @@ pub fn route(name: &str, topic: &str, url: &str, extra: &str) -> String {
 pub async fn topic_with(brokers: &Brokers, prefix: &str, n: usize) -> String {
     let topic = unique_name(prefix);
     create_topic(brokers.bootstrap(), &topic, 2).await.unwrap();
+    produce_range(brokers, &topic, 0..n);
+    topic
+}
+
+/// Records `range` as [`topic_with`] writes them: record `i` in partition
+/// `i % 2` at offset `i / 2` (when produced in order from 0).
+pub fn produce_range(brokers: &Brokers, topic: &str, range: std::ops::Range<usize>) {
     produce_records(
         brokers.bootstrap(),
-        &topic,
-        (0..n).map(|i| TestRecord {
+        topic,
+        range.map(|i| TestRecord {
             partition: Some((i % 2) as i32),
             key: Some(format!("k{}", i % 7).into_bytes()),
             value: i.to_string().into_bytes(),
         }),
     )
     .unwrap();
-    topic
 }
 
 /// Every record `0..n` of a two-partition topic delivered exactly once (2xx).

@@ -2,7 +2,7 @@
 //! request (headers and body) and answers with the status it is set to.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -45,6 +45,8 @@ pub struct Endpoint {
     pub requests: Mutex<Vec<Request>>,
     /// The status to answer with (0: 200).
     pub status: AtomicU16,
+    /// Milliseconds of simulated work before answering.
+    pub delay_ms: AtomicU64,
 }
 
 impl Endpoint {
@@ -83,6 +85,10 @@ impl Endpoint {
 }
 
 async fn handle(State(ep): State<Arc<Endpoint>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let delay = ep.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     let status = match ep.status.load(Ordering::SeqCst) {
         0 => 200,
         s => s,

@@ -6,3 +6,4 @@ pub mod deliver;
 pub mod endpoint;
 mod flood;
 pub mod process;
+mod reload;

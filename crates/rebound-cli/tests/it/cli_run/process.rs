@@ -13,6 +13,7 @@ use crate::common::rebound_with_log;
 /// A running `rebound run`.
 pub struct Run {
     child: Child,
+    config: std::path::PathBuf,
     /// Its `/healthz`, `/readyz`, `/metrics` address.
     pub ops: String,
     stderr: Arc<Mutex<String>>,
@@ -56,10 +57,16 @@ impl Run {
         });
         Run {
             child,
+            config,
             ops,
             stderr,
             _dir: dir,
         }
+    }
+
+    /// Replaces the routes of the config file (same header).
+    pub fn rewrite(&self, bootstrap: &str, routes: &str) {
+        std::fs::write(&self.config, header(bootstrap, &self.ops) + routes).unwrap();
     }
 
     /// Its log so far.
