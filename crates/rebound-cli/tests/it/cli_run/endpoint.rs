@@ -20,6 +20,8 @@ pub struct Request {
     pub body: String,
     /// The status it was answered with.
     pub status: u16,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl Request {
@@ -47,6 +49,8 @@ pub struct Endpoint {
     pub status: AtomicU16,
     /// Milliseconds of simulated work before answering.
     pub delay_ms: AtomicU64,
+    /// Requests whose `X-Rebound-Key` is this fail with 500.
+    pub failing_key: Mutex<Option<String>>,
 }
 
 impl Endpoint {
@@ -89,7 +93,9 @@ async fn handle(State(ep): State<Arc<Endpoint>>, headers: HeaderMap, body: Bytes
     if delay > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }
+    let key = headers.get("x-rebound-key").and_then(|v| v.to_str().ok());
     let status = match ep.status.load(Ordering::SeqCst) {
+        _ if key.is_some() && key == ep.failing_key.lock().unwrap().as_deref() => 500,
         0 => 200,
         s => s,
     };
@@ -101,6 +107,7 @@ async fn handle(State(ep): State<Arc<Endpoint>>, headers: HeaderMap, body: Bytes
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
         status,
+        at: std::time::Instant::now(),
     });
     StatusCode::from_u16(status).unwrap()
 }

@@ -5,5 +5,6 @@ mod check;
 pub mod deliver;
 pub mod endpoint;
 mod flood;
+mod limits;
 pub mod process;
 mod reload;
