@@ -78,6 +78,11 @@ fn bad_flags_fail_at_once_naming_the_flag() {
         with(&[("--max-buffered-bytes", "0")]),
         "--max-buffered-bytes",
     );
+    // The route settings `rebound run` shares, checked the same way.
+    fails_naming(with(&[("--dlq-statuses", "200")]), "--dlq-statuses");
+    fails_naming(with(&[("--http-header", "no colon")]), "--http-header");
+    fails_naming(with(&[("--webhook-secret", "s3cret")]), "--webhook-secret");
+    fails_naming(with(&[("--flood-guard-ratio", "2")]), "--flood-guard-ratio");
 }
 
 #[test]

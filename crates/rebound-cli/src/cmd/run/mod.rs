@@ -70,10 +70,11 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
                         "config reload refused, the running config stays: {}",
                         e.to_string().replace('\n', "; ")
                     ),
-                    Ok(new) => {
+                    Ok(mut new) => {
                         if new.ops_addr != running.ops_addr {
                             error!(old = %running.ops_addr, new = %new.ops_addr,
                                    "ops_addr changes need a restart; serving the old address");
+                            new.ops_addr = running.ops_addr;
                         }
                         if let Err(e) = routes.apply(&new).await {
                             error!(error = %rebound_core::DisplayChain(e.as_ref()), "reload applied in part");
