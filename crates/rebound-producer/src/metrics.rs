@@ -1,5 +1,6 @@
 //! Prometheus metrics of a producer.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use prometheus::{
@@ -35,14 +36,22 @@ fn register<C: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: &
         .expect("unique metric names");
 }
 
-fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
-    let c = IntCounter::new(name, help).expect("valid metric");
+fn counter(r: &Registry, cl: &HashMap<String, String>, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::with_opts(Opts::new(name, help).const_labels(cl.clone()))
+        .expect("valid metric");
     register(r, &c);
     c
 }
 
-fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+fn counter_vec(
+    r: &Registry,
+    cl: &HashMap<String, String>,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help).const_labels(cl.clone()), labels)
+        .expect("valid metric");
     register(r, &c);
     c
 }
@@ -65,35 +74,49 @@ impl ProducerMetrics {
     /// Creates every metric in `r`, the process's one registry (so one
     /// `/metrics` shows the producer beside whatever else registered there).
     pub fn in_registry(r: Registry) -> Self {
+        Self::in_registry_labelled(r, HashMap::new())
+    }
+
+    /// Like [`ProducerMetrics::in_registry`], every metric carrying
+    /// `const_labels` (e.g. `route="orders"`). Call
+    /// [`ProducerMetrics::unregister`] before registering the same labels again.
+    pub fn in_registry_labelled(r: Registry, const_labels: HashMap<String, String>) -> Self {
+        let cl = &const_labels;
         let sent = counter(
             &r,
+            cl,
             "rebound_producer_records_sent_total",
             "Records handed to the client (enqueued)",
         );
         let delivered = counter(
             &r,
+            cl,
             "rebound_producer_records_delivered_total",
             "Records the broker acknowledged (for acks=0: written to the socket)",
         );
         let failed = counter_vec(
             &r,
+            cl,
             "rebound_producer_records_failed_total",
             "Records that failed, by librdkafka error code",
             &["error"],
         );
         let rejected = counter_vec(
             &r,
+            cl,
             "rebound_producer_records_rejected_total",
             "Records refused before sending (validation, encoding, size)",
             &["reason"],
         );
         let retries = counter(
             &r,
+            cl,
             "rebound_producer_retries_total",
             "Sends tried again after a retriable error",
         );
         let transactions = counter_vec(
             &r,
+            cl,
             "rebound_producer_transactions_total",
             "Transactions ended, by outcome (committed, aborted, failed)",
             &["outcome"],
@@ -103,6 +126,7 @@ impl ProducerMetrics {
                 "rebound_producer_delivery_latency_seconds",
                 "Time from enqueueing a record to its delivery report",
             )
+            .const_labels(cl.clone())
             .buckets(vec![
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
             ]),
@@ -118,6 +142,23 @@ impl ProducerMetrics {
             retries,
             transactions,
             delivery_latency,
+        }
+    }
+
+    /// Removes every metric from the registry (before registering the same
+    /// labels again).
+    pub fn unregister(&self) {
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(self.sent.clone()),
+            Box::new(self.delivered.clone()),
+            Box::new(self.failed.clone()),
+            Box::new(self.rejected.clone()),
+            Box::new(self.retries.clone()),
+            Box::new(self.transactions.clone()),
+            Box::new(self.delivery_latency.clone()),
+        ];
+        for c in collectors {
+            let _ = self.registry.unregister(c);
         }
     }
 

@@ -1,5 +1,7 @@
 //! Prometheus metrics of one worker.
 
+use std::collections::HashMap;
+
 use prometheus::{
     Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
@@ -51,14 +53,39 @@ pub(crate) fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str])
     c
 }
 
-fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+/// The const labels every metric of one [`Metrics`] carries.
+type ConstLabels = HashMap<String, String>;
+
+fn opts(name: &str, help: &str, cl: &ConstLabels) -> Opts {
+    Opts::new(name, help).const_labels(cl.clone())
+}
+
+fn counter_vec_l(
+    r: &Registry,
+    cl: &ConstLabels,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> IntCounterVec {
+    let c = IntCounterVec::new(opts(name, help, cl), labels).expect("valid metric");
+    register(r, &c);
+    c
+}
+
+fn gauge_vec(
+    r: &Registry,
+    cl: &ConstLabels,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> IntGaugeVec {
+    let g = IntGaugeVec::new(opts(name, help, cl), labels).expect("valid metric");
     register(r, &g);
     g
 }
 
-fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
-    let g = IntGauge::new(name, help).expect("valid metric");
+fn gauge(r: &Registry, cl: &ConstLabels, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::with_opts(opts(name, help, cl)).expect("valid metric");
     register(r, &g);
     g
 }
@@ -73,88 +100,120 @@ impl Metrics {
     /// same registry to the producers the worker's layers use, e.g.
     /// `ProducerMetrics::in_registry`, and one `/metrics` shows them all).
     pub fn in_registry(r: Registry) -> Self {
-        let processed = counter_vec(
+        Self::in_registry_labelled(r, ConstLabels::new())
+    }
+
+    /// Like [`Metrics::in_registry`], every metric carrying `const_labels`
+    /// (e.g. `route="orders"`): several workers in one registry, one
+    /// `/metrics`. Call [`Metrics::unregister`] before registering the same
+    /// labels again.
+    pub fn in_registry_labelled(r: Registry, const_labels: HashMap<String, String>) -> Self {
+        let cl = &const_labels;
+        let processed = counter_vec_l(
             &r,
+            cl,
             "rebound_records_processed_total",
             "Records handled successfully",
             &["topic"],
         );
-        let failed = counter_vec(
+        let failed = counter_vec_l(
             &r,
+            cl,
             "rebound_records_failed_total",
             "Handler failures that reached the runtime",
             &["topic", "kind"],
         );
-        let in_flight = gauge(&r, "rebound_in_flight", "Records or batches being handled");
-        let buffered = gauge(&r, "rebound_buffered", "Fetched records waiting to start");
+        let in_flight = gauge(
+            &r,
+            cl,
+            "rebound_in_flight",
+            "Records or batches being handled",
+        );
+        let buffered = gauge(
+            &r,
+            cl,
+            "rebound_buffered",
+            "Fetched records waiting to start",
+        );
         let buffered_bytes = gauge(
             &r,
+            cl,
             "rebound_buffered_bytes",
             "Bytes of records fetched and not finished (the byte budget's measure)",
         );
         let frozen_partitions = gauge(
             &r,
+            cl,
             "rebound_frozen_partitions",
             "Partitions halted by a failure",
         );
         let committed = gauge_vec(
             &r,
+            cl,
             "rebound_committed_offset",
             "Last committed offset per partition",
             &["topic", "partition"],
         );
         let lag = gauge_vec(
             &r,
+            cl,
             "rebound_consumer_lag",
             "High watermark minus committed offset per partition",
             &["topic", "partition"],
         );
         let commit_latency = Histogram::with_opts(
-            HistogramOpts::new("rebound_commit_latency_seconds", "Offset commit latency").buckets(
-                vec![
+            HistogramOpts::new("rebound_commit_latency_seconds", "Offset commit latency")
+                .const_labels(cl.clone())
+                .buckets(vec![
                     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
-                ],
-            ),
+                ]),
         )
         .expect("valid metric");
         register(&r, &commit_latency);
-        let commit_failures = IntCounter::new(
+        let commit_failures = IntCounter::with_opts(opts(
             "rebound_commit_failures_total",
             "Offset commits that failed",
-        )
+            cl,
+        ))
         .expect("valid metric");
         register(&r, &commit_failures);
-        let rebalances = counter_vec(
+        let rebalances = counter_vec_l(
             &r,
+            cl,
             "rebound_rebalances_total",
             "Partitions assigned or revoked",
             &["kind"],
         );
-        let retried_to_tier = counter_vec(
+        let retried_to_tier = counter_vec_l(
             &r,
+            cl,
             "rebound_retried_to_tier_total",
             "Records written to a retry tier",
             &["tier"],
         );
-        let dead_lettered = counter_vec(
+        let dead_lettered = counter_vec_l(
             &r,
+            cl,
             "rebound_dead_lettered_total",
             "Records written to the DLQ",
             &["kind"],
         );
         let breaker_state = gauge(
             &r,
+            cl,
             "rebound_breaker_state",
             "Circuit breaker state: 0 closed, 1 open, 2 half-open",
         );
-        let breaker_transitions = counter_vec(
+        let breaker_transitions = counter_vec_l(
             &r,
+            cl,
             "rebound_breaker_transitions_total",
             "Circuit breaker transitions",
             &["to"],
         );
         let flood_guard_tripped = gauge(
             &r,
+            cl,
             "rebound_dlq_flood_guard_tripped",
             "1 once the DLQ flood guard tripped: records freeze instead of going to the DLQ",
         );
@@ -212,6 +271,32 @@ impl Metrics {
     /// Breaker transitions to `to` so far.
     pub fn breaker_transitions(&self, to: &str) -> u64 {
         self.breaker_transitions.with_label_values(&[to]).get()
+    }
+
+    /// Removes every metric from the registry (a stopped worker whose
+    /// labels will be registered again, e.g. a route restarted by a reload).
+    pub fn unregister(&self) {
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(self.processed.clone()),
+            Box::new(self.failed.clone()),
+            Box::new(self.in_flight.clone()),
+            Box::new(self.buffered.clone()),
+            Box::new(self.buffered_bytes.clone()),
+            Box::new(self.frozen_partitions.clone()),
+            Box::new(self.committed.clone()),
+            Box::new(self.lag.clone()),
+            Box::new(self.commit_latency.clone()),
+            Box::new(self.commit_failures.clone()),
+            Box::new(self.rebalances.clone()),
+            Box::new(self.retried_to_tier.clone()),
+            Box::new(self.dead_lettered.clone()),
+            Box::new(self.breaker_state.clone()),
+            Box::new(self.breaker_transitions.clone()),
+            Box::new(self.flood_guard_tripped.clone()),
+        ];
+        for c in collectors {
+            let _ = self.registry.unregister(c);
+        }
     }
 
     /// The registry, to add more collectors or to gather.

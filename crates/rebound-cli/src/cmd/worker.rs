@@ -45,7 +45,8 @@ pub async fn run(a: WorkerArgs) -> anyhow::Result<()> {
         props: a.security.properties()?,
         connect_timeout: a.connect_timeout,
     };
-    let worker = route::start(&kafka, &a.route, prometheus::Registry::new()).await?;
+    let registry = prometheus::Registry::new();
+    let (worker, _metrics) = route::start(&kafka, &a.route, registry, Default::default()).await?;
     let stop = worker.shutdown_token();
     crate::shutdown::on_signals(stop.clone());
     let ops_stop = CancellationToken::new();

@@ -9,8 +9,8 @@
 
 mod de;
 mod settings;
-mod stack;
+pub mod stack;
 mod start;
 
 pub use settings::{RouteSettings, REQUIRED};
-pub use start::{start, Kafka};
+pub use start::{start, Kafka, RouteMetrics};

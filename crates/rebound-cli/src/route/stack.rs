@@ -22,6 +22,8 @@ pub struct Stack<H> {
     pub extra_topics: Vec<String>,
     /// The breaker, if on.
     pub breaker: Option<Arc<Breaker>>,
+    /// The DLQ producer's metrics, if there is one.
+    pub producer_metrics: Option<Arc<rebound_producer::ProducerMetrics>>,
 }
 
 impl RouteSettings {
@@ -55,6 +57,7 @@ impl RouteSettings {
         brokers: &str,
         props: &[(String, String)],
         metrics: &Arc<Metrics>,
+        const_labels: &std::collections::HashMap<String, String>,
     ) -> anyhow::Result<Stack<Box<dyn DynHandler>>> {
         let breaker = self.breaker(metrics);
         let retry = RetryLayer::new(
@@ -71,6 +74,7 @@ impl RouteSettings {
                 delayed_topics: Vec::new(),
                 extra_topics: Vec::new(),
                 breaker,
+                producer_metrics: None,
             });
         }
         let (topic, group) = (self.topic.as_str(), self.group.as_str());
@@ -86,11 +90,13 @@ impl RouteSettings {
         let mut extra_topics = delayed_topics.clone();
         extra_topics.push(policy.dlq_topic(topic));
         // The DLQ producer counts into the worker's registry: one /metrics.
-        let producer_metrics =
-            rebound_producer::ProducerMetrics::in_registry(metrics.registry().clone());
+        let producer_metrics = Arc::new(rebound_producer::ProducerMetrics::in_registry_labelled(
+            metrics.registry().clone(),
+            const_labels.clone(),
+        ));
         let producer = Producer::new(
             &crate::security::producer_config(brokers, props)
-                .with_metrics(Arc::new(producer_metrics)),
+                .with_metrics(producer_metrics.clone()),
         )
         .context("creating the producer for retry tiers and the DLQ")?;
         let handler: Box<dyn DynHandler> =
@@ -100,6 +106,7 @@ impl RouteSettings {
             delayed_topics,
             extra_topics,
             breaker,
+            producer_metrics: Some(producer_metrics),
         })
     }
 

@@ -1,5 +1,6 @@
 //! [`start`]: the one way a route starts, for `rebound worker` and `rebound run`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,13 +50,64 @@ async fn create_missing(kafka: &Kafka, source: &str, topics: &[String]) -> anyho
     Ok(())
 }
 
+/// The metrics a route registered (the worker's and its DLQ producer's).
+pub struct RouteMetrics {
+    /// The worker's (and its layers').
+    pub worker: Arc<Metrics>,
+    producer: Option<Arc<rebound_producer::ProducerMetrics>>,
+}
+
+impl RouteMetrics {
+    /// Takes them out of the registry, so the route can start again.
+    pub fn unregister(&self) {
+        self.worker.unregister();
+        if let Some(p) = &self.producer {
+            p.unregister();
+        }
+    }
+}
+
 /// Starts `route`: its sink, failure stack and worker, with every metric
-/// in `registry` (the process's, or one whose const label names the route).
-/// Fails fast when the brokers or the topic cannot be reached.
+/// in `registry`, the process's one, each carrying `const_labels` (for
+/// `rebound run`, `route="NAME"`). Fails fast when the brokers or the topic
+/// cannot be reached.
 pub async fn start(
     kafka: &Kafka,
     route: &RouteSettings,
     registry: Registry,
+    const_labels: HashMap<String, String>,
+) -> anyhow::Result<(WorkerHandle, RouteMetrics)> {
+    let sink = HttpSink::new(route)?;
+    let metrics = Arc::new(Metrics::in_registry_labelled(
+        registry,
+        const_labels.clone(),
+    ));
+    let stack = match route.stack(sink, &kafka.brokers, &kafka.props, &metrics, &const_labels) {
+        Ok(s) => s,
+        Err(e) => {
+            metrics.unregister();
+            return Err(e);
+        }
+    };
+    let registered = RouteMetrics {
+        worker: metrics.clone(),
+        producer: stack.producer_metrics.clone(),
+    };
+    match start_worker(kafka, route, metrics, stack).await {
+        Ok(handle) => Ok((handle, registered)),
+        Err(e) => {
+            // A route that failed to start may be started again (a reload).
+            registered.unregister();
+            Err(e)
+        }
+    }
+}
+
+async fn start_worker(
+    kafka: &Kafka,
+    route: &RouteSettings,
+    metrics: Arc<Metrics>,
+    stack: super::stack::Stack<Box<dyn crate::route::stack::DynHandler>>,
 ) -> anyhow::Result<WorkerHandle> {
     let mut b = WorkerConfig::builder()
         .with_brokers(&kafka.brokers)
@@ -77,9 +129,6 @@ pub async fn start(
     for (k, v) in &kafka.props {
         b = b.with_client_config(k, v);
     }
-    let metrics = Arc::new(Metrics::in_registry(registry));
-    let sink = HttpSink::new(route)?;
-    let stack = route.stack(sink, &kafka.brokers, &kafka.props, &metrics)?;
     if route.create_topics && !stack.extra_topics.is_empty() {
         create_missing(kafka, &route.topic, &stack.extra_topics).await?;
     }

@@ -1,11 +1,11 @@
 //! The one `/healthz`, `/readyz`, `/metrics` of `rebound run`: health of
-//! every route (a route's reasons prefixed with its name) and the metrics of
-//! every route, each labelled `route="NAME"`, on one page.
+//! every route (a route's reasons prefixed with its name) and the process's
+//! one registry, where every route's metrics carry the const label
+//! `route="NAME"`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use prometheus::proto::MetricFamily;
 use prometheus::Registry;
 use rebound_worker::{Health, HealthReport, Metrics};
 
@@ -16,9 +16,7 @@ use crate::ops::OpsSource;
 pub struct Live {
     /// Its health.
     pub health: Arc<Health>,
-    /// Its registry (const label `route`).
-    pub registry: Registry,
-    /// Its metrics (in `registry`), for progress lines.
+    /// Its metrics, for progress lines.
     pub metrics: Arc<Metrics>,
     /// Its source topic.
     pub topic: String,
@@ -37,9 +35,15 @@ pub enum RouteState {
 #[derive(Clone, Default)]
 pub struct PipelineOps {
     routes: Arc<RwLock<BTreeMap<String, RouteState>>>,
+    registry: Registry,
 }
 
 impl PipelineOps {
+    /// The process's one registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// Sets (or replaces) what the endpoints show of `name`.
     pub fn set(&self, name: &str, state: RouteState) {
         self.routes
@@ -73,26 +77,9 @@ impl PipelineOps {
     }
 }
 
-/// A registry whose every metric carries `route="NAME"`.
-pub fn route_registry(name: &str) -> Registry {
-    let labels = [("route".to_string(), name.to_string())].into();
-    Registry::new_custom(None, Some(labels)).expect("a valid label")
-}
-
-/// Families of several registries merged by name (one `# TYPE` line each).
-fn merged(registries: &[Registry]) -> Vec<MetricFamily> {
-    let mut by_name: BTreeMap<String, MetricFamily> = BTreeMap::new();
-    for r in registries {
-        for mut f in r.gather() {
-            match by_name.get_mut(f.name()) {
-                Some(existing) => existing.mut_metric().extend(f.take_metric()),
-                None => {
-                    by_name.insert(f.name().to_string(), f);
-                }
-            }
-        }
-    }
-    by_name.into_values().collect()
+/// The const labels of a route's metrics: `route="NAME"`.
+pub fn route_labels(name: &str) -> std::collections::HashMap<String, String> {
+    [("route".to_string(), name.to_string())].into()
 }
 
 impl OpsSource for PipelineOps {
@@ -127,24 +114,7 @@ impl OpsSource for PipelineOps {
     }
 
     fn metrics(&self) -> String {
-        let registries: Vec<Registry> = self
-            .routes
-            .read()
-            .expect("ops lock")
-            .values()
-            .filter_map(|s| match s {
-                RouteState::Running(l) => Some(l.registry.clone()),
-                RouteState::Failed(_) => None,
-            })
-            .collect();
-        let mut buf = Vec::new();
-        prometheus::Encoder::encode(
-            &prometheus::TextEncoder::new(),
-            &merged(&registries),
-            &mut buf,
-        )
-        .expect("text encoding cannot fail");
-        String::from_utf8(buf).expect("prometheus text is UTF-8")
+        rebound_producer::metrics::encode(&self.registry)
     }
 }
 
@@ -156,17 +126,20 @@ mod tests {
     fn one_page_with_every_route_labelled() {
         let ops = PipelineOps::default();
         for name in ["a", "b"] {
-            let r = route_registry(name);
-            let metrics = Arc::new(Metrics::in_registry(r.clone()));
+            let r = ops.registry().clone();
+            let metrics = Arc::new(Metrics::in_registry_labelled(r, route_labels(name)));
             metrics.processed_counter("t").inc();
             let live = Live {
                 health: Arc::new(Health::default()),
-                registry: r,
                 metrics,
                 topic: "t".into(),
             };
             ops.set(name, RouteState::Running(live));
         }
+        // A restarted route registers its labels again once unregistered.
+        let again = Metrics::in_registry_labelled(ops.registry().clone(), route_labels("c"));
+        again.unregister();
+        Metrics::in_registry_labelled(ops.registry().clone(), route_labels("c"));
         let text = ops.metrics();
         assert_eq!(
             text.matches("# TYPE rebound_records_processed_total")

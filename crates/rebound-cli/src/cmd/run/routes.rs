@@ -10,13 +10,14 @@ use rebound_worker::WorkerHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
-use super::ops::{route_registry, Live, PipelineOps, RouteState};
+use super::ops::{route_labels, Live, PipelineOps, RouteState};
 use crate::pipeline::Pipeline;
-use crate::route::{self, Kafka, RouteSettings};
+use crate::route::{self, Kafka, RouteMetrics, RouteSettings};
 
 struct Running {
     settings: RouteSettings,
     handle: WorkerHandle,
+    metrics: RouteMetrics,
 }
 
 /// The routes of one process.
@@ -58,6 +59,7 @@ impl Routes {
                     Ok(s) => info!(route = %name, processed = s.stats.processed, "route stopped"),
                     Err(e) => error!(route = %name, error = %e, "route stopped with an error"),
                 }
+                r.metrics.unregister();
             }
         });
         futures::future::join_all(stopping).await;
@@ -72,12 +74,11 @@ impl Routes {
             if self.running.contains_key(&r.name) {
                 continue;
             }
-            let registry = route_registry(&r.name);
-            match route::start(&p.kafka, r, registry.clone()).await {
-                Ok(handle) => {
+            let registry = self.ops.registry().clone();
+            match route::start(&p.kafka, r, registry, route_labels(&r.name)).await {
+                Ok((handle, metrics)) => {
                     let live = Live {
                         health: handle.health().clone(),
-                        registry,
                         metrics: handle.metrics().clone(),
                         topic: r.topic.clone(),
                     };
@@ -87,6 +88,7 @@ impl Routes {
                         Running {
                             settings: r.clone(),
                             handle,
+                            metrics,
                         },
                     );
                 }
