@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::FutureExt;
+use rebound_core::trace::{self, BoxedTracer, Context, FutureExt as _};
 use rebound_core::{HandlerError, HandlerResult, Record};
 
 use crate::dispatch::{Job, Outcome};
@@ -118,8 +119,51 @@ pub(crate) trait Runner: Send + Sync + 'static {
     fn run(self: &Arc<Self>, job: Job) -> JobFuture;
 }
 
-pub(crate) struct RecordRunner<H>(pub H);
-pub(crate) struct BatchRunner<B>(pub B);
+/// A handler and what its spans need: each record (or batch) is handled
+/// inside its `process {topic}` span, so what the handler sends or posts
+/// continues the record's trace.
+pub(crate) struct Traced<H> {
+    handler: H,
+    tracer: BoxedTracer,
+    group: String,
+}
+
+impl<H> Traced<H> {
+    /// Takes the tracer from the global provider as it is now.
+    pub(crate) fn new(handler: H, group: &str) -> Self {
+        Traced {
+            handler,
+            tracer: trace::tracer(),
+            group: group.to_string(),
+        }
+    }
+
+    /// Runs `handle` with `cx` current, from the call that makes the future
+    /// to its end, then ends the span with the outcome.
+    async fn within<F, Fut>(&self, cx: Context, handle: F) -> Result<(), (usize, HandlerError)>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(), (usize, HandlerError)>>,
+    {
+        let fut = {
+            let _current = cx.clone().attach();
+            handle()
+        };
+        let outcome = match AssertUnwindSafe(fut)
+            .catch_unwind()
+            .with_context(cx.clone())
+            .await
+        {
+            Ok(r) => r,
+            Err(p) => Err((0, panic_error(p))),
+        };
+        trace::end(&cx, outcome.as_ref().map(|_| ()).map_err(|(_, e)| e));
+        outcome
+    }
+}
+
+pub(crate) struct RecordRunner<H>(pub Traced<H>);
+pub(crate) struct BatchRunner<B>(pub Traced<B>);
 
 pub(crate) fn panic_error(payload: Box<dyn std::any::Any + Send>) -> HandlerError {
     let msg = payload
@@ -134,14 +178,15 @@ impl<H: Handler> Runner for RecordRunner<H> {
     fn run(self: &Arc<Self>, job: Job) -> JobFuture {
         let this = Arc::clone(self);
         Box::pin(async move {
+            let t = &this.0;
             let outcome = match &job {
-                Job::One { item, .. } => match AssertUnwindSafe(this.0.handle(&item.rec))
-                    .catch_unwind()
+                Job::One { item, .. } => {
+                    let cx = trace::process_span(&t.tracer, &item.rec, Some(&t.group));
+                    t.within(cx, || async {
+                        t.handler.handle(&item.rec).await.map_err(|e| (0, e))
+                    })
                     .await
-                {
-                    Ok(r) => r.map_err(|e| (0, e)),
-                    Err(p) => Err((0, panic_error(p))),
-                },
+                }
                 Job::Batch { .. } => Err((
                     0,
                     HandlerError::permanent("a record handler was given a batch job"),
@@ -156,24 +201,27 @@ impl<B: BatchHandler> Runner for BatchRunner<B> {
     fn run(self: &Arc<Self>, job: Job) -> JobFuture {
         let this = Arc::clone(self);
         Box::pin(async move {
+            let t = &this.0;
             let outcome = match &job {
                 Job::Batch { recs, .. } => {
-                    match AssertUnwindSafe(this.0.handle_batch(recs))
-                        .catch_unwind()
-                        .await
-                    {
-                        Ok(r) => r.map_err(|e| (e.index, e.error)),
-                        Err(p) => Err((0, panic_error(p))),
-                    }
+                    let cx = trace::batch_span(&t.tracer, recs, Some(&t.group));
+                    t.within(cx, || async {
+                        t.handler
+                            .handle_batch(recs)
+                            .await
+                            .map_err(|e| (e.index, e.error))
+                    })
+                    .await
                 }
                 Job::One { item, .. } => {
-                    match AssertUnwindSafe(this.0.handle_batch(std::slice::from_ref(&item.rec)))
-                        .catch_unwind()
-                        .await
-                    {
-                        Ok(r) => r.map_err(|e| (0, e.error)),
-                        Err(p) => Err((0, panic_error(p))),
-                    }
+                    let cx = trace::process_span(&t.tracer, &item.rec, Some(&t.group));
+                    t.within(cx, || async {
+                        t.handler
+                            .handle_batch(std::slice::from_ref(&item.rec))
+                            .await
+                            .map_err(|e| (0, e.error))
+                    })
+                    .await
                 }
             };
             (job, outcome)

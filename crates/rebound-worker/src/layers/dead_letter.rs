@@ -120,6 +120,7 @@ impl<H: Handler> Handler for DeadLetter<H> {
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
+        rebound_core::trace::fail_current(&err);
         let policy = &self.layer.policy;
         let history = History::of(record);
         let tier =

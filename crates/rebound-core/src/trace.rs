@@ -1,0 +1,317 @@
+//! Tracing through record headers: W3C trace context (`traceparent`,
+//! `tracestate`) read from and written to records and HTTP requests, and the
+//! spans every component opens, named and attributed per the OpenTelemetry
+//! messaging semantic conventions (`send orders`, `process orders`).
+//!
+//! Spans go to the global tracer provider. Until an application installs
+//! one (the `rebound` CLI does when `OTEL_EXPORTER_OTLP_*` is set) it is
+//! OpenTelemetry's no-op provider: spans record nothing, and a span opened
+//! under a record's context carries that context on, so a record's trace
+//! still reaches what it is forwarded to. Keys and values are never
+//! recorded.
+//!
+//! Where each span's parent comes from:
+//! - `process {topic}` (consumer): the record's own `traceparent`; a batch
+//!   has no parent and links every record's context instead.
+//! - `send {topic}` (producer): the current span (a record forwarded while
+//!   it is handled: retry tiers, the DLQ, replay), else the record's own
+//!   `traceparent` (a record built with one), else none (a new trace).
+//! - `POST` (HTTP client): the current span.
+
+use std::fmt::Display;
+use std::sync::OnceLock;
+
+use opentelemetry::global;
+pub use opentelemetry::global::BoxedTracer;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::{
+    Link, SpanKind, Status, TraceContextExt, TraceId, Tracer as _, TracerProvider as _,
+};
+use opentelemetry::KeyValue;
+pub use opentelemetry::{context::FutureExt, Context};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+
+use crate::headers::TRACEPARENT;
+use crate::record::{Header, Record};
+
+/// Name of the `tracestate` header.
+pub const TRACESTATE: &str = "tracestate";
+
+/// The tracer of rebound's spans, from the global provider as it is now:
+/// install a provider before building clients that keep one.
+pub fn tracer() -> BoxedTracer {
+    global::tracer_provider().tracer("rebound")
+}
+
+fn propagator() -> &'static TraceContextPropagator {
+    static P: OnceLock<TraceContextPropagator> = OnceLock::new();
+    P.get_or_init(TraceContextPropagator::new)
+}
+
+struct HeaderReader<'a>(&'a [Header]);
+
+impl Extractor for HeaderReader<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        let h = self.0.iter().rev().find(|h| h.name == key)?;
+        std::str::from_utf8(h.value.as_deref()?).ok()
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|h| h.name.as_str()).collect()
+    }
+}
+
+struct HeaderWriter<'a>(&'a mut Vec<Header>);
+
+impl Injector for HeaderWriter<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.retain(|h| h.name != key);
+        if value.is_empty() {
+            return; // an empty `tracestate`: no header at all
+        }
+        self.0.push(Header {
+            name: key.to_string(),
+            value: Some(value.into_bytes()),
+        });
+    }
+}
+
+struct FnWriter<F>(F);
+
+impl<F: FnMut(&str, String)> Injector for FnWriter<F> {
+    fn set(&mut self, key: &str, value: String) {
+        if !value.is_empty() {
+            (self.0)(key, value)
+        }
+    }
+}
+
+/// The trace context `headers` carry; an empty context when they carry none
+/// or a malformed one.
+pub fn extract(headers: &[Header]) -> Context {
+    if !headers.iter().any(|h| h.name == TRACEPARENT) {
+        return Context::new();
+    }
+    propagator().extract(&HeaderReader(headers))
+}
+
+/// Writes the span of `cx` into `headers`, replacing any trace context they
+/// had; leaves them as they are when `cx` has no valid span.
+pub fn inject(cx: &Context, headers: &mut Vec<Header>) {
+    if cx.span().span_context().is_valid() {
+        propagator().inject_context(cx, &mut HeaderWriter(headers));
+    }
+}
+
+/// Calls `set(name, value)` for each trace-context header of `cx` (an HTTP
+/// request's headers, for instance); nothing when `cx` has no valid span.
+pub fn inject_with(cx: &Context, set: impl FnMut(&str, String)) {
+    if cx.span().span_context().is_valid() {
+        propagator().inject_context(cx, &mut FnWriter(set));
+    }
+}
+
+/// The trace id of the current span, in hex, when there is one.
+pub fn current_trace_id() -> Option<String> {
+    Context::map_current(|cx| {
+        let sc = cx.span().span_context().clone();
+        (sc.is_valid() && sc.trace_id() != TraceId::INVALID).then(|| sc.trace_id().to_string())
+    })
+}
+
+fn messaging(operation: &'static str, topic: &str) -> Vec<KeyValue> {
+    vec![
+        KeyValue::new("messaging.system", "kafka"),
+        KeyValue::new("messaging.operation.name", operation),
+        KeyValue::new("messaging.operation.type", operation),
+        KeyValue::new("messaging.destination.name", topic.to_string()),
+    ]
+}
+
+fn position(partition: i32, offset: i64) -> [KeyValue; 2] {
+    [
+        KeyValue::new("messaging.destination.partition.id", partition.to_string()),
+        KeyValue::new("messaging.kafka.offset", offset),
+    ]
+}
+
+/// Opens `send {topic}` (producer kind) for a record with `headers`, under
+/// the current span, else the context the headers carry.
+pub fn send_span(tracer: &BoxedTracer, topic: &str, headers: &[Header]) -> Context {
+    let current = Context::current();
+    let parent = if current.has_active_span() {
+        current
+    } else {
+        extract(headers)
+    };
+    let span = tracer
+        .span_builder(format!("send {topic}"))
+        .with_kind(SpanKind::Producer)
+        .with_attributes(messaging("send", topic))
+        .start_with_context(tracer, &parent);
+    parent.with_span(span)
+}
+
+/// Notes where a sent record landed on its `send` span.
+pub fn record_delivery(cx: &Context, partition: i32, offset: i64) {
+    cx.span().set_attributes(position(partition, offset));
+}
+
+/// Opens `process {topic}` (consumer kind) for handling `rec`, a child of
+/// the context its headers carry.
+pub fn process_span(tracer: &BoxedTracer, rec: &Record, group: Option<&str>) -> Context {
+    let parent = extract(&rec.headers);
+    let mut attrs = messaging("process", &rec.topic);
+    attrs.extend(position(rec.partition, rec.offset));
+    if let Some(g) = group {
+        attrs.push(KeyValue::new(
+            "messaging.consumer.group.name",
+            g.to_string(),
+        ));
+    }
+    let span = tracer
+        .span_builder(format!("process {}", &*rec.topic))
+        .with_kind(SpanKind::Consumer)
+        .with_attributes(attrs)
+        .start_with_context(tracer, &parent);
+    parent.with_span(span)
+}
+
+/// Opens `process {topic}` for a batch of one partition's records: a new
+/// trace with a link to each record's context.
+pub fn batch_span(tracer: &BoxedTracer, recs: &[Record], group: Option<&str>) -> Context {
+    let Some(first) = recs.first() else {
+        return Context::new();
+    };
+    let mut attrs = messaging("process", &first.topic);
+    attrs.push(KeyValue::new(
+        "messaging.destination.partition.id",
+        first.partition.to_string(),
+    ));
+    attrs.push(KeyValue::new(
+        "messaging.batch.message_count",
+        recs.len() as i64,
+    ));
+    if let Some(g) = group {
+        attrs.push(KeyValue::new(
+            "messaging.consumer.group.name",
+            g.to_string(),
+        ));
+    }
+    let links = recs
+        .iter()
+        .filter_map(|r| {
+            let cx = extract(&r.headers);
+            let sc = cx.span().span_context().clone();
+            sc.is_valid().then(|| Link::with_context(sc))
+        })
+        .collect();
+    let span = tracer
+        .span_builder(format!("process {}", &*first.topic))
+        .with_kind(SpanKind::Consumer)
+        .with_attributes(attrs)
+        .with_links(links)
+        .start_with_context(tracer, &Context::new());
+    Context::new().with_span(span)
+}
+
+/// Opens an HTTP client span (`POST`) under the current span, for a
+/// request to `host:port`. The URL's path and query are not recorded: they
+/// may carry tokens.
+pub fn http_span(tracer: &BoxedTracer, method: &'static str, url: &url::Url) -> Context {
+    let parent = Context::current();
+    let mut attrs = vec![KeyValue::new("http.request.method", method)];
+    if let Some(host) = url.host_str() {
+        attrs.push(KeyValue::new("server.address", host.to_string()));
+    }
+    if let Some(port) = url.port_or_known_default() {
+        attrs.push(KeyValue::new("server.port", i64::from(port)));
+    }
+    let span = tracer
+        .span_builder(method)
+        .with_kind(SpanKind::Client)
+        .with_attributes(attrs)
+        .start_with_context(tracer, &parent);
+    parent.with_span(span)
+}
+
+/// Notes an HTTP answer's status on an HTTP span.
+pub fn record_status_code(cx: &Context, status: u16) {
+    cx.span().set_attribute(KeyValue::new(
+        "http.response.status_code",
+        i64::from(status),
+    ));
+}
+
+/// Marks the current span failed with `error` (a record routed to a retry
+/// tier or the DLQ: its handling succeeded, its processing did not).
+pub fn fail_current<E: Display + ?Sized>(error: &E) {
+    Context::map_current(|cx| cx.span().set_status(Status::error(error.to_string())));
+}
+
+/// Ends the span of `cx`: `Err` marks it failed with the error's message.
+pub fn end<E: Display + ?Sized>(cx: &Context, outcome: Result<(), &E>) {
+    let span = cx.span();
+    if let Err(e) = outcome {
+        span.set_status(Status::error(e.to_string()));
+    }
+    span.end();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    fn with_parent() -> Vec<Header> {
+        vec![Header {
+            name: TRACEPARENT.into(),
+            value: Some(PARENT.as_bytes().to_vec()),
+        }]
+    }
+
+    #[test]
+    fn a_header_context_round_trips() {
+        let cx = extract(&with_parent());
+        assert!(cx.span().span_context().is_remote());
+        let mut out = vec![Header {
+            name: TRACEPARENT.into(),
+            value: Some(b"stale".to_vec()),
+        }];
+        inject(&cx, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].value.as_deref(), Some(PARENT.as_bytes()));
+    }
+
+    #[test]
+    fn no_or_bad_context_writes_nothing() {
+        let bad = vec![Header {
+            name: TRACEPARENT.into(),
+            value: Some(b"00-zz-00-01".to_vec()),
+        }];
+        for headers in [vec![], bad] {
+            let cx = extract(&headers);
+            let mut out = Vec::new();
+            inject(&cx, &mut out);
+            assert!(out.is_empty());
+        }
+    }
+
+    #[test]
+    fn without_a_provider_a_record_context_passes_through_a_span() {
+        // No provider installed: spans are no-ops, yet what a record
+        // carries reaches what the span's context is written to.
+        let rec = Record {
+            headers: with_parent(),
+            ..Record::new("orders", 0, 7)
+        };
+        let cx = process_span(&tracer(), &rec, Some("g"));
+        let mut sent = Vec::new();
+        inject(&cx, &mut sent);
+        assert_eq!(sent[0].value.as_deref(), Some(PARENT.as_bytes()));
+        let mut http = Vec::new();
+        inject_with(&cx, |k, v| http.push((k.to_string(), v)));
+        assert_eq!(http, vec![("traceparent".to_string(), PARENT.to_string())]);
+    }
+}
