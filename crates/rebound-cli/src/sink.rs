@@ -5,21 +5,23 @@
 //! `X-Rebound-Key` when it is printable ASCII, else base64 in
 //! `X-Rebound-Key-Base64`. 2xx is success; 429 and 503 are throttling
 //! (honouring `Retry-After`, seconds or a date); anything else, and connection errors,
-//! are transient failures.
+//! are transient failures. Each POST runs in an HTTP client span under the
+//! record's `process` span and carries its `traceparent`.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use rebound_core::retry::retry_after;
+use rebound_core::trace::{self, BoxedTracer};
 
 use base64::Engine;
 use rebound_worker::{Handler, HandlerError, HandlerResult, Record};
 
 /// Posts records to one URL.
-#[derive(Clone)]
 pub struct HttpSink {
     client: reqwest::Client,
     url: url::Url,
+    tracer: BoxedTracer,
 }
 
 impl HttpSink {
@@ -29,7 +31,11 @@ impl HttpSink {
             .timeout(timeout)
             .pool_max_idle_per_host(256)
             .build()?;
-        Ok(HttpSink { client, url })
+        Ok(HttpSink {
+            client,
+            url,
+            tracer: trace::tracer(),
+        })
     }
 }
 
@@ -60,25 +66,37 @@ impl Handler for HttpSink {
                 ),
             };
         }
+        let cx = trace::http_span(&self.tracer, "POST", &self.url);
+        for (name, value) in trace::http_headers(&cx) {
+            req = req.header(name, value);
+        }
         async move {
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| HandlerError::transient(format!("HTTP sink request failed: {e}")))?;
-            let status = resp.status();
-            if status.is_success() {
-                return Ok(());
-            }
-            let msg = format!("HTTP sink answered {status}");
-            if status.as_u16() == 429 || status.as_u16() == 503 {
-                let after = resp
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| retry_after(v, SystemTime::now()));
-                return Err(HandlerError::throttled(msg, after));
-            }
-            Err(HandlerError::transient(msg))
+            let result = post(req, &cx).await;
+            trace::end(&cx, result.as_ref().map(|_| ()).map_err(|e| &e.message));
+            result
         }
     }
+}
+
+/// Sends `req`, noting the answer's status on the span of `cx`.
+async fn post(req: reqwest::RequestBuilder, cx: &trace::Context) -> HandlerResult {
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| HandlerError::transient(format!("HTTP sink request failed: {e}")))?;
+    let status = resp.status();
+    trace::record_status_code(cx, status.as_u16());
+    if status.is_success() {
+        return Ok(());
+    }
+    let msg = format!("HTTP sink answered {status}");
+    if status.as_u16() == 429 || status.as_u16() == 503 {
+        let after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| retry_after(v, SystemTime::now()));
+        return Err(HandlerError::throttled(msg, after));
+    }
+    Err(HandlerError::transient(msg))
 }

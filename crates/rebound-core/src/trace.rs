@@ -25,7 +25,7 @@ use opentelemetry::global;
 pub use opentelemetry::global::BoxedTracer;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{
-    Link, SpanKind, Status, TraceContextExt, TraceId, Tracer as _, TracerProvider as _,
+    Link, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _,
 };
 use opentelemetry::KeyValue;
 pub use opentelemetry::{context::FutureExt, Context};
@@ -103,19 +103,24 @@ pub fn inject(cx: &Context, headers: &mut Vec<Header>) {
     }
 }
 
-/// Calls `set(name, value)` for each trace-context header of `cx` (an HTTP
-/// request's headers, for instance); nothing when `cx` has no valid span.
-pub fn inject_with(cx: &Context, set: impl FnMut(&str, String)) {
+/// The trace-context headers of `cx` as name–value pairs, for an HTTP
+/// request; none when `cx` has no valid span.
+pub fn http_headers(cx: &Context) -> Vec<(String, String)> {
+    let mut out = Vec::new();
     if cx.span().span_context().is_valid() {
-        propagator().inject_context(cx, &mut FnWriter(set));
+        propagator().inject_context(cx, &mut FnWriter(|k: &str, v| out.push((k.to_string(), v))));
     }
+    out
 }
 
-/// The trace id of the current span, in hex, when there is one.
-pub fn current_trace_id() -> Option<String> {
+/// The trace and span ids of the current span, in hex, when there is one
+/// (what log lines carry).
+pub fn current_ids() -> Option<(String, String)> {
     Context::map_current(|cx| {
-        let sc = cx.span().span_context().clone();
-        (sc.is_valid() && sc.trace_id() != TraceId::INVALID).then(|| sc.trace_id().to_string())
+        let span = cx.span();
+        let sc = span.span_context();
+        sc.is_valid()
+            .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
     })
 }
 
@@ -310,8 +315,9 @@ mod tests {
         let mut sent = Vec::new();
         inject(&cx, &mut sent);
         assert_eq!(sent[0].value.as_deref(), Some(PARENT.as_bytes()));
-        let mut http = Vec::new();
-        inject_with(&cx, |k, v| http.push((k.to_string(), v)));
-        assert_eq!(http, vec![("traceparent".to_string(), PARENT.to_string())]);
+        assert_eq!(
+            http_headers(&cx),
+            vec![("traceparent".to_string(), PARENT.to_string())]
+        );
     }
 }

@@ -15,14 +15,7 @@ use base64::Engine;
 use rebound_testkit::{create_topic, free_port, produce_records, unique_name, Brokers, TestRecord};
 
 fn rebound() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_rebound"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("REBOUND_") && k != "REBOUND_TANSU_BIN" {
-            c.env_remove(k);
-        }
-    }
-    c.env("LOG_LEVEL", "info");
-    c
+    crate::common::rebound_with_log("info")
 }
 
 const GOOD: &[&str] = &[
