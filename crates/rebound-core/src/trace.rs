@@ -92,7 +92,30 @@ pub fn extract(headers: &[Header]) -> Context {
     if !headers.iter().any(|h| h.name == TRACEPARENT) {
         return Context::new();
     }
-    propagator().extract(&HeaderReader(headers))
+    // Not `extract`: that starts from the current context, which a
+    // malformed header would then leave in place.
+    propagator().extract_with_context(&Context::new(), &HeaderReader(headers))
+}
+
+/// The context a `traceparent` value names (empty when malformed).
+pub fn from_traceparent(value: &str) -> Context {
+    extract(&[Header {
+        name: TRACEPARENT.to_string(),
+        value: Some(value.as_bytes().to_vec()),
+    }])
+}
+
+/// Whether `value` is a well-formed `traceparent`.
+pub fn is_traceparent(value: &str) -> bool {
+    from_traceparent(value).has_active_span()
+}
+
+/// The `traceparent` of the current span, when there is one (what a task
+/// created while handling a record keeps for its deliveries).
+pub fn current_traceparent() -> Option<String> {
+    http_headers(&Context::current())
+        .into_iter()
+        .find_map(|(k, v)| (k == TRACEPARENT).then_some(v))
 }
 
 /// Writes the span of `cx` into `headers`, replacing any trace context they
@@ -287,6 +310,13 @@ mod tests {
         inject(&cx, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].value.as_deref(), Some(PARENT.as_bytes()));
+    }
+
+    #[test]
+    fn a_bad_context_is_none_even_inside_a_span() {
+        let _inside = extract(&with_parent()).attach();
+        assert!(!is_traceparent("00-zz-00-01"));
+        assert!(is_traceparent(PARENT));
     }
 
     #[test]

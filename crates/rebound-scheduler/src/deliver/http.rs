@@ -1,7 +1,11 @@
 //! HTTP delivery: `POST` with `Content-Type: application/json`,
 //! `X-Message-Key` and `Idempotency-Key`, 30 s timeout, success = 2xx.
+//! Each POST runs in an HTTP client span (under the task's trace) and
+//! carries its `traceparent`.
 
 use std::time::Duration;
+
+use rebound_core::trace::{self, BoxedTracer};
 
 use super::{Delivery, DeliveryError};
 
@@ -9,9 +13,10 @@ use super::{Delivery, DeliveryError};
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Posts deliveries to HTTP endpoints.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct HttpSink {
     client: reqwest::Client,
+    tracer: BoxedTracer,
 }
 
 impl Default for HttpSink {
@@ -27,15 +32,31 @@ impl HttpSink {
             .timeout(HTTP_TIMEOUT)
             .build()
             .expect("a client without TLS builds");
-        HttpSink { client }
+        HttpSink {
+            client,
+            tracer: trace::tracer(),
+        }
     }
 
-    /// Posts once.
+    /// Posts once, in a `POST` span.
     pub async fn send(&self, d: Delivery<'_>) -> Result<(), DeliveryError> {
         let url = d.destination.url.as_str();
-        let resp = self
-            .client
-            .post(url)
+        let cx = match url::Url::parse(url) {
+            Ok(u) => trace::http_span(&self.tracer, "POST", &u),
+            Err(_) => trace::Context::new(),
+        };
+        let r = self.post(d, &cx).await;
+        trace::end(&cx, r.as_ref().map(|_| ()));
+        r
+    }
+
+    async fn post(&self, d: Delivery<'_>, cx: &trace::Context) -> Result<(), DeliveryError> {
+        let url = d.destination.url.as_str();
+        let mut req = self.client.post(url);
+        for (name, value) in trace::http_headers(cx) {
+            req = req.header(name, value);
+        }
+        let resp = req
             .header("Content-Type", "application/json")
             .header("X-Message-Key", d.key)
             .header("Idempotency-Key", d.key)
@@ -47,6 +68,7 @@ impl HttpSink {
                 source,
             })?;
         let status = resp.status();
+        trace::record_status_code(cx, status.as_u16());
         if status.is_success() {
             Ok(())
         } else {
