@@ -1,7 +1,7 @@
 //! Prometheus metrics of one worker.
 
 use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 use rebound_core::ErrorKind;
 
@@ -21,6 +21,7 @@ pub struct Metrics {
     pub frozen_partitions: IntGauge,
     committed: IntGaugeVec,
     lag: IntGaugeVec,
+    lag_seconds: GaugeVec,
     /// Commit round-trip latency.
     pub commit_latency: Histogram,
     commit_failures: IntCounter,
@@ -107,6 +108,15 @@ impl Metrics {
             "High watermark minus committed offset per partition",
             &["topic", "partition"],
         );
+        let lag_seconds = GaugeVec::new(
+            Opts::new(
+                "rebound_consumer_lag_seconds",
+                "Age of the oldest record fetched and not finished per partition (0 when none)",
+            ),
+            &["topic", "partition"],
+        )
+        .expect("valid metric");
+        register(&r, &lag_seconds);
         let commit_latency = Histogram::with_opts(
             HistogramOpts::new("rebound_commit_latency_seconds", "Offset commit latency").buckets(
                 vec![
@@ -161,6 +171,7 @@ impl Metrics {
             frozen_partitions,
             committed,
             lag,
+            lag_seconds,
             commit_latency,
             commit_failures,
             rebalances,
@@ -245,11 +256,25 @@ impl Metrics {
             .get()
     }
 
+    /// The last `rebound_consumer_lag_seconds` of a partition.
+    pub fn lag_seconds(&self, topic: &str, partition: i32) -> f64 {
+        self.lag_seconds
+            .with_label_values(&[topic, &partition.to_string()])
+            .get()
+    }
+
     /// Sets the lag of a partition.
     pub fn set_lag(&self, topic: &str, partition: i32, lag: i64) {
         self.lag
             .with_label_values(&[topic, &partition.to_string()])
             .set(lag);
+    }
+
+    /// Sets how far behind a partition's processing is, in seconds.
+    pub fn set_lag_seconds(&self, topic: &str, partition: i32, seconds: f64) {
+        self.lag_seconds
+            .with_label_values(&[topic, &partition.to_string()])
+            .set(seconds);
     }
 
     /// Counts a failed commit.
