@@ -25,7 +25,7 @@ use opentelemetry::global;
 pub use opentelemetry::global::BoxedTracer;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{
-    Link, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _,
+    Link, Span as _, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _,
 };
 use opentelemetry::KeyValue;
 pub use opentelemetry::{context::FutureExt, Context};
@@ -163,6 +163,36 @@ fn position(partition: i32, offset: i64) -> [KeyValue; 2] {
     ]
 }
 
+/// Starts a span of `kind` under `parent`: named and attributed only when
+/// it records, so an unsampled (or no-op) span allocates nothing for them.
+fn start(
+    tracer: &BoxedTracer,
+    kind: SpanKind,
+    parent: &Context,
+    name: impl FnOnce() -> String,
+    attributes: impl FnOnce() -> Vec<KeyValue>,
+    links: Vec<Link>,
+) -> Context {
+    let mut span = tracer
+        .span_builder(kind_name(&kind))
+        .with_kind(kind)
+        .with_links(links)
+        .start_with_context(tracer, parent);
+    if span.is_recording() {
+        span.update_name(name());
+        span.set_attributes(attributes());
+    }
+    parent.with_span(span)
+}
+
+fn kind_name(kind: &SpanKind) -> &'static str {
+    match kind {
+        SpanKind::Producer => "send",
+        SpanKind::Consumer => "process",
+        _ => "span",
+    }
+}
+
 /// Opens `send {topic}` (producer kind) for a record with `headers`, under
 /// the current span, else the context the headers carry.
 pub fn send_span(tracer: &BoxedTracer, topic: &str, headers: &[Header]) -> Context {
@@ -172,12 +202,14 @@ pub fn send_span(tracer: &BoxedTracer, topic: &str, headers: &[Header]) -> Conte
     } else {
         extract(headers)
     };
-    let span = tracer
-        .span_builder(format!("send {topic}"))
-        .with_kind(SpanKind::Producer)
-        .with_attributes(messaging("send", topic))
-        .start_with_context(tracer, &parent);
-    parent.with_span(span)
+    start(
+        tracer,
+        SpanKind::Producer,
+        &parent,
+        || format!("send {topic}"),
+        || messaging("send", topic),
+        Vec::new(),
+    )
 }
 
 /// Notes where a sent record landed on its `send` span.
@@ -189,20 +221,24 @@ pub fn record_delivery(cx: &Context, partition: i32, offset: i64) {
 /// the context its headers carry.
 pub fn process_span(tracer: &BoxedTracer, rec: &Record, group: Option<&str>) -> Context {
     let parent = extract(&rec.headers);
-    let mut attrs = messaging("process", &rec.topic);
-    attrs.extend(position(rec.partition, rec.offset));
-    if let Some(g) = group {
-        attrs.push(KeyValue::new(
-            "messaging.consumer.group.name",
-            g.to_string(),
-        ));
-    }
-    let span = tracer
-        .span_builder(format!("process {}", &*rec.topic))
-        .with_kind(SpanKind::Consumer)
-        .with_attributes(attrs)
-        .start_with_context(tracer, &parent);
-    parent.with_span(span)
+    start(
+        tracer,
+        SpanKind::Consumer,
+        &parent,
+        || format!("process {}", &*rec.topic),
+        || {
+            let mut attrs = messaging("process", &rec.topic);
+            attrs.extend(position(rec.partition, rec.offset));
+            if let Some(g) = group {
+                attrs.push(KeyValue::new(
+                    "messaging.consumer.group.name",
+                    g.to_string(),
+                ));
+            }
+            attrs
+        },
+        Vec::new(),
+    )
 }
 
 /// Opens `process {topic}` for a batch of one partition's records: a new
@@ -211,21 +247,6 @@ pub fn batch_span(tracer: &BoxedTracer, recs: &[Record], group: Option<&str>) ->
     let Some(first) = recs.first() else {
         return Context::new();
     };
-    let mut attrs = messaging("process", &first.topic);
-    attrs.push(KeyValue::new(
-        "messaging.destination.partition.id",
-        first.partition.to_string(),
-    ));
-    attrs.push(KeyValue::new(
-        "messaging.batch.message_count",
-        recs.len() as i64,
-    ));
-    if let Some(g) = group {
-        attrs.push(KeyValue::new(
-            "messaging.consumer.group.name",
-            g.to_string(),
-        ));
-    }
     let links = recs
         .iter()
         .filter_map(|r| {
@@ -234,13 +255,31 @@ pub fn batch_span(tracer: &BoxedTracer, recs: &[Record], group: Option<&str>) ->
             sc.is_valid().then(|| Link::with_context(sc))
         })
         .collect();
-    let span = tracer
-        .span_builder(format!("process {}", &*first.topic))
-        .with_kind(SpanKind::Consumer)
-        .with_attributes(attrs)
-        .with_links(links)
-        .start_with_context(tracer, &Context::new());
-    Context::new().with_span(span)
+    start(
+        tracer,
+        SpanKind::Consumer,
+        &Context::new(),
+        || format!("process {}", &*first.topic),
+        || {
+            let mut attrs = messaging("process", &first.topic);
+            attrs.push(KeyValue::new(
+                "messaging.destination.partition.id",
+                first.partition.to_string(),
+            ));
+            attrs.push(KeyValue::new(
+                "messaging.batch.message_count",
+                recs.len() as i64,
+            ));
+            if let Some(g) = group {
+                attrs.push(KeyValue::new(
+                    "messaging.consumer.group.name",
+                    g.to_string(),
+                ));
+            }
+            attrs
+        },
+        links,
+    )
 }
 
 /// Opens an HTTP client span (`POST`) under the current span, for a

@@ -22,6 +22,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode as SpanStatus;
+pub use opentelemetry_sdk::trace::Sampler;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use prost::Message;
 
@@ -136,6 +137,13 @@ fn render(spans: &[&Span], s: &Span, depth: usize, out: &mut String) {
 /// Installs a global tracer provider exporting every span to `endpoint`
 /// in batches (export with `force_flush` before asserting).
 pub fn install(endpoint: &str, service: &str) -> SdkTracerProvider {
+    install_sampled(endpoint, service, Sampler::AlwaysOn)
+}
+
+/// Like [`install`] with `sampler` (for instance
+/// `Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.01)))`,
+/// what `OTEL_TRACES_SAMPLER=parentbased_traceidratio` gives).
+pub fn install_sampled(endpoint: &str, service: &str, sampler: Sampler) -> SdkTracerProvider {
     let exporter = SpanExporter::builder()
         .with_http()
         .with_endpoint(format!("{endpoint}/v1/traces"))
@@ -143,6 +151,7 @@ pub fn install(endpoint: &str, service: &str) -> SdkTracerProvider {
         .expect("an OTLP exporter");
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
+        .with_sampler(sampler)
         .with_resource(
             opentelemetry_sdk::Resource::builder()
                 .with_service_name(service.to_string())
@@ -151,6 +160,13 @@ pub fn install(endpoint: &str, service: &str) -> SdkTracerProvider {
         .build();
     opentelemetry::global::set_tracer_provider(provider.clone());
     provider
+}
+
+/// Puts OpenTelemetry's no-op provider back (tracing off).
+pub fn uninstall() {
+    opentelemetry::global::set_tracer_provider(
+        opentelemetry::trace::noop::NoopTracerProvider::new(),
+    );
 }
 
 async fn export(State(spans): State<Spans>, body: Bytes) -> (StatusCode, Vec<u8>) {
