@@ -310,6 +310,24 @@ pub fn record_status_code(cx: &Context, status: u16) {
     ));
 }
 
+/// Notes on the current span that its handling is tried again in place
+/// (an event `retry` with the attempt that failed, the delay and the error).
+pub fn retry_event<E: Display + ?Sized>(attempt: u32, delay: std::time::Duration, error: &E) {
+    Context::map_current(|cx| {
+        let span = cx.span();
+        if span.is_recording() {
+            span.add_event(
+                "retry",
+                vec![
+                    KeyValue::new("rebound.attempt", i64::from(attempt)),
+                    KeyValue::new("rebound.retry.delay_ms", delay.as_millis() as i64),
+                    KeyValue::new("error.message", error.to_string()),
+                ],
+            );
+        }
+    });
+}
+
 /// Marks the current span failed with `error` (a record routed to a retry
 /// tier or the DLQ: its handling succeeded, its processing did not).
 pub fn fail_current<E: Display + ?Sized>(error: &E) {

@@ -41,6 +41,8 @@ pub struct Span {
     pub parent: Option<String>,
     /// Span ids of the links.
     pub links: Vec<String>,
+    /// Names of the span's events, in order.
+    pub events: Vec<String>,
     /// Attributes, values as strings.
     pub attributes: BTreeMap<String, String>,
     /// The status message when the span failed.
@@ -200,6 +202,7 @@ async fn export(State(spans): State<Spans>, body: Bytes) -> (StatusCode, Vec<u8>
                     span_id: hex(&s.span_id),
                     parent: (!s.parent_span_id.is_empty()).then(|| hex(&s.parent_span_id)),
                     links: s.links.iter().map(|l| hex(&l.span_id)).collect(),
+                    events: s.events.iter().map(|e| e.name.clone()).collect(),
                     attributes: attributes(&s.attributes),
                     error,
                     service: service.clone(),

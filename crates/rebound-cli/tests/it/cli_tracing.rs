@@ -1,6 +1,6 @@
 //! Tracing as a black box: `rebound worker` and `rebound dlq replay` export
 //! over OTLP (`OTEL_EXPORTER_OTLP_ENDPOINT`) to an in-process receiver. A
-//! record that arrives with a trace context fails at the HTTP sink, is
+//! record that arrives with a trace context fails at the HTTP sink (twice: one in-place retry), is
 //! dead-lettered, replayed and then delivered: one trace, the exact span
 //! tree, the sink sees the record's trace id, JSON log lines carry it.
 
@@ -88,7 +88,9 @@ async fn a_dead_lettered_then_replayed_record_is_one_trace() {
             "--http-sink",
             &sink_url,
             "--retry-attempts",
-            "1",
+            "2",
+            "--retry-base",
+            "10ms",
             "--session-timeout",
             "6s",
             "--ops-addr",
@@ -142,13 +144,14 @@ async fn a_dead_lettered_then_replayed_record_is_one_trace() {
 
     let spans = receiver
         .wait_for(Duration::from_secs(10), |s| {
-            s.iter().filter(|s| s.trace_id == TRACE).count() >= 7
+            s.iter().filter(|s| s.trace_id == TRACE).count() >= 8
         })
         .await;
     assert_eq!(
         otlp::tree(&spans, TRACE),
         format!(
             "process {topic} [consumer] !\n  \
+               POST [client] !\n  \
                POST [client] !\n  \
                send {dlq} [producer]\n    \
                  process {dlq} [consumer]\n      \
@@ -164,6 +167,8 @@ async fn a_dead_lettered_then_replayed_record_is_one_trace() {
         .find(|s| s.name == format!("process {topic}") && s.error.is_some())
         .unwrap();
     assert_eq!(first.parent.as_deref(), Some(PARENT));
+    // Its second POST was an in-place retry.
+    assert_eq!(first.events, ["retry"]);
     assert_eq!(first.service, "worker");
     let replayed = spans
         .iter()
@@ -173,7 +178,7 @@ async fn a_dead_lettered_then_replayed_record_is_one_trace() {
     // The sink saw the trace: each POST carried its own client span's id.
     let posts: Vec<_> = spans.iter().filter(|s| s.name == "POST").collect();
     let seen = sink.seen.lock().unwrap().clone();
-    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen.len(), 3, "{seen:?}");
     for (tp, _) in &seen {
         let (trace, span) = (&tp[3..35], &tp[36..52]);
         assert_eq!(trace, TRACE, "{tp}");
