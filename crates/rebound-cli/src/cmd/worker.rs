@@ -136,6 +136,12 @@ pub async fn run(a: WorkerArgs) -> anyhow::Result<()> {
     for (k, v) in &props {
         b = b.with_client_config(k, v);
     }
+    // The consumer takes every property; the DLQ producer and the admin
+    // client only what reaches the cluster (no "ignored" warnings).
+    let props: Vec<_> = props
+        .into_iter()
+        .filter(|(k, _)| rebound_core::properties::is_connection(k))
+        .collect();
     let metrics = Arc::new(Metrics::new());
     let sink = HttpSink::new(a.http_sink.clone(), a.http_timeout)?;
     let stack = a
