@@ -12,7 +12,7 @@ use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use rebound_core::retry::retry_after;
-use rebound_core::trace::{self, BoxedTracer};
+use rebound_core::trace::{self, Tracer};
 
 use base64::Engine;
 use rebound_worker::{Handler, HandlerError, HandlerResult, Record};
@@ -21,7 +21,7 @@ use rebound_worker::{Handler, HandlerError, HandlerResult, Record};
 pub struct HttpSink {
     client: reqwest::Client,
     url: url::Url,
-    tracer: BoxedTracer,
+    tracer: Tracer,
 }
 
 impl HttpSink {

@@ -21,11 +21,12 @@
 use std::fmt::Display;
 use std::sync::OnceLock;
 
-use opentelemetry::global;
-pub use opentelemetry::global::BoxedTracer;
+use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+pub use opentelemetry::trace::TraceContextExt;
 use opentelemetry::trace::{
-    Link, Span as _, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _,
+    Link, Span as _, SpanBuilder, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId,
+    TraceState, Tracer as _, TracerProvider as _,
 };
 use opentelemetry::KeyValue;
 pub use opentelemetry::{context::FutureExt, Context};
@@ -37,10 +38,66 @@ use crate::record::{Header, Record};
 /// Name of the `tracestate` header.
 pub const TRACESTATE: &str = "tracestate";
 
-/// The tracer of rebound's spans, from the global provider as it is now:
+/// rebound's tracer, from the global provider as it was when it was made:
 /// install a provider before building clients that keep one.
-pub fn tracer() -> BoxedTracer {
-    global::tracer_provider().tracer("rebound")
+pub struct Tracer {
+    inner: BoxedTracer,
+    /// Not OpenTelemetry's no-op provider: spans are worth opening. When
+    /// false, nothing is built per record; trace context is still passed on.
+    live: bool,
+}
+
+impl std::fmt::Debug for Tracer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracer").field("live", &self.live).finish()
+    }
+}
+
+impl Tracer {
+    /// Whether spans are recorded (a provider is installed).
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
+}
+
+/// The tracer of rebound's spans, from the global provider as it is now.
+pub fn tracer() -> Tracer {
+    let inner = global::tracer_provider().tracer("rebound");
+    Tracer {
+        live: is_live(&inner),
+        inner,
+    }
+}
+
+/// Tells a real provider's tracer from the no-op one without recording
+/// anything: under a context that suppresses telemetry and names a parent,
+/// the no-op tracer's span takes the parent's context, while an SDK's takes
+/// none (it records nothing there).
+fn is_live(t: &BoxedTracer) -> bool {
+    let parent_sc = SpanContext::new(
+        TraceId::from(1u128),
+        SpanId::from(1u64),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    let parent = Context::new()
+        .with_remote_span_context(parent_sc.clone())
+        .with_telemetry_suppressed();
+    let probe = t.build_with_context(SpanBuilder::from_name("rebound.probe"), &parent);
+    *probe.span_context() != parent_sc
+}
+
+/// `parent`'s span context alone, as a remote one: what a span opened with
+/// a no-op tracer leaves, so ending it can never end someone else's span.
+fn pass_through(parent: &Context) -> Context {
+    let span = parent.span();
+    let sc = span.span_context();
+    if sc.is_valid() {
+        Context::new().with_remote_span_context(sc.clone())
+    } else {
+        Context::new()
+    }
 }
 
 fn propagator() -> &'static TraceContextPropagator {
@@ -86,10 +143,15 @@ impl<F: FnMut(&str, String)> Injector for FnWriter<F> {
     }
 }
 
+/// Whether `headers` carry a trace context (a `traceparent`).
+pub fn carries_context(headers: &[Header]) -> bool {
+    headers.iter().any(|h| h.name == TRACEPARENT)
+}
+
 /// The trace context `headers` carry; an empty context when they carry none
 /// or a malformed one.
 pub fn extract(headers: &[Header]) -> Context {
-    if !headers.iter().any(|h| h.name == TRACEPARENT) {
+    if !carries_context(headers) {
         return Context::new();
     }
     // Not `extract`: that starts from the current context, which a
@@ -166,18 +228,22 @@ fn position(partition: i32, offset: i64) -> [KeyValue; 2] {
 /// Starts a span of `kind` under `parent`: named and attributed only when
 /// it records, so an unsampled (or no-op) span allocates nothing for them.
 fn start(
-    tracer: &BoxedTracer,
+    tracer: &Tracer,
     kind: SpanKind,
     parent: &Context,
     name: impl FnOnce() -> String,
     attributes: impl FnOnce() -> Vec<KeyValue>,
-    links: Vec<Link>,
+    links: impl FnOnce() -> Vec<Link>,
 ) -> Context {
-    let mut span = tracer
+    if !tracer.live {
+        return pass_through(parent);
+    }
+    let t = &tracer.inner;
+    let mut span = t
         .span_builder(kind_name(&kind))
         .with_kind(kind)
-        .with_links(links)
-        .start_with_context(tracer, parent);
+        .with_links(links())
+        .start_with_context(t, parent);
     if span.is_recording() {
         span.update_name(name());
         span.set_attributes(attributes());
@@ -189,13 +255,14 @@ fn kind_name(kind: &SpanKind) -> &'static str {
     match kind {
         SpanKind::Producer => "send",
         SpanKind::Consumer => "process",
+        SpanKind::Client => "client",
         _ => "span",
     }
 }
 
 /// Opens `send {topic}` (producer kind) for a record with `headers`, under
 /// the current span, else the context the headers carry.
-pub fn send_span(tracer: &BoxedTracer, topic: &str, headers: &[Header]) -> Context {
+pub fn send_span(tracer: &Tracer, topic: &str, headers: &[Header]) -> Context {
     let current = Context::current();
     let parent = if current.has_active_span() {
         current
@@ -208,7 +275,7 @@ pub fn send_span(tracer: &BoxedTracer, topic: &str, headers: &[Header]) -> Conte
         &parent,
         || format!("send {topic}"),
         || messaging("send", topic),
-        Vec::new(),
+        Vec::new,
     )
 }
 
@@ -219,7 +286,7 @@ pub fn record_delivery(cx: &Context, partition: i32, offset: i64) {
 
 /// Opens `process {topic}` (consumer kind) for handling `rec`, a child of
 /// the context its headers carry.
-pub fn process_span(tracer: &BoxedTracer, rec: &Record, group: Option<&str>) -> Context {
+pub fn process_span(tracer: &Tracer, rec: &Record, group: Option<&str>) -> Context {
     let parent = extract(&rec.headers);
     start(
         tracer,
@@ -237,24 +304,25 @@ pub fn process_span(tracer: &BoxedTracer, rec: &Record, group: Option<&str>) -> 
             }
             attrs
         },
-        Vec::new(),
+        Vec::new,
     )
 }
 
 /// Opens `process {topic}` for a batch of one partition's records: a new
 /// trace with a link to each record's context.
-pub fn batch_span(tracer: &BoxedTracer, recs: &[Record], group: Option<&str>) -> Context {
+pub fn batch_span(tracer: &Tracer, recs: &[Record], group: Option<&str>) -> Context {
     let Some(first) = recs.first() else {
         return Context::new();
     };
-    let links = recs
-        .iter()
-        .filter_map(|r| {
-            let cx = extract(&r.headers);
-            let sc = cx.span().span_context().clone();
-            sc.is_valid().then(|| Link::with_context(sc))
-        })
-        .collect();
+    let links = || {
+        recs.iter()
+            .filter_map(|r| {
+                let cx = extract(&r.headers);
+                let sc = cx.span().span_context().clone();
+                sc.is_valid().then(|| Link::with_context(sc))
+            })
+            .collect()
+    };
     start(
         tracer,
         SpanKind::Consumer,
@@ -285,21 +353,24 @@ pub fn batch_span(tracer: &BoxedTracer, recs: &[Record], group: Option<&str>) ->
 /// Opens an HTTP client span (`POST`) under the current span, for a
 /// request to `host:port`. The URL's path and query are not recorded: they
 /// may carry tokens.
-pub fn http_span(tracer: &BoxedTracer, method: &'static str, url: &url::Url) -> Context {
-    let parent = Context::current();
-    let mut attrs = vec![KeyValue::new("http.request.method", method)];
-    if let Some(host) = url.host_str() {
-        attrs.push(KeyValue::new("server.address", host.to_string()));
-    }
-    if let Some(port) = url.port_or_known_default() {
-        attrs.push(KeyValue::new("server.port", i64::from(port)));
-    }
-    let span = tracer
-        .span_builder(method)
-        .with_kind(SpanKind::Client)
-        .with_attributes(attrs)
-        .start_with_context(tracer, &parent);
-    parent.with_span(span)
+pub fn http_span(tracer: &Tracer, method: &'static str, url: &url::Url) -> Context {
+    start(
+        tracer,
+        SpanKind::Client,
+        &Context::current(),
+        || method.to_string(),
+        || {
+            let mut attrs = vec![KeyValue::new("http.request.method", method)];
+            if let Some(host) = url.host_str() {
+                attrs.push(KeyValue::new("server.address", host.to_string()));
+            }
+            if let Some(port) = url.port_or_known_default() {
+                attrs.push(KeyValue::new("server.port", i64::from(port)));
+            }
+            attrs
+        },
+        Vec::new,
+    )
 }
 
 /// Notes an HTTP answer's status on an HTTP span.
@@ -392,13 +463,14 @@ mod tests {
 
     #[test]
     fn without_a_provider_a_record_context_passes_through_a_span() {
-        // No provider installed: spans are no-ops, yet what a record
-        // carries reaches what the span's context is written to.
+        // One test, as it installs the process's provider: first none.
         let rec = Record {
             headers: with_parent(),
             ..Record::new("orders", 0, 7)
         };
-        let cx = process_span(&tracer(), &rec, Some("g"));
+        let off = tracer();
+        assert!(!off.is_live());
+        let cx = process_span(&off, &rec, Some("g"));
         let mut sent = Vec::new();
         inject(&cx, &mut sent);
         assert_eq!(sent[0].value.as_deref(), Some(PARENT.as_bytes()));
@@ -406,5 +478,21 @@ mod tests {
             http_headers(&cx),
             vec![("traceparent".to_string(), PARENT.to_string())]
         );
+        // A record without context gets none, and nothing is built.
+        let bare = process_span(&off, &Record::new("orders", 0, 8), None);
+        assert!(!bare.has_active_span());
+
+        // Then a real provider: a new span under the record's context.
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        global::set_tracer_provider(provider);
+        let on = tracer();
+        assert!(on.is_live());
+        let cx = process_span(&on, &rec, Some("g"));
+        let sc = cx.span().span_context().clone();
+        assert_eq!(sc.trace_id().to_string(), &PARENT[3..35]);
+        assert_ne!(sc.span_id().to_string(), &PARENT[36..52]);
+        end::<str>(&cx, Ok(()));
+        global::set_tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new());
+        assert!(!tracer().is_live());
     }
 }

@@ -13,7 +13,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseRecord, ProducerContext};
 use rdkafka::ClientContext;
-use rebound_core::trace::{self, BoxedTracer, Context as TraceContext};
+use rebound_core::trace::{self, Context as TraceContext, Tracer};
 use tokio::sync::oneshot;
 
 use crate::error::ProduceError;
@@ -71,7 +71,7 @@ impl Completion {
 pub(crate) struct DeliveryContext {
     pub(crate) metrics: Arc<ProducerMetrics>,
     /// Opens each record's `send` span (global provider at creation).
-    pub(crate) tracer: BoxedTracer,
+    pub(crate) tracer: Tracer,
 }
 
 impl DeliveryContext {

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::FutureExt;
-use rebound_core::trace::{self, BoxedTracer, Context, FutureExt as _};
+use rebound_core::trace::{self, Context, FutureExt as _, Tracer};
 use rebound_core::{HandlerError, HandlerResult, Record};
 
 use crate::dispatch::{Job, Outcome};
@@ -124,7 +124,7 @@ pub(crate) trait Runner: Send + Sync + 'static {
 /// continues the record's trace.
 pub(crate) struct Traced<H> {
     handler: H,
-    tracer: BoxedTracer,
+    tracer: Tracer,
     group: String,
 }
 
@@ -138,26 +138,43 @@ impl<H> Traced<H> {
         }
     }
 
-    /// Runs `handle` with `cx` current, from the call that makes the future
-    /// to its end, then ends the span with the outcome.
-    async fn within<F, Fut>(&self, cx: Context, handle: F) -> Result<(), (usize, HandlerError)>
+    /// Runs `handle` inside the span `open` makes, current from the call
+    /// that makes the future to its end, then ends the span with the
+    /// outcome. Without a provider and without a context on the records
+    /// (`recs`), no span is made: nothing per record beyond a header scan.
+    async fn within<F, Fut>(
+        &self,
+        recs: &[Record],
+        open: impl FnOnce(&Tracer) -> Context,
+        handle: F,
+    ) -> Result<(), (usize, HandlerError)>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<(), (usize, HandlerError)>>,
     {
-        let fut = {
-            let _current = cx.clone().attach();
-            handle()
+        let traced =
+            self.tracer.is_live() || recs.iter().any(|r| trace::carries_context(&r.headers));
+        let (cx, caught) = if traced {
+            let cx = open(&self.tracer);
+            let fut = {
+                let _current = cx.clone().attach();
+                handle()
+            };
+            let caught = AssertUnwindSafe(fut)
+                .catch_unwind()
+                .with_context(cx.clone())
+                .await;
+            (Some(cx), caught)
+        } else {
+            (None, AssertUnwindSafe(handle()).catch_unwind().await)
         };
-        let outcome = match AssertUnwindSafe(fut)
-            .catch_unwind()
-            .with_context(cx.clone())
-            .await
-        {
+        let outcome = match caught {
             Ok(r) => r,
             Err(p) => Err((0, panic_error(p))),
         };
-        trace::end(&cx, outcome.as_ref().map(|_| ()).map_err(|(_, e)| e));
+        if let Some(cx) = cx {
+            trace::end(&cx, outcome.as_ref().map(|_| ()).map_err(|(_, e)| e));
+        }
         outcome
     }
 }
@@ -181,8 +198,8 @@ impl<H: Handler> Runner for RecordRunner<H> {
             let t = &this.0;
             let outcome = match &job {
                 Job::One { item, .. } => {
-                    let cx = trace::process_span(&t.tracer, &item.rec, Some(&t.group));
-                    t.within(cx, || async {
+                    let open = |tr: &Tracer| trace::process_span(tr, &item.rec, Some(&t.group));
+                    t.within(std::slice::from_ref(&item.rec), open, || async {
                         t.handler.handle(&item.rec).await.map_err(|e| (0, e))
                     })
                     .await
@@ -204,8 +221,8 @@ impl<B: BatchHandler> Runner for BatchRunner<B> {
             let t = &this.0;
             let outcome = match &job {
                 Job::Batch { recs, .. } => {
-                    let cx = trace::batch_span(&t.tracer, recs, Some(&t.group));
-                    t.within(cx, || async {
+                    let open = |tr: &Tracer| trace::batch_span(tr, recs, Some(&t.group));
+                    t.within(recs, open, || async {
                         t.handler
                             .handle_batch(recs)
                             .await
@@ -214,8 +231,9 @@ impl<B: BatchHandler> Runner for BatchRunner<B> {
                     .await
                 }
                 Job::One { item, .. } => {
-                    let cx = trace::process_span(&t.tracer, &item.rec, Some(&t.group));
-                    t.within(cx, || async {
+                    let one = std::slice::from_ref(&item.rec);
+                    let open = |tr: &Tracer| trace::process_span(tr, &item.rec, Some(&t.group));
+                    t.within(one, open, || async {
                         t.handler
                             .handle_batch(std::slice::from_ref(&item.rec))
                             .await

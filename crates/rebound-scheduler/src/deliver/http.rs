@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use rebound_core::trace::{self, BoxedTracer};
+use rebound_core::trace::{self, Tracer};
 
 use super::{Delivery, DeliveryError};
 
@@ -16,7 +16,7 @@ pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct HttpSink {
     client: reqwest::Client,
-    tracer: BoxedTracer,
+    tracer: Tracer,
 }
 
 impl Default for HttpSink {

@@ -45,7 +45,7 @@ pub(crate) struct Shared<T> {
     pub transform: T,
     pub metrics: Arc<PipelineMetrics>,
     /// Opens each input record's `process` span.
-    pub tracer: rebound_core::trace::BoxedTracer,
+    pub tracer: rebound_core::trace::Tracer,
 }
 
 impl<T> Shared<T> {
