@@ -2,12 +2,14 @@
 //!
 //! # Layout
 //!
-//! - `cmd/`: one module per subcommand (`demo`, `worker`, `dlq/`, `serve`,
+//! - `cmd/`: one module per subcommand (`demo`, `worker`, `run/`, `dlq/`, `serve`,
 //!   `produce/`, `consume/`, `topic`, `lag/`, `group/`, `tasks`, `outbox/`).
-//! - `failure_args`: the failure-stack flags of `worker` (retry, tiers, DLQ, breaker).
+//! - `route`: one Kafka → HTTP route: its settings (the flags of `worker`, a
+//!   `[[route]]` of `run`), its failure stack and the function that starts it.
+//! - `pipeline`: `run`'s config file: `${ENV}`, parsing and errors with file, line and field.
 //! - `ops`: the `/healthz`, `/readyz`, `/metrics` server every service
 //!   exposes (worker, outbox relay).
-//! - `sink`: the HTTP sink handler of `rebound worker`.
+//! - `sink`, `sink_policy`: the HTTP sink of a route; statuses, signature, rate limit.
 //! - `local_broker`: starts the local test broker for `demo` when no `--brokers` is given.
 //! - `security`: TLS and SASL flags for every command that talks to Kafka.
 //! - `cluster`: the cluster flags of `topic`, `group`, `lag` and their clients.
@@ -18,13 +20,15 @@
 mod args;
 mod cluster;
 mod cmd;
-mod failure_args;
 mod local_broker;
 mod log;
 mod ops;
+mod pipeline;
+mod route;
 mod security;
 mod shutdown;
 mod sink;
+mod sink_policy;
 mod telemetry;
 mod time;
 
@@ -53,6 +57,8 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
     /// Consume a topic in a consumer group and POST each record to an HTTP sink.
     Worker(Box<cmd::worker::WorkerArgs>),
+    /// Run the Kafka-to-HTTP routes of a config file (`--check` validates it).
+    Run(cmd::run::RunArgs),
     /// Inspect and replay a dead-letter topic.
     Dlq(cmd::dlq::DlqArgs),
     /// Serve the delayed-retry scheduler (HTTP API wire-compatible with Rebound).
@@ -108,6 +114,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Demo(a) => cmd::demo::run(a).await,
             Command::Worker(a) => cmd::worker::run(*a).await,
+            Command::Run(a) => cmd::run::run(a).await,
             Command::Dlq(a) => cmd::dlq::run(a).await,
             Command::Serve(a) => cmd::serve::run(a).await,
             Command::Produce(a) => cmd::produce::run(a).await,

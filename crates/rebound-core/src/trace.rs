@@ -19,7 +19,7 @@
 //! - `POST` (HTTP client): the current span.
 
 use std::fmt::Display;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
@@ -40,8 +40,9 @@ pub const TRACESTATE: &str = "tracestate";
 
 /// rebound's tracer, from the global provider as it was when it was made:
 /// install a provider before building clients that keep one.
+#[derive(Clone)]
 pub struct Tracer {
-    inner: BoxedTracer,
+    inner: Arc<BoxedTracer>,
     /// Not OpenTelemetry's no-op provider: spans are worth opening. When
     /// false, nothing is built per record; trace context is still passed on.
     live: bool,
@@ -65,7 +66,7 @@ pub fn tracer() -> Tracer {
     let inner = global::tracer_provider().tracer("rebound");
     Tracer {
         live: is_live(&inner),
-        inner,
+        inner: Arc::new(inner),
     }
 }
 
@@ -238,7 +239,7 @@ fn start(
     if !tracer.live {
         return pass_through(parent);
     }
-    let t = &tracer.inner;
+    let t = &*tracer.inner;
     let mut span = t
         .span_builder(kind_name(&kind))
         .with_kind(kind)
@@ -353,14 +354,14 @@ pub fn batch_span(tracer: &Tracer, recs: &[Record], group: Option<&str>) -> Cont
 /// Opens an HTTP client span (`POST`) under the current span, for a
 /// request to `host:port`. The URL's path and query are not recorded: they
 /// may carry tokens.
-pub fn http_span(tracer: &Tracer, method: &'static str, url: &url::Url) -> Context {
+pub fn http_span(tracer: &Tracer, method: &str, url: &url::Url) -> Context {
     start(
         tracer,
         SpanKind::Client,
         &Context::current(),
         || method.to_string(),
         || {
-            let mut attrs = vec![KeyValue::new("http.request.method", method)];
+            let mut attrs = vec![KeyValue::new("http.request.method", method.to_string())];
             if let Some(host) = url.host_str() {
                 attrs.push(KeyValue::new("server.address", host.to_string()));
             }

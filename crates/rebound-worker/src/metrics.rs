@@ -31,6 +31,8 @@ pub struct Metrics {
     dead_lettered: IntCounterVec,
     /// Circuit breaker state: 0 closed, 1 open, 2 half-open.
     pub breaker_state: IntGauge,
+    /// 1 once the DLQ flood guard tripped (the worker is freezing).
+    pub flood_guard_tripped: IntGauge,
     breaker_transitions: IntCounterVec,
 }
 
@@ -162,8 +164,14 @@ impl Metrics {
             "Circuit breaker transitions",
             &["to"],
         );
+        let flood_guard_tripped = gauge(
+            &r,
+            "rebound_dlq_flood_guard_tripped",
+            "1 once the DLQ flood guard tripped: records freeze instead of going to the DLQ",
+        );
         Metrics {
             registry: r,
+            flood_guard_tripped,
             processed,
             failed,
             in_flight,

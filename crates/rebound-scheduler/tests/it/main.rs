@@ -4,6 +4,7 @@
 mod backoff;
 mod common;
 mod crash;
+mod delivery_guard;
 mod delivery_http;
 mod delivery_kafka;
 mod file_store;
