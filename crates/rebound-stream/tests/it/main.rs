@@ -1,0 +1,5 @@
+//! Integration tests of rebound-stream against the test kit's broker.
+
+mod aggregate;
+mod common;
+mod stateless;
