@@ -50,6 +50,7 @@
 //! # Layout
 //!
 //! - [`topology`]: [`StreamBuilder`], [`KStream`], [`KGroupedStream`], [`KTable`].
+//! - [`window`]: [`Windows`] (tumbling, hopping, session; grace), [`Windowed`] keys.
 //! - [`codec`]: [`Codec`]: keys, values and aggregates as bytes.
 //! - [`config`]: [`StreamConfig`], [`Guarantee`].
 //! - `runtime`: [`StreamApp::start`], the loop, commits, assignments.
@@ -86,6 +87,7 @@ pub mod metrics;
 mod runtime;
 mod state;
 pub mod topology;
+pub mod window;
 
 pub use codec::{Codec, Json};
 pub use config::{Guarantee, StreamConfig, StreamConfigBuilder};
@@ -93,4 +95,5 @@ pub use error::{Result, StreamError};
 pub use health::StreamHealth;
 pub use metrics::StreamMetrics;
 pub use runtime::{StreamApp, StreamHandle};
-pub use topology::{KGroupedStream, KStream, KTable, StreamBuilder, Topology};
+pub use topology::{KGroupedStream, KStream, KTable, Predicate, StreamBuilder, Topology};
+pub use window::{Windowed, WindowedStream, Windows};

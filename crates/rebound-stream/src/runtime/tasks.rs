@@ -52,6 +52,9 @@ impl Runner {
         let committed = committed(&self.consumer, &parts, self.cfg.session_timeout).await?;
         self.health.restoring(parts.len());
         self.metrics.restoring.set(parts.len() as i64);
+        // Partitions restore in parallel (each reads its own changelog
+        // partitions into its own file).
+        let mut pending = Vec::new();
         for key in parts {
             let owned: Vec<(usize, String, String)> = self
                 .topology
@@ -65,30 +68,45 @@ impl Runner {
             let total = self.topology.stores.len();
             let m = committed.get(&key).copied().unwrap_or(0);
             let (src, metrics) = (self.restore_src.clone(), self.metrics.clone());
-            let k = key.clone();
-            let task = tokio::task::spawn_blocking(move || -> Result<Task> {
-                let mut task = Task::open(k.1, path, &owned, total)?;
+            let partition = key.1;
+            let job = tokio::task::spawn_blocking(move || -> Result<Task> {
+                let mut task = Task::open(partition, path, &owned, total)?;
                 if !owned.is_empty() {
                     // At-least-once writes the file before committing the
                     // input, so the file may be ahead of the group: keep it.
                     let target = task.checkpoint.max(m);
                     restore::restore(&src, &mut task, target, &metrics)?;
                 }
+                metrics.restoring.dec();
                 Ok(task)
-            })
-            .await
-            .map_err(|e| StreamError::Stopped(format!("restore task: {e}")))??;
-            info!(
-                topic = key.0,
-                partition = key.1,
-                checkpoint = task.checkpoint,
-                "partition ready"
-            );
-            self.tasks.insert(key, task);
-            self.metrics.restoring.dec();
+            });
+            pending.push((key, job));
+        }
+        let mut first_err = None;
+        for (key, job) in pending {
+            match job.await {
+                Ok(Ok(task)) => {
+                    info!(
+                        topic = key.0,
+                        partition = key.1,
+                        checkpoint = task.checkpoint,
+                        "partition ready"
+                    );
+                    self.tasks.insert(key, task);
+                }
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(StreamError::Stopped(format!("restore task: {e}")));
+                }
+            }
             self.health
                 .restoring(self.metrics.restoring.get().max(0) as usize);
-            self.health.looped();
+        }
+        self.health.looped();
+        if let Some(e) = first_err {
+            return Err(e);
         }
         self.health.restoring(0);
         Ok(())

@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
@@ -23,6 +24,9 @@ pub(crate) mod db;
 pub(crate) mod restore;
 
 use db::{db_err, store_table, OrDb, META};
+
+/// How often the state file is made durable while processing.
+pub const SYNC_EVERY: Duration = Duration::from_secs(2);
 
 /// Clean entries kept in memory per store before the cache is emptied
 /// (after a commit): memory is bounded whatever the number of keys.
@@ -67,6 +71,23 @@ pub(crate) struct Task {
     pub stores: Vec<Option<Store>>,
     /// The next input offset the state reflects: records below it are in it.
     pub checkpoint: i64,
+    /// When the file was last made durable.
+    synced: Instant,
+}
+
+impl Drop for Task {
+    /// Makes the last commits durable (an empty durable transaction).
+    fn drop(&mut self) {
+        if let Some((db, path)) = &self.file {
+            let r = db
+                .begin_write()
+                .map_err(redb::Error::from)
+                .and_then(|t| t.commit().map_err(Into::into));
+            if let Err(e) = r {
+                tracing::warn!(file = %path.display(), error = %e, "could not sync the state file");
+            }
+        }
+    }
 }
 
 impl Task {
@@ -84,6 +105,7 @@ impl Task {
                 file: None,
                 stores: (0..total).map(|_| None).collect(),
                 checkpoint: 0,
+                synced: Instant::now(),
             });
         }
         let db = db::open_file(&path)?;
@@ -124,6 +146,7 @@ impl Task {
             file: Some((db, path)),
             stores,
             checkpoint,
+            synced: Instant::now(),
         })
     }
 
@@ -187,7 +210,13 @@ impl Task {
 
     /// Writes the dirty entries, `checkpoint` and the changelog positions
     /// (`changelog_next` by store id, for stores that sent records) to the
-    /// file in one durable transaction; the entries become clean.
+    /// file in one transaction; the entries become clean.
+    ///
+    /// Made durable (fsync) at most every [`SYNC_EVERY`] and when the
+    /// partition is closed: a crash can take the file back to an earlier
+    /// commit, which is consistent (entries, checkpoint and changelog
+    /// positions move together) and is brought forward from the changelog
+    /// at the next assignment. An fsync per commit cost ~100 ms here.
     pub fn persist(&mut self, checkpoint: i64, changelog_next: &[(usize, i64)]) -> Result<()> {
         for &(id, next) in changelog_next {
             self.store(id).changelog_next = next;
@@ -197,7 +226,11 @@ impl Task {
             return Ok(());
         };
         let file: &std::path::Path = path;
-        let txn = db.begin_write().or_db(file)?;
+        let mut txn = db.begin_write().or_db(file)?;
+        let sync = self.synced.elapsed() >= SYNC_EVERY;
+        if !sync {
+            txn.set_durability(redb::Durability::None).or_db(file)?;
+        }
         {
             let mut meta = txn.open_table(META).or_db(file)?;
             meta.insert("checkpoint", checkpoint).or_db(file)?;
@@ -218,6 +251,9 @@ impl Task {
             }
         }
         txn.commit().or_db(file)?;
+        if sync {
+            self.synced = Instant::now();
+        }
         for s in self.stores.iter_mut().flatten() {
             if s.entries.len() > CACHE_ENTRIES {
                 s.entries.clear();

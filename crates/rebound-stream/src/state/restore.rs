@@ -87,16 +87,17 @@ fn restore_store(
                 }
                 if chunk.len() >= CHUNK {
                     write(task, &name, &mut chunk, None)?;
-                    metrics.restored(&changelog, CHUNK as u64);
+                }
+                if read % 10_000 == 0 {
+                    metrics.restored(&changelog, 10_000);
                 }
             }
             Polled::Idle => {}
             Polled::End => break,
         }
     }
-    let left = chunk.len() as u64;
     write(task, &name, &mut chunk, Some(next))?;
-    metrics.restored(&changelog, left);
+    metrics.restored(&changelog, read % 10_000);
     task.stores[id].as_mut().expect("store").changelog_next = next;
     metrics.restore_finished(started.elapsed());
     tracing::info!(

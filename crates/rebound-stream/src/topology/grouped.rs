@@ -103,7 +103,7 @@ impl<K: Codec, V: Codec> KGroupedStream<K, V> {
             &input.next,
             Box::new(move |ctx, k, v| {
                 let kb = k.encode();
-                let old = read::<A>(ctx, id, &kb)?;
+                let old = read_state::<A>(ctx, id, &kb)?;
                 let new = f(&k, v, old);
                 ctx.task.put(id, kb, Some(new.encode()), ctx.record.offset);
                 forward(ctx, &n, k, new)
@@ -111,10 +111,24 @@ impl<K: Codec, V: Codec> KGroupedStream<K, V> {
         );
         KTable { changes }
     }
+
+    /// Cuts the grouped records into windows (see [`crate::window`]).
+    pub fn windowed_by(
+        &self,
+        windows: crate::window::Windows,
+    ) -> crate::window::WindowedStream<K, V> {
+        let same = KStream::new(
+            self.stream.builder.clone(),
+            self.stream.next.clone(),
+            self.stream.source.clone(),
+            self.stream.rekeyed,
+        );
+        crate::window::WindowedStream::new(KGroupedStream::new(same), windows)
+    }
 }
 
 /// Reads and decodes the stored value of `key` in store `id`.
-pub(crate) fn read<A: Codec>(ctx: &mut Ctx<'_>, id: usize, key: &[u8]) -> Result<Option<A>> {
+pub(crate) fn read_state<A: Codec>(ctx: &mut Ctx<'_>, id: usize, key: &[u8]) -> Result<Option<A>> {
     let rec = ctx.record;
     match ctx.task.get(id, key)? {
         None => Ok(None),

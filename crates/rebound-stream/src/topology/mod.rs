@@ -16,6 +16,7 @@ mod grouped;
 pub(crate) mod node;
 mod stream;
 
+pub(crate) use grouped::read_state;
 pub use grouped::{KGroupedStream, KTable};
 pub use stream::{KStream, Predicate};
 

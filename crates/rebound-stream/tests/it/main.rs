@@ -2,4 +2,7 @@
 
 mod aggregate;
 mod common;
+mod eos;
+mod kill;
 mod stateless;
+mod windows;
