@@ -4,5 +4,7 @@ mod aggregate;
 mod common;
 mod eos;
 mod kill;
+mod rebalance;
+mod repartition;
 mod stateless;
 mod windows;
