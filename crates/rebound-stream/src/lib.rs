@@ -50,6 +50,7 @@
 //! # Layout
 //!
 //! - [`topology`]: [`StreamBuilder`], [`KStream`], [`KGroupedStream`], [`KTable`].
+//! - [`table`]: [`GlobalTable`] from a compacted topic; `join`, `left_join`.
 //! - [`window`]: [`Windows`] (tumbling, hopping, session; grace), [`Windowed`] keys.
 //! - [`codec`]: [`Codec`]: keys, values and aggregates as bytes.
 //! - [`config`]: [`StreamConfig`], [`Guarantee`].
@@ -86,6 +87,7 @@ pub mod health;
 pub mod metrics;
 mod runtime;
 mod state;
+pub mod table;
 pub mod topology;
 pub mod window;
 
@@ -95,5 +97,6 @@ pub use error::{Result, StreamError};
 pub use health::StreamHealth;
 pub use metrics::StreamMetrics;
 pub use runtime::{StreamApp, StreamHandle};
+pub use table::GlobalTable;
 pub use topology::{KGroupedStream, KStream, KTable, Predicate, StreamBuilder, Topology};
 pub use window::{Windowed, WindowedStream, Windows};

@@ -24,6 +24,7 @@ use crate::health::StreamHealth;
 use crate::metrics::StreamMetrics;
 use crate::state::db::StateDir;
 use crate::state::{restore, Task};
+use crate::table;
 use crate::topology::Topology;
 
 mod commit;
@@ -51,6 +52,14 @@ pub(crate) struct Runner {
     pub metrics: Arc<StreamMetrics>,
     pub health: Arc<StreamHealth>,
     pub restore_src: restore::Source,
+    /// Threads following the global tables.
+    pub followers: Vec<table::Follower>,
+}
+
+async fn stop_followers(followers: Vec<table::Follower>) {
+    let _ =
+        tokio::task::spawn_blocking(move || followers.into_iter().for_each(table::Follower::stop))
+            .await;
 }
 
 /// Starts stream applications.
@@ -75,6 +84,20 @@ impl StreamApp {
     ) -> Result<StreamHandle> {
         create_topics(&cfg, &topology).await?;
         let dir = StateDir::open(&cfg.state_dir.join(&topology.app))?;
+        let mut followers = Vec::new();
+        for spec in topology.tables.clone() {
+            let (b, x) = (cfg.brokers.clone(), cfg.client_config.clone());
+            let f = tokio::task::spawn_blocking(move || table::load_and_follow(&b, &x, &spec))
+                .await
+                .map_err(|e| StreamError::Stopped(e.to_string()))?;
+            match f {
+                Ok(f) => followers.push(f),
+                Err(e) => {
+                    stop_followers(followers).await;
+                    return Err(e);
+                }
+            }
+        }
         let mut cc =
             rebound_worker::group_consumer_config(&cfg.brokers, &topology.app, cfg.session_timeout);
         cc.set("isolation.level", "read_committed");
@@ -120,6 +143,7 @@ impl StreamApp {
             tasks: HashMap::new(),
             metrics: metrics.clone(),
             health: health.clone(),
+            followers,
         };
         let cancel = CancellationToken::new();
         let task = tokio::spawn(run(runner, cancel.clone()));
@@ -240,6 +264,7 @@ async fn run(mut r: Runner, cancel: CancellationToken) -> Result<()> {
     }
     r.health.set_stopping();
     r.consumer.unsubscribe();
+    stop_followers(std::mem::take(&mut r.followers)).await;
     // Dropping the clients waits for their threads: not on an async thread.
     let _ = tokio::task::spawn_blocking(move || drop(r)).await;
     result

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::codec::Codec;
 use crate::error::{Result, StreamError};
+use crate::table::{GlobalTable, TableSpec};
 
 mod grouped;
 pub(crate) mod node;
@@ -47,6 +48,7 @@ struct Inner {
     stores: Vec<StoreSpec>,
     repartitions: Vec<Internal>,
     sinks: Vec<String>,
+    tables: Vec<TableSpec>,
     errors: Vec<StreamError>,
 }
 
@@ -112,6 +114,18 @@ impl StreamBuilder {
     }
 
     /// Registers a store; returns its id (its index in the topology).
+    /// A table of `topic` (ideally compacted): every partition, on every
+    /// instance, kept up to date while the application runs (see
+    /// [`crate::table`]). Join streams with it by key.
+    pub fn global_table<K: Codec, V: Codec>(&self, topic: &str) -> GlobalTable<K, V> {
+        let spec = TableSpec {
+            topic: topic.to_string(),
+            data: Default::default(),
+        };
+        self.inner().tables.push(spec.clone());
+        GlobalTable::new(spec)
+    }
+
     pub(crate) fn add_store(&self, name: &str, source: &str) -> usize {
         let mut inner = self.inner();
         if inner.stores.iter().any(|s| s.name == name) {
@@ -168,6 +182,7 @@ impl StreamBuilder {
             sources: inner.sources.clone(),
             stores: inner.stores.clone(),
             repartitions: inner.repartitions.clone(),
+            tables: inner.tables.clone(),
         })
     }
 }
@@ -189,6 +204,7 @@ pub struct Topology {
     pub(crate) sources: BTreeMap<String, Source>,
     pub(crate) stores: Vec<StoreSpec>,
     pub(crate) repartitions: Vec<Internal>,
+    pub(crate) tables: Vec<TableSpec>,
 }
 
 impl std::fmt::Debug for Topology {

@@ -3,6 +3,7 @@
 mod aggregate;
 mod common;
 mod eos;
+mod join;
 mod kill;
 mod rebalance;
 mod repartition;
