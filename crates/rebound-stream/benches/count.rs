@@ -8,6 +8,8 @@
 //!
 //! `cargo bench -p rebound-stream --bench count`
 //! Knobs: BENCH_RECORDS, BENCH_KEYS, BENCH_RUNS, BENCH_RSS_KEYS (0: skip),
+//! BENCH_MAX_BATCH (records per commit, default the library's 10,000),
+//! BENCH_SKIP_PLAIN=1 (no reference loop: for profiling),
 //! REBOUND_TEST_BROKERS (an external Kafka instead of the local tansu).
 
 use std::collections::HashMap;
@@ -110,6 +112,7 @@ async fn start(
         .with_state_dir(dir)
         .with_guarantee(g)
         .with_session_timeout(Duration::from_secs(6))
+        .with_max_batch(env_or("BENCH_MAX_BATCH", 10_000))
         .build()
         .unwrap();
     StreamApp::start(cfg, b.build().unwrap()).await.unwrap()
@@ -161,7 +164,7 @@ async fn stream_run(bootstrap: &str, input: &str, n: usize, g: Guarantee) -> (f6
 
 /// Restore: the state directory deleted, the app started again (nothing
 /// new to process): changelog records/s from the first restore to the end.
-async fn restore_rate(bootstrap: &str, input: &str, run: Run) -> (f64, u64) {
+async fn restore_rate(bootstrap: &str, input: &str, run: Run) -> (f64, f64, u64) {
     run.app.stop().await.unwrap();
     std::fs::remove_dir_all(&run.dir).unwrap();
     let app = start(
@@ -182,9 +185,13 @@ async fn restore_rate(bootstrap: &str, input: &str, run: Run) -> (f64, u64) {
     }
     let took = t0.elapsed().as_secs_f64();
     let read = m.restored_total(&format!("{}-counts-changelog", run.app_id));
+    // Excluding each reader's start-up (metadata, finding the end): the
+    // stores' mean restore time, partitions restoring in parallel.
+    let mean =
+        m.restore_seconds.get_sample_sum() / m.restore_seconds.get_sample_count().max(1) as f64;
     app.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(&run.dir);
-    (read as f64 / took, read)
+    (read as f64 / took, read as f64 / mean, read)
 }
 
 fn rss_kib(field: &str) -> u64 {
@@ -214,7 +221,8 @@ async fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    let (mut plain, mut alo, mut eos, mut restore) = (vec![], vec![], vec![], vec![]);
+    let (mut plain, mut alo, mut eos, mut restore, mut reading) =
+        (vec![], vec![], vec![], vec![], vec![]);
     for run in 0..runs {
         let (b, i) = (bootstrap.clone(), input.clone());
         let p = tokio::task::spawn_blocking(move || plain_loop(&b, &i, n))
@@ -224,10 +232,10 @@ async fn main() {
         let (e, eos_run) = stream_run(&bootstrap, &input, n, Guarantee::ExactlyOnce).await;
         eos_run.app.stop().await.unwrap();
         let _ = std::fs::remove_dir_all(&eos_run.dir);
-        let (r, read) = restore_rate(&bootstrap, &input, alo_run).await;
+        let (r, rr, read) = restore_rate(&bootstrap, &input, alo_run).await;
         println!(
             "run {run}: plain {p:.0}/s, at-least-once {a:.0}/s ({:.2}x), exactly-once {e:.0}/s ({:.2}x), \
-             restore {r:.0} changelog records/s ({read} records)",
+             restore {r:.0} changelog records/s wall, {rr:.0}/s reading ({read} records)",
             a / p,
             e / p
         );
@@ -235,14 +243,16 @@ async fn main() {
         alo.push(a);
         eos.push(e);
         restore.push(r);
+        reading.push(rr);
     }
     let (p, a, e) = (median(plain), median(alo), median(eos));
     println!(
         "median over {runs}: plain {p:.0}/s; at-least-once {a:.0}/s = {:.2}x; exactly-once {e:.0}/s = {:.2}x; \
-         restore {:.0} records/s",
+         restore {:.0} records/s wall, {:.0}/s reading",
         a / p,
         e / p,
-        median(restore)
+        median(restore),
+        median(reading)
     );
 
     if rss_keys > 0 {

@@ -14,14 +14,14 @@ use rdkafka::error::KafkaError;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
 use rebound_core::headers::STREAM_INPUT_OFFSET;
-use rebound_core::{epoch_ms, Header, Record};
+use rebound_core::{epoch_ms, Header, Record, Topic};
 use rebound_producer::{OutRecord, Pending, PendingDelivery, TxnError, TxnErrorKind};
 use tracing::warn;
 
 use super::tasks::TaskKey;
 use super::{Output, Runner};
 use crate::error::{Result, StreamError};
-use crate::topology::node::Ctx;
+use crate::topology::node::{Ctx, Source};
 
 /// Per input partition: the first offset in the batch and the next one.
 type Ranges = BTreeMap<TaskKey, (i64, i64)>;
@@ -62,7 +62,7 @@ impl Runner {
         let mut ranges = Ranges::new();
         for r in batch {
             let e = ranges
-                .entry((r.topic.to_string(), r.partition))
+                .entry((r.topic, r.partition))
                 .or_insert((r.offset, r.offset + 1));
             e.1 = e.1.max(r.offset + 1);
         }
@@ -90,16 +90,31 @@ impl Runner {
     }
 
     async fn fill_and_commit(&mut self, batch: &[Record], ranges: &Ranges) -> Result<(), Abort> {
-        let mut out = Vec::new();
-        let mut acks: Vec<Pending> = Vec::new();
-        let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut out = Vec::with_capacity(1024);
+        let failed_before = match &self.out {
+            Output::Alo(p) => p.metrics().failed_total(),
+            Output::Eos(_) => 0,
+        };
+        // Records processed per topic (few topics: a short list).
+        let mut counts: Vec<(Topic, u64, Source)> = Vec::new();
         for rec in batch {
-            let key = (rec.topic.to_string(), rec.partition);
-            let task = self.tasks.get_mut(&key).expect("opened above");
+            let task = self
+                .tasks
+                .get_mut(&(rec.topic, rec.partition))
+                .expect("opened above");
             if rec.offset < task.checkpoint {
                 continue; // in the state already (at-least-once, after a crash)
             }
-            let source = self.topology.sources[rec.topic.as_str()].clone();
+            let i = match counts.iter().position(|(t, _, _)| *t == rec.topic) {
+                Some(i) => i,
+                None => {
+                    let source = self.topology.sources[rec.topic.as_str()].clone();
+                    counts.push((rec.topic, 0, source));
+                    counts.len() - 1
+                }
+            };
+            counts[i].1 += 1;
+            let source = &counts[i].2;
             let mut ctx = Ctx {
                 task,
                 out: &mut out,
@@ -108,19 +123,18 @@ impl Runner {
                 metrics: &self.metrics,
             };
             source(&mut ctx)?;
-            *counts.entry(rec.topic.as_str()).or_default() += 1;
             if out.len() >= 1024 {
-                self.send_all(&mut out, &mut acks).await?;
+                self.send_all(&mut out).await?;
             }
         }
-        for (topic, n) in counts {
-            self.metrics.processed(topic, n);
+        for (topic, n, _) in counts {
+            self.metrics.processed(topic.as_str(), n);
         }
-        self.send_all(&mut out, &mut acks).await?;
+        self.send_all(&mut out).await?;
         let changelog = self.send_changelogs(ranges).await?;
         let offsets: Vec<(String, i32, i64)> = ranges
             .iter()
-            .map(|((t, p), (_, next))| (t.clone(), *p, *next))
+            .map(|((t, p), (_, next))| (t.to_string(), *p, *next))
             .collect();
         match &self.out {
             Output::Eos(p) => {
@@ -130,15 +144,23 @@ impl Runner {
                 p.send_offsets(&offsets, group).await?;
                 p.commit().await?;
             }
-            Output::Alo(_) => {
-                for a in acks {
-                    a.await.map_err(|e| Abort::Fail(e.into()))?;
+            Output::Alo(p) => {
+                // Every output acknowledged (or failed) before the offsets
+                // move; a failure stops the app (a restart redoes the batch).
+                p.flush_async(Duration::from_secs(60))
+                    .await
+                    .map_err(StreamError::from)?;
+                let failed = p.metrics().failed_total() - failed_before;
+                if failed > 0 {
+                    return Err(Abort::Fail(StreamError::Stopped(format!(
+                        "{failed} output record(s) failed delivery; the batch is not committed"
+                    ))));
                 }
             }
         }
         let positions = changelog_positions(changelog).await?;
         for ((t, p), (_, next)) in ranges {
-            let key = (t.clone(), *p);
+            let key = (*t, *p);
             let task = self.tasks.get_mut(&key).expect("task");
             let cl: Vec<(usize, i64)> = positions.get(&key).cloned().unwrap_or_default();
             task.persist(task.checkpoint.max(*next), &cl)?;
@@ -149,14 +171,10 @@ impl Runner {
         Ok(())
     }
 
-    async fn send_all(
-        &self,
-        out: &mut Vec<OutRecord>,
-        acks: &mut Vec<Pending>,
-    ) -> Result<(), Abort> {
+    async fn send_all(&self, out: &mut Vec<OutRecord>) -> Result<(), Abort> {
         for rec in out.drain(..) {
             match &self.out {
-                Output::Alo(p) => acks.push(p.enqueue(&rec).await.map_err(StreamError::from)?),
+                Output::Alo(p) => p.send_and_forget(&rec).await.map_err(StreamError::from)?,
                 Output::Eos(p) => {
                     send_txn(p, &rec).await?;
                 }

@@ -22,8 +22,8 @@ use tracing::{info, warn};
 /// A change of assignment, as the loop must apply it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Event {
-    Assigned(Vec<(String, i32)>),
-    Revoked(Vec<(String, i32)>),
+    Assigned(Vec<(Topic, i32)>),
+    Revoked(Vec<(Topic, i32)>),
 }
 
 #[derive(Default)]
@@ -31,10 +31,10 @@ pub(crate) struct StreamCtx {
     events: Mutex<Vec<Event>>,
 }
 
-fn partitions(tpl: &rdkafka::TopicPartitionList) -> Vec<(String, i32)> {
+fn partitions(tpl: &rdkafka::TopicPartitionList) -> Vec<(Topic, i32)> {
     tpl.elements()
         .iter()
-        .map(|e| (e.topic().to_string(), e.partition()))
+        .map(|e| (Topic::intern(e.topic()), e.partition()))
         .collect()
 }
 
@@ -116,7 +116,7 @@ fn note_events(consumer: &Consumer, batch: &mut Vec<Record>, events: &mut Vec<Ev
             batch.retain(|r| {
                 !parts
                     .iter()
-                    .any(|(t, p)| r.topic.as_str() == t && r.partition == *p)
+                    .any(|(t, p)| r.topic == *t && r.partition == *p)
             });
         }
         events.push(e);

@@ -228,8 +228,9 @@ async fn partition_count(cfg: &StreamConfig, topic: &str) -> Result<Option<i32>>
 }
 
 async fn run(mut r: Runner, cancel: CancellationToken) -> Result<()> {
+    let mut batch = Vec::with_capacity(r.cfg.max_batch);
     let result = loop {
-        let mut batch = Vec::new();
+        batch.clear();
         let mut events = Vec::new();
         let stopping = collect(
             &r.consumer,

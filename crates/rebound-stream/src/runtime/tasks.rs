@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use rdkafka::consumer::Consumer as _;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rebound_core::Topic;
 use tracing::info;
 
 use super::consumer::{Consumer, Event};
@@ -15,7 +16,8 @@ use super::Runner;
 use crate::error::{Result, StreamError};
 use crate::state::{restore, Task};
 
-pub(crate) type TaskKey = (String, i32);
+/// An input partition (the topic interned: no allocation per lookup).
+pub(crate) type TaskKey = (Topic, i32);
 
 impl Runner {
     /// Applies `events` in order.
@@ -61,7 +63,7 @@ impl Runner {
                 .stores
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| s.source == key.0)
+                .filter(|(_, s)| s.source == key.0.as_str())
                 .map(|(id, s)| (id, s.name.clone(), self.topology.changelog_topic(&s.name)))
                 .collect();
             let path = self.dir.partition_file(&key.0, key.1);
@@ -87,7 +89,7 @@ impl Runner {
             match job.await {
                 Ok(Ok(task)) => {
                     info!(
-                        topic = key.0,
+                        topic = key.0.as_str(),
                         partition = key.1,
                         checkpoint = task.checkpoint,
                         "partition ready"
@@ -132,7 +134,7 @@ async fn committed(
         .elements()
         .iter()
         .filter_map(|e| match e.offset() {
-            Offset::Offset(o) => Some(((e.topic().to_string(), e.partition()), o)),
+            Offset::Offset(o) => Some(((Topic::intern(e.topic()), e.partition()), o)),
             _ => None,
         })
         .collect())

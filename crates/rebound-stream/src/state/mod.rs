@@ -279,3 +279,56 @@ impl Task {
         (db, path)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_file() -> PathBuf {
+        std::env::temp_dir()
+            .join(format!("rebound-stream-task-{}", rand::random::<u64>()))
+            .join("state.redb")
+    }
+
+    fn open(path: &std::path::Path) -> Task {
+        let owned = vec![(0, "counts".to_string(), "app-counts-changelog".to_string())];
+        Task::open(0, path.to_path_buf(), &owned, 1).unwrap()
+    }
+
+    #[test]
+    fn a_commit_writes_each_changed_key_once_and_an_abort_forgets_the_changes() {
+        let path = temp_file();
+        let mut t = open(&path);
+        for i in 0..1000i64 {
+            let key = format!("k{}", i % 10).into_bytes();
+            let n = t.get(0, &key).unwrap().map_or(0, |b| b[0]) + 1;
+            t.put(0, key, Some(vec![n]), i);
+        }
+        let store = t.stores[0].as_ref().unwrap();
+        assert_eq!(
+            store.dirty_count(),
+            10,
+            "ten keys changed, a thousand records"
+        );
+        let tags: Vec<i64> = store.dirty().map(|(_, _, tag)| tag).collect();
+        assert!(
+            tags.iter().all(|t| (990..1000).contains(t)),
+            "tagged with the last offset: {tags:?}"
+        );
+        t.persist(1000, &[(0, 10)]).unwrap();
+
+        // An aborted batch: its changes are gone, the file's are back.
+        t.put(0, b"k0".to_vec(), Some(vec![0]), 1000);
+        t.rollback();
+        assert_eq!(t.get(0, b"k0").unwrap(), Some(&[100u8][..]));
+        drop(t);
+
+        let mut t = open(&path);
+        assert_eq!(
+            (t.checkpoint, t.stores[0].as_ref().unwrap().changelog_next),
+            (1000, 10)
+        );
+        assert_eq!(t.get(0, b"k9").unwrap(), Some(&[100u8][..]));
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+}

@@ -11,6 +11,7 @@
 //! committed with its input: the last such entry of a key is the key's
 //! value at the target (each commit flushes every key it changed).
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rebound_core::headers::STREAM_INPUT_OFFSET;
@@ -21,7 +22,7 @@ use super::Task;
 use crate::error::Result;
 use crate::metrics::StreamMetrics;
 
-/// Entries written to the file per redb transaction while restoring.
+/// Distinct keys written to the file per redb transaction while restoring.
 const CHUNK: usize = 50_000;
 
 /// Where the changelog topics are.
@@ -70,7 +71,9 @@ fn restore_store(
     }
     let mut reader = PartitionReader::open(&cfg)?;
     let started = Instant::now();
-    let mut chunk: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(1024);
+    // The last entry of each key wins: a chunk holds distinct keys only,
+    // so the file gets one write per key, not per changelog record.
+    let mut chunk: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
     let (mut next, mut read) = (from, 0u64);
     loop {
         match reader.poll(Duration::from_millis(500))? {
@@ -82,7 +85,7 @@ fn restore_store(
                     .and_then(|t| t.parse::<i64>().ok());
                 if tag.is_some_and(|t| t < target) {
                     if let Some(key) = rec.key {
-                        chunk.push((key, rec.value));
+                        chunk.insert(key, rec.value);
                     }
                 }
                 if chunk.len() >= CHUNK {
@@ -116,7 +119,7 @@ fn restore_store(
 fn write(
     task: &Task,
     name: &str,
-    chunk: &mut Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    chunk: &mut HashMap<Vec<u8>, Option<Vec<u8>>>,
     next: Option<i64>,
 ) -> Result<()> {
     let (db, path) = task.db();
@@ -124,7 +127,7 @@ fn write(
     let txn = db.begin_write().or_db(file)?;
     {
         let mut table = txn.open_table(store_table(name)).or_db(file)?;
-        for (k, v) in chunk.drain(..) {
+        for (k, v) in chunk.drain() {
             match v {
                 Some(v) => table.insert(k.as_slice(), v.as_slice()).map(drop),
                 None => table.remove(k.as_slice()).map(drop),
