@@ -3,7 +3,9 @@
 //! topic as key → decimal count. Compared in the same run with a plain
 //! rdkafka loop (BaseConsumer → HashMap → ThreadedProducer, commit at the
 //! end). Then the restore rate (state directory deleted, rebuilt from the
-//! changelog) and, with `BENCH_RSS_KEYS` distinct keys, resident memory.
+//! changelog) and, with `BENCH_RSS_KEYS` distinct keys, the resident memory
+//! of the `stream_count` example (build it first:
+//! `cargo build --release -p rebound-stream --example stream_count`).
 //! Prints medians over `BENCH_RUNS` runs (default 3), runs interleaved.
 //!
 //! `cargo bench -p rebound-stream --bench count`
@@ -194,14 +196,91 @@ async fn restore_rate(bootstrap: &str, input: &str, run: Run) -> (f64, f64, u64)
     (read as f64 / took, read as f64 / mean, read)
 }
 
-fn rss_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
         .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// Resident memory of the `stream_count` example (its own process, at
+/// least once) counting `keys` records with distinct keys: sampled every
+/// 100 ms until every offset is committed.
+async fn rss(bootstrap: &str, keys: usize) {
+    let bin = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/stream_count");
+    if !bin.exists() {
+        println!(
+            "RSS: {} missing: cargo build --release -p rebound-stream --example stream_count",
+            bin.display()
+        );
+        return;
+    }
+    let input = unique_name("bench-rss-in");
+    create_topic(bootstrap, &input, PARTITIONS).await.unwrap();
+    produce_input(bootstrap, &input, keys, keys);
+    let (group, dir) = (
+        unique_name("bench-rss"),
+        std::env::temp_dir().join(unique_name("bench-rss-state")),
+    );
+    let mut child = std::process::Command::new(bin)
+        .args([
+            "--brokers",
+            bootstrap,
+            "--input",
+            &input,
+            "--output",
+            &format!("{input}-out"),
+            "--group",
+            &group,
+        ])
+        .arg("--state-dir")
+        .arg(&dir)
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut peak_rss = 0;
+    loop {
+        peak_rss = peak_rss.max(rss_kib(child.id(), "VmRSS:"));
+        let (b, g, t) = (bootstrap.to_string(), group.clone(), input.clone());
+        if tokio::task::spawn_blocking(move || committed_total(&b, &g, &t))
+            .await
+            .unwrap()
+            >= keys as i64
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (now, hwm) = (rss_kib(child.id(), "VmRSS:"), rss_kib(child.id(), "VmHWM:"));
+    let state: u64 = std::fs::read_dir(dir.join(&group))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|d| std::fs::metadata(d.path().join("state.redb")).ok())
+        .map(|m| m.len())
+        .sum();
+    println!(
+        "{keys} distinct keys (stream_count, at-least-once): done in {:.1} s; RSS at the end {} MiB, \
+         largest sampled {} MiB, peak (VmHWM) {} MiB; state files {} MiB",
+        started.elapsed().as_secs_f64(),
+        now / 1024,
+        peak_rss / 1024,
+        hwm / 1024,
+        state / (1024 * 1024)
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::main]
@@ -256,28 +335,6 @@ async fn main() {
     );
 
     if rss_keys > 0 {
-        let input = unique_name("bench-rss-in");
-        create_topic(&bootstrap, &input, PARTITIONS).await.unwrap();
-        produce_input(&bootstrap, &input, rss_keys, rss_keys);
-        let before = rss_kib("VmRSS:");
-        let (rate, run) = stream_run(&bootstrap, &input, rss_keys, Guarantee::AtLeastOnce).await;
-        let after = rss_kib("VmRSS:");
-        let state: u64 = std::fs::read_dir(run.dir.join(&run.app_id))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|d| std::fs::metadata(d.path().join("state.redb")).ok())
-            .map(|m| m.len())
-            .sum();
-        println!(
-            "{rss_keys} distinct keys: {rate:.0} records/s; RSS before {} MiB, after {} MiB, peak {} MiB; \
-             state files {} MiB",
-            before / 1024,
-            after / 1024,
-            rss_kib("VmHWM:") / 1024,
-            state / (1024 * 1024)
-        );
-        run.app.stop().await.unwrap();
-        let _ = std::fs::remove_dir_all(&run.dir);
+        rss(&bootstrap, rss_keys).await;
     }
 }
