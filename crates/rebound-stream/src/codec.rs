@@ -13,6 +13,11 @@ pub trait Codec: Clone + Send + Sync + 'static {
     fn encode(&self) -> Vec<u8>;
     /// Back from bytes; the error says what is wrong.
     fn decode(bytes: &[u8]) -> Result<Self, String>;
+    /// Back from owned bytes (what a source has): types that are bytes
+    /// take them without a copy.
+    fn decode_owned(bytes: Vec<u8>) -> Result<Self, String> {
+        Self::decode(&bytes)
+    }
 }
 
 impl Codec for Vec<u8> {
@@ -22,6 +27,9 @@ impl Codec for Vec<u8> {
     fn decode(bytes: &[u8]) -> Result<Self, String> {
         Ok(bytes.to_vec())
     }
+    fn decode_owned(bytes: Vec<u8>) -> Result<Self, String> {
+        Ok(bytes)
+    }
 }
 
 impl Codec for String {
@@ -29,7 +37,10 @@ impl Codec for String {
         self.as_bytes().to_vec()
     }
     fn decode(bytes: &[u8]) -> Result<Self, String> {
-        String::from_utf8(bytes.to_vec()).map_err(|e| format!("not UTF-8: {e}"))
+        Self::decode_owned(bytes.to_vec())
+    }
+    fn decode_owned(bytes: Vec<u8>) -> Result<Self, String> {
+        String::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))
     }
 }
 

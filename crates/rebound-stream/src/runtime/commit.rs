@@ -58,9 +58,9 @@ enum Ack {
 impl Runner {
     /// Processes and commits `batch`; on `Abort::Again` nothing of it is
     /// committed and it will be read again.
-    pub(crate) async fn run_batch(&mut self, batch: &[Record]) -> Result<(), Abort> {
+    pub(crate) async fn run_batch(&mut self, batch: &mut [Record]) -> Result<(), Abort> {
         let mut ranges = Ranges::new();
-        for r in batch {
+        for r in batch.iter() {
             let e = ranges
                 .entry((r.topic, r.partition))
                 .or_insert((r.offset, r.offset + 1));
@@ -89,7 +89,11 @@ impl Runner {
         }
     }
 
-    async fn fill_and_commit(&mut self, batch: &[Record], ranges: &Ranges) -> Result<(), Abort> {
+    async fn fill_and_commit(
+        &mut self,
+        batch: &mut [Record],
+        ranges: &Ranges,
+    ) -> Result<(), Abort> {
         let mut out = Vec::with_capacity(1024);
         let failed_before = match &self.out {
             Output::Alo(p) => p.metrics().failed_total(),
@@ -97,7 +101,7 @@ impl Runner {
         };
         // Records processed per topic (few topics: a short list).
         let mut counts: Vec<(Topic, u64, Source)> = Vec::new();
-        for rec in batch {
+        for rec in batch.iter_mut() {
             let task = self
                 .tasks
                 .get_mut(&(rec.topic, rec.partition))
@@ -115,6 +119,8 @@ impl Runner {
             };
             counts[i].1 += 1;
             let source = &counts[i].2;
+            let (key, value) = (rec.key.take(), rec.value.take());
+            let rec = &*rec;
             let mut ctx = Ctx {
                 task,
                 out: &mut out,
@@ -122,7 +128,7 @@ impl Runner {
                 timestamp: rec.timestamp.unwrap_or_else(epoch_ms),
                 metrics: &self.metrics,
             };
-            source(&mut ctx)?;
+            source(&mut ctx, key, value)?;
             if out.len() >= 1024 {
                 self.send_all(&mut out).await?;
             }

@@ -246,7 +246,7 @@ async fn run(mut r: Runner, cancel: CancellationToken) -> Result<()> {
             break Err(e);
         }
         if !batch.is_empty() {
-            match r.run_batch(&batch).await {
+            match r.run_batch(&mut batch).await {
                 Ok(()) => {}
                 Err(Abort::Again(why)) => {
                     warn!(records = batch.len(), reason = %why, "transaction aborted; reading the batch again");
@@ -301,6 +301,15 @@ impl StreamHandle {
     pub async fn stop(self) -> Result<()> {
         self.cancel.cancel();
         self.join().await
+    }
+
+    /// Drops everything at once, committing nothing (crash simulation, as
+    /// the demo uses it): an open transaction is aborted when the
+    /// transactional id is registered again (the next start on the same
+    /// state directory) or when the transaction timeout passes.
+    pub async fn abort(self) {
+        self.task.abort();
+        let _ = self.task.await;
     }
 
     /// Waits for the loop to end on its own (only on a fatal error).

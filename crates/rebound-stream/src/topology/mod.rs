@@ -92,14 +92,14 @@ impl StreamBuilder {
     pub fn stream<K: Codec, V: Codec>(&self, topic: &str) -> KStream<K, V> {
         let next: Next<K, V> = Arc::default();
         let n = next.clone();
-        let source: Source = Arc::new(move |ctx: &mut Ctx<'_>| {
+        let source: Source = Arc::new(move |ctx: &mut Ctx<'_>, key, value| {
             let rec = ctx.record;
-            let Some(value) = rec.value.as_deref() else {
+            let Some(value) = value else {
                 return Ok(());
             };
-            let k = K::decode(rec.key.as_deref().unwrap_or_default())
+            let k = K::decode_owned(key.unwrap_or_default())
                 .map_err(|e| decode_error("key", rec, e))?;
-            let v = V::decode(value).map_err(|e| decode_error("value", rec, e))?;
+            let v = V::decode_owned(value).map_err(|e| decode_error("value", rec, e))?;
             forward(ctx, &n, k, v)
         });
         let mut inner = self.inner();

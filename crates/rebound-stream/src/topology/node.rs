@@ -19,7 +19,7 @@ pub(crate) struct Ctx<'a> {
     pub task: &'a mut Task,
     /// Records to send (output, repartition) in this commit.
     pub out: &'a mut Vec<OutRecord>,
-    /// The input record.
+    /// The input record (its key and value are taken by the source).
     pub record: &'a Record,
     /// The record's timestamp, epoch ms (now when it has none).
     pub timestamp: i64,
@@ -34,8 +34,10 @@ pub(crate) type Proc<K, V> = Box<dyn Fn(&mut Ctx<'_>, K, V) -> Result<()> + Send
 /// built; at run time only one task calls them, so the lock is uncontended.
 pub(crate) type Next<K, V> = Arc<Mutex<Vec<Proc<K, V>>>>;
 
-/// A source: decodes a consumed record and pushes it into its stream.
-pub(crate) type Source = Arc<dyn Fn(&mut Ctx<'_>) -> Result<()> + Send + Sync>;
+/// A source: decodes a consumed record's key and value (taken out of the
+/// record, no copy) and pushes them into its stream.
+pub(crate) type Source =
+    Arc<dyn Fn(&mut Ctx<'_>, Option<Vec<u8>>, Option<Vec<u8>>) -> Result<()> + Send + Sync>;
 
 /// Hands `k`, `v` to every operator downstream (cloning for all but the last).
 pub(crate) fn forward<K: Clone, V: Clone>(
