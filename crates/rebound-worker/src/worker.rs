@@ -63,7 +63,7 @@ fn client_config(cfg: &WorkerConfig) -> ClientConfig {
 
 /// The consumer settings every group member of rebound uses: manual
 /// commits, earliest reset, cooperative-sticky rebalancing.
-pub(crate) fn group_consumer_config(
+pub fn group_consumer_config(
     brokers: &str,
     group: &str,
     session_timeout: Duration,
