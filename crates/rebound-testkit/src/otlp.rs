@@ -99,6 +99,19 @@ impl Receiver {
     }
 }
 
+/// Panics when an attribute of any span contains `needle` (keys and values
+/// of records must never reach a span).
+pub fn assert_not_recorded(spans: &[Span], needle: &str) {
+    for s in spans {
+        assert!(
+            s.attributes.values().all(|v| !v.contains(needle)),
+            "{needle:?} reached span {}: {:?}",
+            s.name,
+            s.attributes
+        );
+    }
+}
+
 /// The spans of `trace_id` as an indented tree, one span per line
 /// (`name [kind]`, ` !` when failed), children in start order; spans whose
 /// parent was not received are roots.

@@ -5,9 +5,8 @@
 use std::time::Duration;
 
 use crate::common::{http_task, Recorder};
-use rebound_scheduler::ServeConfig;
+use crate::delivery_http::serve;
 use rebound_testkit::otlp;
-use tokio_util::sync::CancellationToken;
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT: &str = "00f067aa0ba902b7";
@@ -19,19 +18,8 @@ async fn deliveries_continue_the_trace_the_task_was_created_under() {
     let provider = otlp::install(&receiver.endpoint(), "scheduler");
     let rec = Recorder::start().await;
     rec.script(&[500]);
-    let dir = tempfile::tempdir().unwrap();
-    let config = ServeConfig {
-        store_url: format!("file://{}", dir.path().display()),
-        ..ServeConfig::default()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    let served = tokio::spawn(rebound_scheduler::serve::serve_on(
-        config,
-        listener,
-        stop.clone(),
-    ));
+    let served = serve().await;
+    let base = served.base.clone();
 
     let task = http_task("tr-1", &rec.url("hook"), 2, 1);
     let create = |traceparent: String| {
@@ -54,8 +42,8 @@ async fn deliveries_continue_the_trace_the_task_was_created_under() {
     assert_eq!(create(other.to_string()).await, 200);
     rec.wait_for(Duration::from_secs(20), "2 deliveries", |r| r.len() >= 2)
         .await;
-    stop.cancel();
-    served.await.unwrap().unwrap();
+    served.stop.cancel();
+    served.handle.await.unwrap().unwrap();
     tokio::task::spawn_blocking(move || provider.force_flush().unwrap())
         .await
         .unwrap();

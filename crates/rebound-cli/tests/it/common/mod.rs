@@ -28,6 +28,15 @@ pub fn rebound() -> Command {
     rebound_with_log("warn")
 }
 
+/// Serves `app` on an ephemeral 127.0.0.1 port for the rest of the test;
+/// its base URL (`http://127.0.0.1:PORT`).
+pub async fn serve_http(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
 /// Output bytes as text (lossy).
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
