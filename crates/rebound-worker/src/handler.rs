@@ -156,11 +156,9 @@ impl<H> Traced<H> {
             self.tracer.is_live() || recs.iter().any(|r| trace::carries_context(&r.headers));
         let (cx, caught) = if traced {
             let cx = open(&self.tracer);
-            let fut = {
-                let _current = cx.clone().attach();
-                handle()
-            };
-            let caught = AssertUnwindSafe(fut)
+            // `handle` returns an async block: the handler is called in its
+            // first poll, with `cx` current.
+            let caught = AssertUnwindSafe(handle())
                 .catch_unwind()
                 .with_context(cx.clone())
                 .await;
