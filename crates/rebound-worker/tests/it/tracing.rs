@@ -1,6 +1,6 @@
 //! Tracing on the real broker: the exact span tree of a record that fails,
-//! waits in a retry tier and is then handled, exported over OTLP to an
-//! in-process receiver.
+//! waits in a retry tier and is then handled, and a batch's one span linked
+//! to each record; exported over OTLP to an in-process receiver.
 
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
@@ -111,4 +111,70 @@ async fn a_record_retried_through_a_tier_stays_one_trace() {
         sent.offset.to_string()
     );
     otlp::assert_not_recorded(&spans, "secret");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_one_span_linked_to_each_record() {
+    let receiver = otlp::Receiver::start().await;
+    let provider = otlp::install(&receiver.endpoint(), "worker-test");
+    let bed = Bed::new("t", 1).await;
+    // Four records, each sent in its own trace (its own root `send` span),
+    // queued before the worker starts so they arrive as one batch.
+    let producer = Producer::new(&ProducerConfig::new(bed.bootstrap())).unwrap();
+    for i in 0..4 {
+        producer
+            .send(&OutRecord::new(&bed.topic, i.to_string()))
+            .await
+            .unwrap();
+    }
+    let batches = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let handler = {
+        let batches = batches.clone();
+        rebound_worker::batch_handler_fn(move |recs: &[Record]| {
+            batches.lock().unwrap().push(recs.len());
+            std::future::ready(Ok(()))
+        })
+    };
+    let cfg = bed
+        .config(&unique_name("g"))
+        .with_ordering(rebound_worker::Ordering::Batch)
+        .with_max_batch_size(10)
+        .build()
+        .unwrap();
+    let w = Worker::start_batch(cfg, handler).await.unwrap();
+    wait_until(Duration::from_secs(30), "the batch", || {
+        let n: usize = batches.lock().unwrap().iter().sum();
+        async move { n == 4 }
+    })
+    .await;
+    w.stop().await.unwrap();
+    tokio::task::spawn_blocking(move || provider.force_flush().unwrap())
+        .await
+        .unwrap();
+
+    let sizes = batches.lock().unwrap().clone();
+    let spans = receiver
+        .wait_for(Duration::from_secs(10), |s| s.len() >= 4 + sizes.len())
+        .await;
+    let sends: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name.starts_with("send"))
+        .collect();
+    let process: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == format!("process {}", bed.topic))
+        .collect();
+    assert_eq!((sends.len(), process.len()), (4, sizes.len()), "{spans:#?}");
+    // Each batch span is a root linked to exactly its records' spans; all
+    // links together name every record once.
+    let mut linked: Vec<&String> = process.iter().flat_map(|p| &p.links).collect();
+    for (p, n) in process.iter().zip(&sizes) {
+        assert_eq!(p.parent, None);
+        assert_eq!(p.links.len(), *n);
+        assert_eq!(p.attributes["messaging.batch.message_count"], n.to_string());
+    }
+    linked.sort();
+    let mut sent: Vec<&String> = sends.iter().map(|s| &s.span_id).collect();
+    sent.sort();
+    assert_eq!(linked, sent);
 }
