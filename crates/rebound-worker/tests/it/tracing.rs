@@ -178,3 +178,64 @@ async fn a_batch_is_one_span_linked_to_each_record() {
     sent.sort();
     assert_eq!(linked, sent);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exactly_once_output_continues_its_inputs_trace() {
+    use rebound_worker::exactly_once::{Pipeline, PipelineConfig};
+    let receiver = otlp::Receiver::start().await;
+    let provider = otlp::install(&receiver.endpoint(), "worker-test");
+    let bed = Bed::new("t", 1).await;
+    let out = unique_name("out");
+    create_topic(bed.bootstrap(), &out, 1).await.unwrap();
+    let producer = Producer::new(&ProducerConfig::new(bed.bootstrap())).unwrap();
+    producer
+        .send(&OutRecord::new(&bed.topic, "0"))
+        .await
+        .unwrap();
+    let config = PipelineConfig::builder()
+        .with_brokers(bed.bootstrap())
+        .with_group(unique_name("g"))
+        .with_topic(&bed.topic)
+        .with_transactional_id(unique_name("txn"))
+        .with_session_timeout(Duration::from_millis(
+            rebound_testkit::FAST_SESSION_TIMEOUT_MS as u64,
+        ))
+        .build()
+        .unwrap();
+    let p = Pipeline::start(
+        config,
+        crate::common::eos::copy_to(out.clone(), "1".into(), Vec::new()),
+    )
+    .await
+    .unwrap();
+    wait_until(Duration::from_secs(60), "the input committed", || {
+        let done = p.stats().records_in == 1;
+        async move { done }
+    })
+    .await;
+    p.stop().await.unwrap();
+    tokio::task::spawn_blocking(move || provider.force_flush().unwrap())
+        .await
+        .unwrap();
+
+    let spans = receiver
+        .wait_for(Duration::from_secs(10), |s| s.len() >= 3)
+        .await;
+    let root = spans.iter().find(|s| s.parent.is_none()).unwrap();
+    let t = &bed.topic;
+    assert_eq!(
+        otlp::tree(&spans, &root.trace_id),
+        format!("send {t} [producer]\n  process {t} [consumer]\n    send {out} [producer]\n"),
+        "{spans:#?}"
+    );
+    // The output record carries its send span's context.
+    let written = rebound_testkit::read_all(bed.bootstrap(), &out).unwrap();
+    let send_out = spans
+        .iter()
+        .find(|s| s.name == format!("send {out}"))
+        .unwrap();
+    assert_eq!(
+        written[0].header("traceparent"),
+        Some(format!("00-{}-{}-01", root.trace_id, send_out.span_id).as_str())
+    );
+}
