@@ -15,6 +15,7 @@
 //! - `cluster`: the cluster flags of `topic`, `group`, `lag` and their clients.
 //! - `args`: shared flag parsers (durations, URLs, topic names).
 //! - `log`: `--log-level` and `--log-format` for every command.
+//! - `telemetry`: trace export over OTLP from the `OTEL_*` variables.
 
 mod args;
 mod cluster;
@@ -28,6 +29,7 @@ mod security;
 mod shutdown;
 mod sink;
 mod sink_policy;
+mod telemetry;
 mod time;
 
 use clap::{Parser, Subcommand};
@@ -90,6 +92,13 @@ fn main() -> std::process::ExitCode {
         eprintln!("error: {}", rebound_core::DisplayChain(e.as_ref()));
         return std::process::ExitCode::FAILURE;
     }
+    let telemetry = match telemetry::init() {
+        Ok(t) => t,
+        Err(e) => {
+            log::fatal(&e, cli.log_format);
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -117,6 +126,8 @@ fn main() -> std::process::ExitCode {
             Command::Outbox(a) => cmd::outbox::run(a).await,
         }
     });
+    // Before the runtime goes: the exporter's last batch.
+    telemetry.shutdown();
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -8,11 +8,14 @@
 //! the Standard Webhooks signature. Statuses are classified by the route's
 //! [`StatusPolicy`](crate::sink_policy::StatusPolicy) (by default 2xx is
 //! success; 429 and 503 are throttling honouring `Retry-After`; anything
-//! else is transient); connection errors are transient failures.
+//! else is transient); connection errors are transient failures. Each
+//! request runs in an HTTP client span under the record's `process` span
+//! and carries its `traceparent`.
 
 use std::future::Future;
 
 use base64::Engine;
+use rebound_core::trace::{self, Tracer};
 use rebound_worker::{Handler, HandlerError, HandlerResult, Record};
 
 use crate::route::RouteSettings;
@@ -26,6 +29,7 @@ pub struct HttpSink {
     method: reqwest::Method,
     headers: reqwest::header::HeaderMap,
     extras: SinkExtras,
+    tracer: Tracer,
 }
 
 impl HttpSink {
@@ -49,6 +53,7 @@ impl HttpSink {
             method: route.http_method.clone(),
             headers,
             extras: SinkExtras::of(route),
+            tracer: trace::tracer(),
         })
     }
 }
@@ -81,18 +86,28 @@ impl Handler for HttpSink {
                 ),
             };
         }
-        let req = self.extras.sign(req, record);
+        let mut req = self.extras.sign(req, record);
+        let cx = trace::http_span(&self.tracer, self.method.as_str(), &self.url);
+        for (name, value) in trace::http_headers(&cx) {
+            req = req.header(name, value);
+        }
         let extras = self.extras.clone();
         let at = (record.topic, record.partition, record.offset);
         async move {
             extras.permit().await;
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| HandlerError::transient(format!("HTTP sink request failed: {e}")))?;
-            let after = resp.headers().get(reqwest::header::RETRY_AFTER);
-            let after = after.and_then(|v| v.to_str().ok());
-            extras.statuses.classify(&at, resp.status(), after)
+            let result = match req.send().await {
+                Ok(resp) => {
+                    trace::record_status_code(&cx, resp.status().as_u16());
+                    let after = resp.headers().get(reqwest::header::RETRY_AFTER);
+                    let after = after.and_then(|v| v.to_str().ok());
+                    extras.statuses.classify(&at, resp.status(), after)
+                }
+                Err(e) => Err(HandlerError::transient(format!(
+                    "HTTP sink request failed: {e}"
+                ))),
+            };
+            trace::end(&cx, result.as_ref().map(|_| ()).map_err(|e| &e.message));
+            result
         }
     }
 }

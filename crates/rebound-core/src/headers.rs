@@ -30,5 +30,9 @@ pub const REPLAYED: &str = "rebound.replayed";
 /// Set by the outbox relay on every record it publishes: the row's unique
 /// id (a UUID), what the dedupe (inbox) layer recognises duplicates by.
 pub const OUTBOX_ID: &str = "rebound.outbox.id";
+/// Set by `rebound-stream` on every changelog record: the input offset
+/// (of the store's input partition) whose processing wrote it last. A
+/// restore applies only entries below the committed input offset.
+pub const STREAM_INPUT_OFFSET: &str = "rebound.stream.offset";
 /// W3C trace context.
 pub const TRACEPARENT: &str = "traceparent";

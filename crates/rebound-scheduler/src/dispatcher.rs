@@ -11,6 +11,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use rebound_core::trace::FutureExt as _;
 use rebound_core::{Backoff, DisplayChain};
 
 use crate::clock::Clock;
@@ -239,6 +240,7 @@ impl Dispatcher {
                 key: &key,
                 payload: t.spec.message_data.as_bytes(),
             })
+            .with_context(t.spec.trace_parent.context())
             .await;
         match r {
             Ok(()) => {
@@ -306,6 +308,7 @@ impl Dispatcher {
                 key: &key,
                 payload: &envelope,
             })
+            .with_context(t.spec.trace_parent.context())
             .await;
         match r {
             Ok(()) => {

@@ -82,7 +82,7 @@ pub use rebound_core::{
     ValidationError,
 };
 pub use runtime::RunSummary;
-pub use worker::{Worker, WorkerHandle};
+pub use worker::{group_consumer_config, Worker, WorkerHandle};
 
 /// The README's Rust examples, compiled as doc tests (`cargo test --doc`).
 #[cfg(doctest)]

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 use rebound_core::ErrorKind;
 
@@ -23,6 +24,7 @@ pub struct Metrics {
     pub frozen_partitions: IntGauge,
     committed: IntGaugeVec,
     lag: IntGaugeVec,
+    lag_seconds: GaugeVec,
     /// Commit round-trip latency.
     pub commit_latency: Histogram,
     commit_failures: IntCounter,
@@ -161,6 +163,16 @@ impl Metrics {
             "High watermark minus committed offset per partition",
             &["topic", "partition"],
         );
+        let lag_seconds = GaugeVec::new(
+            opts(
+                "rebound_consumer_lag_seconds",
+                "Age of the oldest record fetched and not finished per partition (0 when none)",
+                cl,
+            ),
+            &["topic", "partition"],
+        )
+        .expect("valid metric");
+        register(&r, &lag_seconds);
         let commit_latency = Histogram::with_opts(
             HistogramOpts::new("rebound_commit_latency_seconds", "Offset commit latency")
                 .const_labels(cl.clone())
@@ -228,6 +240,7 @@ impl Metrics {
             frozen_partitions,
             committed,
             lag,
+            lag_seconds,
             commit_latency,
             commit_failures,
             rebalances,
@@ -285,6 +298,7 @@ impl Metrics {
             Box::new(self.frozen_partitions.clone()),
             Box::new(self.committed.clone()),
             Box::new(self.lag.clone()),
+            Box::new(self.lag_seconds.clone()),
             Box::new(self.commit_latency.clone()),
             Box::new(self.commit_failures.clone()),
             Box::new(self.rebalances.clone()),
@@ -338,11 +352,25 @@ impl Metrics {
             .get()
     }
 
+    /// The last `rebound_consumer_lag_seconds` of a partition.
+    pub fn lag_seconds(&self, topic: &str, partition: i32) -> f64 {
+        self.lag_seconds
+            .with_label_values(&[topic, &partition.to_string()])
+            .get()
+    }
+
     /// Sets the lag of a partition.
     pub fn set_lag(&self, topic: &str, partition: i32, lag: i64) {
         self.lag
             .with_label_values(&[topic, &partition.to_string()])
             .set(lag);
+    }
+
+    /// Sets how far behind a partition's processing is, in seconds.
+    pub fn set_lag_seconds(&self, topic: &str, partition: i32, seconds: f64) {
+        self.lag_seconds
+            .with_label_values(&[topic, &partition.to_string()])
+            .set(seconds);
     }
 
     /// Counts a failed commit.

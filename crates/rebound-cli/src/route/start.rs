@@ -17,19 +17,29 @@ use crate::sink::HttpSink;
 pub struct Kafka {
     /// Bootstrap servers, `host:port[,host:port]`.
     pub brokers: String,
-    /// librdkafka properties of every client (TLS, SASL, …).
+    /// librdkafka properties (TLS, SASL, tuning): all of them for the
+    /// consumer, the connection ones for the DLQ producer and admin calls.
     pub props: Vec<(String, String)>,
     /// How long to wait for the brokers at start.
     pub connect_timeout: Duration,
 }
 
+impl Kafka {
+    /// What clients other than the consumer get: the connection properties
+    /// only (librdkafka warns about, and ignores, a consumer's tuning).
+    fn side_props(&self) -> Vec<(String, String)> {
+        self.props
+            .iter()
+            .filter(|(k, _)| rebound_core::properties::is_connection(k))
+            .cloned()
+            .collect()
+    }
+}
+
 /// Creates `topics` (missing ones only) with as many partitions as `source`.
 async fn create_missing(kafka: &Kafka, source: &str, topics: &[String]) -> anyhow::Result<()> {
-    let (b, x, s) = (
-        kafka.brokers.clone(),
-        kafka.props.clone(),
-        source.to_string(),
-    );
+    let props = kafka.side_props();
+    let (b, x, s) = (kafka.brokers.clone(), props.clone(), source.to_string());
     let timeout = kafka.connect_timeout;
     let partitions = tokio::task::spawn_blocking(move || {
         rebound_producer::admin::partition_count(&b, &x, &s, timeout)
@@ -43,7 +53,7 @@ async fn create_missing(kafka: &Kafka, source: &str, topics: &[String]) -> anyho
     })?
     .unwrap_or(1);
     for t in topics {
-        rebound_producer::admin::ensure_topic(&kafka.brokers, &kafka.props, t, partitions as i32)
+        rebound_producer::admin::ensure_topic(&kafka.brokers, &props, t, partitions as i32)
             .await
             .with_context(|| format!("creating topic {t}"))?;
     }
@@ -82,7 +92,8 @@ pub async fn start(
         registry,
         const_labels.clone(),
     ));
-    let stack = match route.stack(sink, &kafka.brokers, &kafka.props, &metrics, &const_labels) {
+    let side = kafka.side_props();
+    let stack = match route.stack(sink, &kafka.brokers, &side, &metrics, &const_labels) {
         Ok(s) => s,
         Err(e) => {
             metrics.unregister();

@@ -14,6 +14,7 @@ mod cli_security;
 mod cli_serve;
 mod cli_tasks;
 mod cli_topic;
+mod cli_tracing;
 mod cli_webhook;
 mod cli_worker;
 mod common;

@@ -3,11 +3,14 @@
 //! With a secret, signed the Standard Webhooks way (`webhook-id` is the
 //! task id, the same for every attempt, so a receiver can deduplicate
 //! retries; the dead-letter envelope is `<id>|dead`); with the SSRF guard
-//! ([`super::guard`]), private destinations are refused.
+//! ([`super::guard`]), private destinations are refused. Each POST runs in
+//! an HTTP client span (under the task's trace) and carries its
+//! `traceparent`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use rebound_core::trace::{self, Tracer};
 use rebound_core::webhook::{unix_seconds, WebhookSecret};
 
 use super::guard::{refused_in, Guard, GuardedResolver};
@@ -31,6 +34,7 @@ pub struct HttpSink {
     client: reqwest::Client,
     secret: Option<WebhookSecret>,
     guard: Option<Arc<Guard>>,
+    tracer: Tracer,
 }
 
 impl Default for HttpSink {
@@ -59,6 +63,7 @@ impl HttpSink {
             client,
             secret: options.secret,
             guard,
+            tracer: trace::tracer(),
         }
     }
 
@@ -106,12 +111,27 @@ impl HttpSink {
                 req = req.header(k, v);
             }
         }
-        let resp = req
-            .body(d.payload.to_vec())
-            .send()
-            .await
-            .map_err(|source| Self::transport(url, source))?;
+        let cx = match url::Url::parse(url) {
+            Ok(u) => trace::http_span(&self.tracer, "POST", &u),
+            Err(_) => trace::Context::new(),
+        };
+        for (name, value) in trace::http_headers(&cx) {
+            req = req.header(name, value);
+        }
+        let r = Self::answer(url, req.body(d.payload.to_vec()).send().await, &cx);
+        trace::end(&cx, r.as_ref().map(|_| ()));
+        r
+    }
+
+    /// The delivery's outcome from the answer (status noted on the span).
+    fn answer(
+        url: &str,
+        sent: Result<reqwest::Response, reqwest::Error>,
+        cx: &trace::Context,
+    ) -> Result<(), DeliveryError> {
+        let resp = sent.map_err(|source| Self::transport(url, source))?;
         let status = resp.status();
+        trace::record_status_code(cx, status.as_u16());
         if status.is_success() {
             Ok(())
         } else {

@@ -16,7 +16,7 @@ pub(crate) struct Served {
     _dir: tempfile::TempDir,
 }
 
-async fn serve() -> Served {
+pub(crate) async fn serve() -> Served {
     serve_with(rebound_scheduler::deliver::HttpOptions::default()).await
 }
 

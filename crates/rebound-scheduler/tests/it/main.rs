@@ -12,3 +12,4 @@ mod http_api;
 mod redis_instances;
 mod redis_modes;
 mod store_contract;
+mod tracing;

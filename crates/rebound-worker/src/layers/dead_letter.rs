@@ -152,6 +152,7 @@ impl<H: Handler> Handler for DeadLetter<H> {
             }
             Err(e) => e,
         };
+        rebound_core::trace::fail_current(&err);
         let policy = &self.layer.policy;
         let history = History::of(record);
         let tier =

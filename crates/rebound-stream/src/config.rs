@@ -1,0 +1,164 @@
+//! [`StreamConfig`]: where the brokers and the state are, and the guarantee.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Result, StreamError};
+
+/// The processing guarantee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Guarantee {
+    /// Output, changelog and state are written, then the input offsets
+    /// committed: a crash can process records again (outputs repeated),
+    /// never lose them.
+    #[default]
+    AtLeastOnce,
+    /// Output, changelog writes and input offsets commit in one Kafka
+    /// transaction; the local state file follows the commit. A
+    /// `read_committed` reader sees each input's effect exactly once.
+    ExactlyOnce,
+}
+
+/// How a stream application runs.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    pub(crate) brokers: String,
+    pub(crate) state_dir: PathBuf,
+    pub(crate) guarantee: Guarantee,
+    pub(crate) commit_interval: Duration,
+    pub(crate) max_batch: usize,
+    pub(crate) session_timeout: Duration,
+    pub(crate) transaction_timeout: Duration,
+    pub(crate) client_config: Vec<(String, String)>,
+}
+
+impl StreamConfig {
+    /// Starts a configuration: brokers and state directory are required.
+    pub fn builder() -> StreamConfigBuilder {
+        StreamConfigBuilder {
+            cfg: StreamConfig {
+                brokers: String::new(),
+                state_dir: PathBuf::new(),
+                guarantee: Guarantee::AtLeastOnce,
+                commit_interval: Duration::from_millis(100),
+                max_batch: 10_000,
+                session_timeout: Duration::from_secs(10),
+                transaction_timeout: Duration::from_secs(60),
+                client_config: Vec::new(),
+            },
+        }
+    }
+
+    /// The guarantee.
+    pub fn guarantee(&self) -> Guarantee {
+        self.guarantee
+    }
+}
+
+/// Builds a [`StreamConfig`].
+#[derive(Debug, Clone)]
+pub struct StreamConfigBuilder {
+    cfg: StreamConfig,
+}
+
+impl StreamConfigBuilder {
+    /// Bootstrap servers, `host:port[,host:port]`.
+    pub fn with_brokers(mut self, brokers: impl Into<String>) -> Self {
+        self.cfg.brokers = brokers.into();
+        self
+    }
+
+    /// Directory of the local state (one file per input partition). One
+    /// process at a time: a second one is refused.
+    pub fn with_state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cfg.state_dir = dir.into();
+        self
+    }
+
+    /// At-least-once (default) or exactly-once.
+    pub fn with_guarantee(mut self, g: Guarantee) -> Self {
+        self.cfg.guarantee = g;
+        self
+    }
+
+    /// How long a batch collects records before it is processed and
+    /// committed (default 100 ms).
+    pub fn with_commit_interval(mut self, d: Duration) -> Self {
+        self.cfg.commit_interval = d;
+        self
+    }
+
+    /// Records per commit at most (default 10,000).
+    pub fn with_max_batch(mut self, n: usize) -> Self {
+        self.cfg.max_batch = n;
+        self
+    }
+
+    /// Consumer group session timeout (default 10 s).
+    pub fn with_session_timeout(mut self, d: Duration) -> Self {
+        self.cfg.session_timeout = d;
+        self
+    }
+
+    /// Broker-side transaction timeout in exactly-once mode (default 60 s).
+    pub fn with_transaction_timeout(mut self, d: Duration) -> Self {
+        self.cfg.transaction_timeout = d;
+        self
+    }
+
+    /// Any librdkafka property for every client (TLS, SASL).
+    pub fn with_client_config(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
+        self.cfg.client_config.push((k.into(), v.into()));
+        self
+    }
+
+    /// Checks the settings.
+    pub fn build(self) -> Result<StreamConfig> {
+        let c = self.cfg;
+        if c.brokers.trim().is_empty() {
+            return Err(StreamError::config("brokers", "must not be empty"));
+        }
+        if c.state_dir.as_os_str().is_empty() {
+            return Err(StreamError::config("state_dir", "must not be empty"));
+        }
+        if c.max_batch == 0 {
+            return Err(StreamError::config("max_batch", "must be at least 1"));
+        }
+        if c.commit_interval.is_zero() {
+            return Err(StreamError::config("commit_interval", "must be above zero"));
+        }
+        if c.guarantee == Guarantee::ExactlyOnce && c.transaction_timeout < c.commit_interval * 2 {
+            return Err(StreamError::config(
+                "transaction_timeout",
+                "must be at least twice the commit interval",
+            ));
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_settings_are_named() {
+        let e = StreamConfig::builder()
+            .with_state_dir("/tmp/x")
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("brokers"), "{e}");
+        let e = StreamConfig::builder()
+            .with_brokers("b:1")
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("state_dir"), "{e}");
+        let e = StreamConfig::builder()
+            .with_brokers("b:1")
+            .with_state_dir("/tmp/x")
+            .with_max_batch(0)
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("max_batch"), "{e}");
+    }
+}

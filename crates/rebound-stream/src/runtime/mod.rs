@@ -1,0 +1,321 @@
+//! Running a topology: [`StreamApp::start`] checks the topics, creates the
+//! internal ones, locks the state directory, joins the group and starts
+//! the loop: collect a batch → apply assignment changes (restore) →
+//! process and commit the batch.
+//!
+//! - `consumer`: the consumer context (assignment events) and `collect`.
+//! - `tasks`: opening, restoring and closing partitions' state.
+//! - `commit`: processing a batch and committing it (both guarantees).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::Consumer as _;
+use rebound_producer::admin::{self, TopicSpec};
+use rebound_producer::{Producer, ProducerConfig, TransactionalProducer};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, warn};
+
+use crate::config::{Guarantee, StreamConfig};
+use crate::error::{Result, StreamError};
+use crate::health::StreamHealth;
+use crate::metrics::StreamMetrics;
+use crate::state::db::StateDir;
+use crate::state::{restore, Task};
+use crate::table;
+use crate::topology::Topology;
+
+mod commit;
+mod consumer;
+mod tasks;
+
+use commit::Abort;
+use consumer::{collect, Consumer, StreamCtx};
+use tasks::TaskKey;
+
+/// Where output goes.
+pub(crate) enum Output {
+    Alo(Producer),
+    Eos(TransactionalProducer),
+}
+
+/// The loop's state.
+pub(crate) struct Runner {
+    pub topology: Topology,
+    pub cfg: StreamConfig,
+    pub consumer: Consumer,
+    pub out: Output,
+    pub dir: StateDir,
+    pub tasks: HashMap<TaskKey, Task>,
+    pub metrics: Arc<StreamMetrics>,
+    pub health: Arc<StreamHealth>,
+    pub restore_src: restore::Source,
+    /// Threads following the global tables.
+    pub followers: Vec<table::Follower>,
+}
+
+async fn stop_followers(followers: Vec<table::Follower>) {
+    let _ =
+        tokio::task::spawn_blocking(move || followers.into_iter().for_each(table::Follower::stop))
+            .await;
+}
+
+/// Starts stream applications.
+#[derive(Debug)]
+pub struct StreamApp;
+
+impl StreamApp {
+    /// Checks that the input topics exist, creates the repartition and
+    /// (compacted) changelog topics with the partition counts of the topics
+    /// they follow, locks the state directory, registers the transactional
+    /// id (exactly-once; it is stable per state directory, so a restart
+    /// fences its crashed predecessor) and starts the loop.
+    pub async fn start(cfg: StreamConfig, topology: Topology) -> Result<StreamHandle> {
+        Self::start_with_metrics(cfg, topology, Arc::new(StreamMetrics::new())).await
+    }
+
+    /// [`start`](Self::start) with metrics in a registry of the caller's.
+    pub async fn start_with_metrics(
+        cfg: StreamConfig,
+        topology: Topology,
+        metrics: Arc<StreamMetrics>,
+    ) -> Result<StreamHandle> {
+        create_topics(&cfg, &topology).await?;
+        let dir = StateDir::open(&cfg.state_dir.join(&topology.app))?;
+        let mut followers = Vec::new();
+        for spec in topology.tables.clone() {
+            let (b, x) = (cfg.brokers.clone(), cfg.client_config.clone());
+            let f = tokio::task::spawn_blocking(move || table::load_and_follow(&b, &x, &spec))
+                .await
+                .map_err(|e| StreamError::Stopped(e.to_string()))?;
+            match f {
+                Ok(f) => followers.push(f),
+                Err(e) => {
+                    stop_followers(followers).await;
+                    return Err(e);
+                }
+            }
+        }
+        let mut cc =
+            rebound_worker::group_consumer_config(&cfg.brokers, &topology.app, cfg.session_timeout);
+        cc.set("isolation.level", "read_committed");
+        for (k, v) in &cfg.client_config {
+            cc.set(k, v);
+        }
+        let consumer: Consumer = Arc::new(
+            cc.create_with_context(StreamCtx::default())
+                .map_err(|e| StreamError::kafka("creating the consumer", e))?,
+        );
+        let mut pc = ProducerConfig::new(&cfg.brokers).with_linger(Duration::from_millis(5));
+        for (k, v) in &cfg.client_config {
+            pc = pc.with_client_config(k, v);
+        }
+        let out = match cfg.guarantee {
+            Guarantee::AtLeastOnce => Output::Alo(Producer::new(&pc)?),
+            Guarantee::ExactlyOnce => Output::Eos(
+                TransactionalProducer::init(
+                    &pc,
+                    &format!("{}-{}", topology.app, dir.instance_id),
+                    cfg.transaction_timeout,
+                )
+                .await?,
+            ),
+        };
+        let topics = topology.source_topics();
+        let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&refs)
+            .map_err(|e| StreamError::kafka("subscribing", e))?;
+        let health = Arc::new(StreamHealth::default());
+        health.looped();
+        let runner = Runner {
+            restore_src: restore::Source {
+                brokers: cfg.brokers.clone(),
+                client_config: cfg.client_config.clone(),
+            },
+            topology,
+            cfg,
+            consumer,
+            out,
+            dir,
+            tasks: HashMap::new(),
+            metrics: metrics.clone(),
+            health: health.clone(),
+            followers,
+        };
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run(runner, cancel.clone()));
+        Ok(StreamHandle {
+            cancel,
+            task,
+            metrics,
+            health,
+        })
+    }
+}
+
+/// Creates the internal topics; the inputs must exist.
+async fn create_topics(cfg: &StreamConfig, topology: &Topology) -> Result<()> {
+    let mut counts: HashMap<String, i32> = HashMap::new();
+    for t in topology.input_topics() {
+        let n = partition_count(cfg, &t)
+            .await?
+            .ok_or_else(|| StreamError::config(format!("input topic {t:?}"), "does not exist"))?;
+        counts.insert(t, n);
+    }
+    for internal in topology.internal_topics() {
+        let n = counts[&internal.partitions_like];
+        let spec = TopicSpec {
+            name: internal.topic.clone(),
+            partitions: n,
+            replication: 1,
+            configs: if internal.compacted {
+                vec![("cleanup.policy".into(), "compact".into())]
+            } else {
+                Vec::new()
+            },
+        };
+        match admin::create_topic_with(
+            &cfg.brokers,
+            &cfg.client_config,
+            &spec,
+            Duration::from_secs(10),
+        )
+        .await
+        {
+            Ok(()) => {}
+            Err(e)
+                if matches!(
+                    e.source,
+                    rdkafka::error::KafkaError::AdminOp(
+                        rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists
+                    )
+                ) =>
+            {
+                let have = partition_count(cfg, &internal.topic).await?;
+                if have != Some(n) {
+                    return Err(StreamError::config(
+                        format!("internal topic {:?}", internal.topic),
+                        format!(
+                            "has {have:?} partitions, its input {:?} has {n}: \
+                                 state would not follow its partitions",
+                            internal.partitions_like
+                        ),
+                    ));
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        counts.insert(internal.topic, n);
+    }
+    Ok(())
+}
+
+async fn partition_count(cfg: &StreamConfig, topic: &str) -> Result<Option<i32>> {
+    let (b, x, t) = (
+        cfg.brokers.clone(),
+        cfg.client_config.clone(),
+        topic.to_string(),
+    );
+    let n = tokio::task::spawn_blocking(move || {
+        admin::partition_count(&b, &x, &t, Duration::from_secs(10))
+    })
+    .await
+    .map_err(|e| StreamError::Stopped(e.to_string()))??;
+    Ok(n.map(|n| n as i32))
+}
+
+async fn run(mut r: Runner, cancel: CancellationToken) -> Result<()> {
+    let mut batch = Vec::with_capacity(r.cfg.max_batch);
+    let result = loop {
+        batch.clear();
+        let mut events = Vec::new();
+        let stopping = collect(
+            &r.consumer,
+            &cancel,
+            r.cfg.commit_interval,
+            r.cfg.max_batch,
+            &mut batch,
+            &mut events,
+        )
+        .await;
+        r.health.looped();
+        if let Err(e) = r.apply(events).await {
+            break Err(e);
+        }
+        if !batch.is_empty() {
+            match r.run_batch(&mut batch).await {
+                Ok(()) => {}
+                Err(Abort::Again(why)) => {
+                    warn!(records = batch.len(), reason = %why, "transaction aborted; reading the batch again");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(Abort::Fail(e)) => break Err(e),
+            }
+        }
+        if stopping {
+            break Ok(());
+        }
+    };
+    if let Err(e) = &result {
+        error!(error = %rebound_core::DisplayChain(e), "stream application stopped");
+        r.health.set_fatal(e.to_string());
+    }
+    r.health.set_stopping();
+    r.consumer.unsubscribe();
+    stop_followers(std::mem::take(&mut r.followers)).await;
+    // Dropping the clients waits for their threads: not on an async thread.
+    let _ = tokio::task::spawn_blocking(move || drop(r)).await;
+    result
+}
+
+/// A running stream application.
+#[derive(Debug)]
+pub struct StreamHandle {
+    cancel: CancellationToken,
+    task: JoinHandle<Result<()>>,
+    metrics: Arc<StreamMetrics>,
+    health: Arc<StreamHealth>,
+}
+
+impl StreamHandle {
+    /// The application's metrics.
+    pub fn metrics(&self) -> &Arc<StreamMetrics> {
+        &self.metrics
+    }
+
+    /// Its health (serve `report()` on `/healthz` and `/readyz`).
+    pub fn health(&self) -> &Arc<StreamHealth> {
+        &self.health
+    }
+
+    /// Whether the loop has ended (stopped or failed).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Processes and commits what was collected, leaves the group, closes
+    /// the state files.
+    pub async fn stop(self) -> Result<()> {
+        self.cancel.cancel();
+        self.join().await
+    }
+
+    /// Drops everything at once, committing nothing (crash simulation, as
+    /// the demo uses it): an open transaction is aborted when the
+    /// transactional id is registered again (the next start on the same
+    /// state directory) or when the transaction timeout passes.
+    pub async fn abort(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+
+    /// Waits for the loop to end on its own (only on a fatal error).
+    pub async fn join(self) -> Result<()> {
+        self.task
+            .await
+            .map_err(|e| StreamError::Stopped(e.to_string()))?
+    }
+}

@@ -1,0 +1,141 @@
+//! Applying assignment changes: a revoked partition's state is closed (it
+//! is committed already: revokes happen only between commits); an
+//! assigned partition's state is opened and restored before any of its
+//! records is processed.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rdkafka::consumer::Consumer as _;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rebound_core::Topic;
+use tracing::info;
+
+use super::consumer::{Consumer, Event};
+use super::Runner;
+use crate::error::{Result, StreamError};
+use crate::state::{restore, Task};
+
+/// An input partition (the topic interned: no allocation per lookup).
+pub(crate) type TaskKey = (Topic, i32);
+
+impl Runner {
+    /// Applies `events` in order.
+    pub(crate) async fn apply(&mut self, events: Vec<Event>) -> Result<()> {
+        for e in events {
+            match e {
+                Event::Revoked(parts) => {
+                    for key in parts {
+                        self.tasks.remove(&key);
+                    }
+                }
+                Event::Assigned(parts) => {
+                    self.health.set_assigned();
+                    self.open(parts).await?;
+                }
+            }
+            self.metrics.active_partitions.set(self.tasks.len() as i64);
+        }
+        self.metrics
+            .state_bytes
+            .set(self.tasks.values().map(|t| t.file_bytes() as i64).sum());
+        Ok(())
+    }
+
+    /// Opens and restores the state of `parts` (those not open already).
+    pub(crate) async fn open(&mut self, parts: Vec<TaskKey>) -> Result<()> {
+        let parts: Vec<TaskKey> = parts
+            .into_iter()
+            .filter(|k| !self.tasks.contains_key(k))
+            .collect();
+        if parts.is_empty() {
+            return Ok(());
+        }
+        let committed = committed(&self.consumer, &parts, self.cfg.session_timeout).await?;
+        self.health.restoring(parts.len());
+        self.metrics.restoring.set(parts.len() as i64);
+        // Partitions restore in parallel (each reads its own changelog
+        // partitions into its own file).
+        let mut pending = Vec::new();
+        for key in parts {
+            let owned: Vec<(usize, String, String)> = self
+                .topology
+                .stores
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.source == key.0.as_str())
+                .map(|(id, s)| (id, s.name.clone(), self.topology.changelog_topic(&s.name)))
+                .collect();
+            let path = self.dir.partition_file(&key.0, key.1);
+            let total = self.topology.stores.len();
+            let m = committed.get(&key).copied().unwrap_or(0);
+            let (src, metrics) = (self.restore_src.clone(), self.metrics.clone());
+            let partition = key.1;
+            let job = tokio::task::spawn_blocking(move || -> Result<Task> {
+                let mut task = Task::open(partition, path, &owned, total)?;
+                if !owned.is_empty() {
+                    // At-least-once writes the file before committing the
+                    // input, so the file may be ahead of the group: keep it.
+                    let target = task.checkpoint.max(m);
+                    restore::restore(&src, &mut task, target, &metrics)?;
+                }
+                metrics.restoring.dec();
+                Ok(task)
+            });
+            pending.push((key, job));
+        }
+        let mut first_err = None;
+        for (key, job) in pending {
+            match job.await {
+                Ok(Ok(task)) => {
+                    info!(
+                        topic = key.0.as_str(),
+                        partition = key.1,
+                        checkpoint = task.checkpoint,
+                        "partition ready"
+                    );
+                    self.tasks.insert(key, task);
+                }
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(StreamError::Stopped(format!("restore task: {e}")));
+                }
+            }
+            self.health
+                .restoring(self.metrics.restoring.get().max(0) as usize);
+        }
+        self.health.looped();
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        self.health.restoring(0);
+        Ok(())
+    }
+}
+
+/// The group's committed offset of each of `parts` (absent: never committed).
+async fn committed(
+    consumer: &Consumer,
+    parts: &[TaskKey],
+    timeout: Duration,
+) -> Result<HashMap<TaskKey, i64>> {
+    let mut tpl = TopicPartitionList::new();
+    for (t, p) in parts {
+        tpl.add_partition(t, *p);
+    }
+    let c = consumer.clone();
+    let got = tokio::task::spawn_blocking(move || c.committed_offsets(tpl, timeout))
+        .await
+        .map_err(|e| StreamError::Stopped(e.to_string()))?
+        .map_err(|e| StreamError::kafka("reading the group's committed offsets", e))?;
+    Ok(got
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some(((Topic::intern(e.topic()), e.partition()), o)),
+            _ => None,
+        })
+        .collect())
+}

@@ -1,0 +1,11 @@
+//! Integration tests of rebound-stream against the test kit's broker.
+
+mod aggregate;
+mod common;
+mod eos;
+mod join;
+mod kill;
+mod rebalance;
+mod repartition;
+mod stateless;
+mod windows;
