@@ -12,7 +12,8 @@ use super::{DispatchStats, Dispatcher, FrozenInfo, Job, Outcome, Partition, Tp};
 
 impl Dispatcher {
     /// Applies a finished job. Returns the frozen partition's info when the
-    /// job failed (the failure halts its partition).
+    /// job failed and froze its partition (a failure in an already frozen
+    /// partition joins the failed jobs and returns nothing).
     pub fn complete(&mut self, job: Job, outcome: Outcome) -> Option<FrozenInfo> {
         self.in_flight -= 1;
         let (slot, epoch) = job.slot_epoch();
@@ -38,7 +39,11 @@ impl Dispatcher {
                 finish_batch(p, &seqs, &mut self.stats);
                 None
             }
-            (job @ Job::One { .. }, Err((_, error))) => Some(freeze(p, job, error)),
+            (job @ Job::One { .. }, Err((_, error))) => {
+                self.stats.failed += 1;
+                self.metrics.record_failure(&p.tp.0, error.kind);
+                freeze(p, job, error)
+            }
             (
                 Job::Batch {
                     slot,
@@ -61,12 +66,12 @@ impl Dispatcher {
                     recs: rest_recs,
                     seqs: rest_seqs,
                 };
-                Some(freeze(p, job, error))
+                self.stats.failed += 1;
+                self.metrics.record_failure(&p.tp.0, error.kind);
+                freeze(p, job, error)
             }
         };
-        if let Some(f) = &frozen {
-            self.stats.failed += 1;
-            self.metrics.record_failure(&f.tp.0, f.error.kind);
+        if frozen.is_some() {
             self.metrics.frozen_partitions.inc();
         }
         self.check_budget();
@@ -74,20 +79,26 @@ impl Dispatcher {
         frozen
     }
 
-    /// Unfreezes a partition: its failed job runs again first. Returns the
-    /// job to start, or `None` if the partition is not frozen here.
-    pub fn resume(&mut self, tp: &Tp) -> Option<Job> {
-        let slot = *self.index.get(tp)?;
-        let p = self.parts[slot].as_mut()?;
-        let frozen = p.frozen.take()?;
+    /// Unfreezes a partition: its failed jobs run again first. Returns the
+    /// jobs to start, none if the partition is not frozen here.
+    pub fn resume(&mut self, tp: &Tp) -> Vec<Job> {
+        let Some(&slot) = self.index.get(tp) else {
+            return Vec::new();
+        };
+        let Some(p) = self.parts[slot].as_mut() else {
+            return Vec::new();
+        };
+        let Some(frozen) = p.frozen.take() else {
+            return Vec::new();
+        };
         if p.revoking {
-            return None;
+            return Vec::new();
         }
-        p.in_flight += 1;
-        self.in_flight += 1;
+        p.in_flight += frozen.jobs.len();
+        self.in_flight += frozen.jobs.len();
         self.metrics.frozen_partitions.dec();
         self.refresh(slot);
-        Some(frozen.job)
+        frozen.jobs
     }
 
     /// Currently frozen partitions.
@@ -109,9 +120,15 @@ fn finish_batch(p: &mut Partition, seqs: &[u64], stats: &mut DispatchStats) {
     stats.processed += seqs.len() as u64;
 }
 
-fn freeze(p: &mut Partition, job: Job, error: HandlerError) -> FrozenInfo {
+/// Freezes `p` at its failed `job`; `None` when it was frozen already (the
+/// job joins the failed ones, the first failure stays the one reported).
+fn freeze(p: &mut Partition, job: Job, error: HandlerError) -> Option<FrozenInfo> {
     // The failed job keeps its lane busy and its records unfinished: nothing
     // of the partition starts while frozen, and the watermark cannot pass it.
+    if let Some(f) = &mut p.frozen {
+        f.jobs.push(job);
+        return None;
+    }
     let info = FrozenInfo {
         tp: p.tp,
         offset: job.first().map(|r| r.offset).unwrap_or(-1),
@@ -119,8 +136,8 @@ fn freeze(p: &mut Partition, job: Job, error: HandlerError) -> FrozenInfo {
         since: SystemTime::now(),
     };
     p.frozen = Some(Frozen {
-        job,
+        jobs: vec![job],
         info: info.clone(),
     });
-    info
+    Some(info)
 }

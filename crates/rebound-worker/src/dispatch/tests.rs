@@ -143,7 +143,9 @@ fn a_failure_freezes_its_partition_and_resume_runs_the_failed_record_first() {
         .contains(&Action::Pause((Topic::intern("t"), 0))));
     assert_eq!(watermark(&mut d), Some(0), "not past the failed record");
 
-    let again = d.resume(&(Topic::intern("t"), 0)).unwrap();
+    let mut again = d.resume(&(Topic::intern("t"), 0));
+    assert_eq!(again.len(), 1);
+    let again = again.remove(0);
     assert_eq!(offset(&again), 0, "the failed record runs again first");
     d.complete(again, Ok(()));
     let next = d.next_job().unwrap();
@@ -226,4 +228,31 @@ fn lag_seconds_is_the_age_of_the_oldest_unfinished_record() {
     d.complete(jobs.remove(0), Ok(()));
     d.observe_lag();
     assert_eq!(metrics.lag_seconds("t", 0), 0.0);
+}
+
+#[test]
+fn failures_in_a_frozen_partition_join_it_and_all_run_again_on_resume() {
+    let metrics = Arc::new(Metrics::new());
+    let (mut d, _) = dispatcher_with(Ordering::Key, "t", metrics.clone());
+    for (o, k) in [(0, "a"), (1, "b"), (2, "c")] {
+        d.push(rec("t", o, k));
+    }
+    let mut jobs = start_all(&mut d);
+    assert_eq!(jobs.len(), 3, "three keys run at once");
+    let first = d.complete(jobs.remove(0), Err((0, HandlerError::transient("a down"))));
+    assert_eq!(first.map(|f| f.offset), Some(0));
+    // Offset 2 fails too while frozen: one frozen partition, first failure kept.
+    let second = d.complete(jobs.remove(1), Err((0, HandlerError::transient("c down"))));
+    assert!(second.is_none());
+    d.complete(jobs.remove(0), Ok(()));
+    assert_eq!(metrics.frozen_partitions.get(), 1);
+    assert_eq!(d.frozen()[0].offset, 0);
+    assert_eq!(d.stats.failed, 2);
+    let again: Vec<i64> = d
+        .resume(&(Topic::intern("t"), 0))
+        .iter()
+        .map(offset)
+        .collect();
+    assert_eq!(again, [0, 2], "both failed records run again");
+    assert_eq!(metrics.frozen_partitions.get(), 0);
 }

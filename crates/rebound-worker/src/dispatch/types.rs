@@ -77,6 +77,8 @@ pub struct FrozenInfo {
 
 /// A frozen partition's failed job (run again on resume) and its report.
 pub(super) struct Frozen {
-    pub(super) job: Job,
+    /// The failed jobs, first failure first: in key or unordered mode more
+    /// jobs of the partition were in flight and can fail after it froze.
+    pub(super) jobs: Vec<Job>,
     pub(super) info: FrozenInfo,
 }

@@ -208,10 +208,12 @@ impl<R: Runner> Runtime<R> {
                 }
                 Some(cmd) = self.api.recv() => match cmd {
                     ApiCmd::Resume(tp, reply) => {
-                        let job = self.state.resume(&tp);
-                        let found = job.is_some();
-                        if let Some(job) = job {
+                        let jobs = self.state.resume(&tp);
+                        let found = !jobs.is_empty();
+                        if found {
                             info!(topic = %tp.0, partition = tp.1, "resuming frozen partition");
+                        }
+                        for job in jobs {
                             self.start(job);
                         }
                         let _ = reply.send(found);
