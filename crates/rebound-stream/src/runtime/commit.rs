@@ -215,7 +215,7 @@ impl Runner {
                         }
                         Output::Eos(p) => Ack::Eos(send_txn(p, &rec).await?),
                     };
-                    acks.push((key.clone(), id, ack));
+                    acks.push((*key, id, ack));
                 }
                 self.metrics
                     .changelog_writes
