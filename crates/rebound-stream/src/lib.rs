@@ -43,9 +43,10 @@
 //!
 //! # Limits
 //!
-//! Windows keep closed windows in the store (no retention yet); a session
-//! merge forwards the merged session but does not retract the ones it
-//! replaced; global tables live in memory.
+//! Closed time windows are deleted from the store; sessions are kept (no
+//! retention for them yet), and a session merge forwards the merged
+//! session without retracting the ones it replaced. Global tables live in
+//! memory.
 //!
 //! Why not the worker's exactly-once `Pipeline`: its per-record `Transform`
 //! has no place to restore a partition's state when it is assigned, to

@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::ClientContext;
 use rebound_core::{Record, Topic};
@@ -69,10 +69,7 @@ impl StreamCtx {
     }
 }
 
-/// A `BaseConsumer` polled without blocking from the loop's task: while
-/// records are there, no wake-up per record (`StreamConsumer::recv` costs
-/// one); when none are, the task sleeps a millisecond or two.
-pub(crate) type Consumer = Arc<BaseConsumer<StreamCtx>>;
+pub(crate) type Consumer = Arc<StreamConsumer<StreamCtx>>;
 
 /// Collects records for `interval` (or until `max` records), moving the
 /// assignment changes seen meanwhile to `events` and dropping records of
@@ -87,14 +84,14 @@ pub(crate) async fn collect(
 ) -> bool {
     let deadline = Instant::now() + interval;
     let stopping = loop {
-        if cancel.is_cancelled() {
-            break true;
-        }
-        if Instant::now() >= deadline {
-            break false;
-        }
-        match consumer.poll(Duration::ZERO) {
-            Some(Ok(m)) => {
+        let msg = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => break true,
+            _ = tokio::time::sleep_until(deadline) => break false,
+            m = consumer.recv() => m,
+        };
+        match msg {
+            Ok(m) => {
                 let rec = record_from_message(&m, Topic::intern(m.topic()));
                 drop(m);
                 note_events(consumer, batch, events);
@@ -103,17 +100,9 @@ pub(crate) async fn collect(
                     break false;
                 }
             }
-            Some(Err(e)) => {
+            Err(e) => {
                 warn!(error = %e, "consume error");
                 tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            None => {
-                note_events(consumer, batch, events);
-                tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => break true,
-                    _ = tokio::time::sleep(Duration::from_millis(1)) => {}
-                }
             }
         }
     };
