@@ -56,6 +56,53 @@ pub fn http_url(s: &str) -> Result<url::Url, String> {
     Ok(u)
 }
 
+/// An HTTP method (`POST`, `PUT`, …), upper-cased.
+pub fn http_method(s: &str) -> Result<reqwest::Method, String> {
+    reqwest::Method::from_bytes(s.trim().to_ascii_uppercase().as_bytes())
+        .map_err(|_| format!("{s:?} is not an HTTP method"))
+}
+
+/// A request header `Name: value` with a valid name and value.
+pub fn http_header(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?} is not `Name: value`"))?;
+    let (name, value) = (name.trim(), value.trim());
+    reqwest::header::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("{name:?} is not a valid header name"))?;
+    reqwest::header::HeaderValue::from_str(value)
+        .map_err(|_| format!("the value of header {name} is not valid in HTTP"))?;
+    Ok((name.to_string(), value.to_string()))
+}
+
+/// A ratio in (0, 1].
+pub fn ratio(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    if v > 0.0 && v <= 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not in (0, 1]"))
+    }
+}
+
+/// A retry tier topic pattern: must contain `{n}`.
+pub fn tier_pattern(s: &str) -> Result<String, String> {
+    if s.contains("{n}") {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{s:?} must contain {{n}} (the tier number)"))
+    }
+}
+
+/// A Standard Webhooks secret, `whsec_<base64>` (never echoed in the error).
+pub fn webhook_secret(s: &str) -> Result<rebound_core::webhook::WebhookSecret, String> {
+    s.parse()
+        .map_err(|e: rebound_core::webhook::WebhookSecretError| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,28 +2,34 @@
 //!
 //! # Layout
 //!
-//! - `cmd/`: one module per subcommand (`demo`, `worker`, `dlq/`, `serve`,
+//! - `cmd/`: one module per subcommand (`demo`, `worker`, `run/`, `dlq/`, `serve`,
 //!   `produce/`, `consume/`, `topic`, `lag/`, `group/`, `tasks`, `outbox/`).
-//! - `failure_args`: the failure-stack flags of `worker` (retry, tiers, DLQ, breaker).
+//! - `route`: one Kafka → HTTP route: its settings (the flags of `worker`, a
+//!   `[[route]]` of `run`), its failure stack and the function that starts it.
+//! - `pipeline`: `run`'s config file: `${ENV}`, parsing and errors with file, line and field.
 //! - `ops`: the `/healthz`, `/readyz`, `/metrics` server every service
 //!   exposes (worker, outbox relay).
-//! - `sink`: the HTTP sink handler of `rebound worker`.
+//! - `sink`, `sink_policy`: the HTTP sink of a route; statuses, signature, rate limit.
 //! - `local_broker`: starts the local test broker for `demo` when no `--brokers` is given.
 //! - `security`: TLS and SASL flags for every command that talks to Kafka.
 //! - `cluster`: the cluster flags of `topic`, `group`, `lag` and their clients.
 //! - `args`: shared flag parsers (durations, URLs, topic names).
 //! - `log`: `--log-level` and `--log-format` for every command.
+//! - `telemetry`: trace export over OTLP from the `OTEL_*` variables.
 
 mod args;
 mod cluster;
 mod cmd;
-mod failure_args;
 mod local_broker;
 mod log;
 mod ops;
+mod pipeline;
+mod route;
 mod security;
 mod shutdown;
 mod sink;
+mod sink_policy;
+mod telemetry;
 mod time;
 
 use clap::{Parser, Subcommand};
@@ -51,6 +57,8 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
     /// Consume a topic in a consumer group and POST each record to an HTTP sink.
     Worker(Box<cmd::worker::WorkerArgs>),
+    /// Run the Kafka-to-HTTP routes of a config file (`--check` validates it).
+    Run(cmd::run::RunArgs),
     /// Inspect and replay a dead-letter topic.
     Dlq(cmd::dlq::DlqArgs),
     /// Serve the delayed-retry scheduler (HTTP API wire-compatible with Rebound).
@@ -84,6 +92,13 @@ fn main() -> std::process::ExitCode {
         eprintln!("error: {}", rebound_core::DisplayChain(e.as_ref()));
         return std::process::ExitCode::FAILURE;
     }
+    let telemetry = match telemetry::init() {
+        Ok(t) => t,
+        Err(e) => {
+            log::fatal(&e, cli.log_format);
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -99,6 +114,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Demo(a) => cmd::demo::run(a).await,
             Command::Worker(a) => cmd::worker::run(*a).await,
+            Command::Run(a) => cmd::run::run(a).await,
             Command::Dlq(a) => cmd::dlq::run(a).await,
             Command::Serve(a) => cmd::serve::run(a).await,
             Command::Produce(a) => cmd::produce::run(a).await,
@@ -110,6 +126,8 @@ fn main() -> std::process::ExitCode {
             Command::Outbox(a) => cmd::outbox::run(a).await,
         }
     });
+    // Before the runtime goes: the exporter's last batch.
+    telemetry.shutdown();
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -124,6 +124,9 @@ pub struct Security {
     #[arg(long, env = "REBOUND_SSL_KEY_PASSWORD", hide_env_values = true)]
     ssl_key_password: Option<Secret>,
     /// Any other librdkafka property, key=value (repeatable); applied last.
+    /// The command's own client gets all of them; clients it uses on the
+    /// side (a worker's DLQ producer, admin calls) get the connection ones
+    /// only (`security.*`, `ssl.*`, `sasl.*`, `socket.*`, `client.id`, …).
     #[arg(long = "kafka-config", value_name = "KEY=VALUE", value_parser = kafka_property)]
     kafka_config: Vec<KafkaProperty>,
 }

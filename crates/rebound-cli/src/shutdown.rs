@@ -26,3 +26,27 @@ pub fn on_signals(token: CancellationToken) {
         token.cancel();
     });
 }
+
+/// SIGHUP, the reload signal of `rebound run`.
+pub struct Hangups {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+}
+
+impl Hangups {
+    /// Starts listening for SIGHUP (from now on it no longer ends the process).
+    pub fn listen() -> anyhow::Result<Self> {
+        Ok(Hangups {
+            #[cfg(unix)]
+            signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?,
+        })
+    }
+
+    /// The next SIGHUP (never, where there are no signals).
+    pub async fn next(&mut self) {
+        #[cfg(unix)]
+        self.signal.recv().await;
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await;
+    }
+}

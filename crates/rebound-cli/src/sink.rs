@@ -1,35 +1,60 @@
-//! The HTTP sink: POST each record's value to a URL.
+//! The HTTP sink: send each record's value to a URL (POST unless the
+//! route says otherwise).
 //!
 //! Headers: `X-Rebound-Topic`, `X-Rebound-Partition`, `X-Rebound-Offset`,
 //! `X-Rebound-Timestamp` (epoch ms, when known) and the key as
 //! `X-Rebound-Key` when it is printable ASCII, else base64 in
-//! `X-Rebound-Key-Base64`. 2xx is success; 429 and 503 are throttling
-//! (honouring `Retry-After`, seconds or a date); anything else, and connection errors,
-//! are transient failures.
+//! `X-Rebound-Key-Base64`, the route's extra headers and, with a secret,
+//! the Standard Webhooks signature. Statuses are classified by the route's
+//! [`StatusPolicy`](crate::sink_policy::StatusPolicy) (by default 2xx is
+//! success; 429 and 503 are throttling honouring `Retry-After`; anything
+//! else is transient); connection errors are transient failures. Each
+//! request runs in an HTTP client span under the record's `process` span
+//! and carries its `traceparent`.
 
 use std::future::Future;
-use std::time::{Duration, SystemTime};
-
-use rebound_core::retry::retry_after;
 
 use base64::Engine;
+use rebound_core::trace::{self, Tracer};
 use rebound_worker::{Handler, HandlerError, HandlerResult, Record};
 
-/// Posts records to one URL.
+use crate::route::RouteSettings;
+use crate::sink_policy::SinkExtras;
+
+/// Sends records to one URL.
 #[derive(Clone)]
 pub struct HttpSink {
     client: reqwest::Client,
     url: url::Url,
+    method: reqwest::Method,
+    headers: reqwest::header::HeaderMap,
+    extras: SinkExtras,
+    tracer: Tracer,
 }
 
 impl HttpSink {
-    /// A sink for `url` with a per-request timeout.
-    pub fn new(url: url::Url, timeout: Duration) -> anyhow::Result<Self> {
+    /// The sink of a route: its URL, method, headers, timeout, statuses,
+    /// signature and rate limit.
+    pub fn new(route: &RouteSettings) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
-            .timeout(timeout)
+            .timeout(route.http_timeout)
             .pool_max_idle_per_host(256)
             .build()?;
-        Ok(HttpSink { client, url })
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (k, v) in &route.http_headers {
+            headers.append(
+                reqwest::header::HeaderName::from_bytes(k.as_bytes())?,
+                reqwest::header::HeaderValue::from_str(v)?,
+            );
+        }
+        Ok(HttpSink {
+            client,
+            url: route.http_sink.clone(),
+            method: route.http_method.clone(),
+            headers,
+            extras: SinkExtras::of(route),
+            tracer: trace::tracer(),
+        })
     }
 }
 
@@ -43,7 +68,8 @@ impl Handler for HttpSink {
     fn handle(&self, record: &Record) -> impl Future<Output = HandlerResult> + Send {
         let mut req = self
             .client
-            .post(self.url.clone())
+            .request(self.method.clone(), self.url.clone())
+            .headers(self.headers.clone())
             .header("X-Rebound-Topic", &*record.topic)
             .header("X-Rebound-Partition", record.partition.to_string())
             .header("X-Rebound-Offset", record.offset.to_string())
@@ -60,25 +86,28 @@ impl Handler for HttpSink {
                 ),
             };
         }
+        let mut req = self.extras.sign(req, record);
+        let cx = trace::http_span(&self.tracer, self.method.as_str(), &self.url);
+        for (name, value) in trace::http_headers(&cx) {
+            req = req.header(name, value);
+        }
+        let extras = self.extras.clone();
+        let at = (record.topic, record.partition, record.offset);
         async move {
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| HandlerError::transient(format!("HTTP sink request failed: {e}")))?;
-            let status = resp.status();
-            if status.is_success() {
-                return Ok(());
-            }
-            let msg = format!("HTTP sink answered {status}");
-            if status.as_u16() == 429 || status.as_u16() == 503 {
-                let after = resp
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| retry_after(v, SystemTime::now()));
-                return Err(HandlerError::throttled(msg, after));
-            }
-            Err(HandlerError::transient(msg))
+            extras.permit().await;
+            let result = match req.send().await {
+                Ok(resp) => {
+                    trace::record_status_code(&cx, resp.status().as_u16());
+                    let after = resp.headers().get(reqwest::header::RETRY_AFTER);
+                    let after = after.and_then(|v| v.to_str().ok());
+                    extras.statuses.classify(&at, resp.status(), after)
+                }
+                Err(e) => Err(HandlerError::transient(format!(
+                    "HTTP sink request failed: {e}"
+                ))),
+            };
+            trace::end(&cx, result.as_ref().map(|_| ()).map_err(|e| &e.message));
+            result
         }
     }
 }

@@ -13,7 +13,9 @@
 //! - [`backoff`]: [`Backoff`], exponential with cap and full jitter.
 //! - [`retry`]: [`retry()`], the one retry loop on a [`Backoff`], and `Retry-After`.
 //! - [`properties`]: [`ClientProperties`], librdkafka properties whose `Debug` hides secrets.
+//! - [`trace`]: W3C trace context in record headers and the spans rebound opens.
 //! - [`validate`]: the [`Validate`] trait; failures are permanent and name the field.
+//! - [`webhook`]: Standard Webhooks signatures of every HTTP delivery.
 
 pub mod backoff;
 pub mod error;
@@ -24,7 +26,9 @@ pub mod record;
 pub mod retry;
 pub mod time;
 pub mod topic;
+pub mod trace;
 pub mod validate;
+pub mod webhook;
 
 pub use backoff::{Backoff, Jitter};
 pub use error::{DisplayChain, ErrorKind, HandlerError, HandlerResult};

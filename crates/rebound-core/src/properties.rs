@@ -12,6 +12,31 @@ pub fn is_sensitive(key: &str) -> bool {
     k.contains("password") || k.contains("secret") || k.contains("jaas") || k.contains("token")
 }
 
+/// Whether a property is about reaching and authenticating to the cluster
+/// (`security.protocol`, `ssl.*`, `sasl.*`, `socket.*`, `client.id`, …):
+/// what every client of a command needs. Other properties (fetch or batch
+/// tuning) belong to one kind of client; librdkafka warns when another kind
+/// is given them.
+pub fn is_connection(key: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "security.",
+        "ssl.",
+        "ssl_",
+        "sasl.",
+        "socket.",
+        "broker.",
+        "metadata.",
+        "reconnect.",
+        "api.version",
+        "client.",
+        "connections.",
+        "enable.ssl",
+        "resolve.",
+    ];
+    const KEYS: &[&str] = &["debug", "log_level", "topic.metadata.refresh.interval.ms"];
+    PREFIXES.iter().any(|p| key.starts_with(p)) || KEYS.contains(&key)
+}
+
 /// librdkafka properties by name, last set wins.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct ClientProperties(BTreeMap<String, String>);
@@ -51,6 +76,24 @@ impl fmt::Debug for ClientProperties {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_properties_are_told_from_client_tuning() {
+        for k in [
+            "security.protocol",
+            "ssl.ca.location",
+            "sasl.mechanism",
+            "sasl.password",
+            "client.id",
+            "socket.timeout.ms",
+            "debug",
+        ] {
+            assert!(is_connection(k), "{k}");
+        }
+        for k in ["fetch.min.bytes", "linger.ms", "auto.offset.reset", "acks"] {
+            assert!(!is_connection(k), "{k}");
+        }
+    }
 
     #[test]
     fn debug_hides_sensitive_values() {

@@ -11,12 +11,14 @@ use std::time::Instant;
 
 use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Message};
-use rdkafka::producer::ProducerContext;
+use rdkafka::producer::{BaseRecord, ProducerContext};
 use rdkafka::ClientContext;
+use rebound_core::trace::{self, Context as TraceContext, Tracer};
 use tokio::sync::oneshot;
 
 use crate::error::ProduceError;
 use crate::metrics::ProducerMetrics;
+use crate::record::OutRecord;
 
 /// Where a record landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +49,8 @@ pub(crate) enum Notify {
 pub(crate) struct Completion {
     started: Instant,
     notify: Notify,
+    /// The record's `send` span, ended with its report.
+    pub(crate) span: TraceContext,
 }
 
 impl Completion {
@@ -54,6 +58,7 @@ impl Completion {
         Box::new(Completion {
             started: Instant::now(),
             notify,
+            span: TraceContext::new(),
         })
     }
 
@@ -65,6 +70,29 @@ impl Completion {
 /// The rdkafka context of every producer here.
 pub(crate) struct DeliveryContext {
     pub(crate) metrics: Arc<ProducerMetrics>,
+    /// Opens each record's `send` span (global provider at creation).
+    pub(crate) tracer: Tracer,
+}
+
+impl DeliveryContext {
+    pub(crate) fn new(metrics: Arc<ProducerMetrics>) -> Self {
+        DeliveryContext {
+            metrics,
+            tracer: trace::tracer(),
+        }
+    }
+
+    /// The rdkafka record sending `rec`, under its own `send {topic}` span
+    /// whose context it carries and which its report ends.
+    pub(crate) fn traced<'a>(
+        &self,
+        rec: &'a OutRecord,
+        mut c: Box<Completion>,
+    ) -> BaseRecord<'a, [u8], [u8], Box<Completion>> {
+        c.span = trace::send_span(&self.tracer, &rec.topic, &rec.headers);
+        let span = c.span.clone();
+        rec.as_base_record(c, &span)
+    }
 }
 
 impl ClientContext for DeliveryContext {}
@@ -76,6 +104,8 @@ impl ProducerContext for DeliveryContext {
         let outcome = match result {
             Ok(m) => {
                 self.metrics.record_delivered(c.started.elapsed());
+                trace::record_delivery(&c.span, m.partition(), m.offset());
+                trace::end::<KafkaError>(&c.span, Ok(()));
                 Ok(Delivered {
                     partition: m.partition(),
                     offset: m.offset(),
@@ -83,6 +113,7 @@ impl ProducerContext for DeliveryContext {
             }
             Err((e, m)) => {
                 self.metrics.record_failed(e);
+                trace::end(&c.span, Err(e));
                 Err((e, m.topic()))
             }
         };

@@ -62,7 +62,7 @@ impl Producer {
         let metrics = config.metrics.clone().unwrap_or_default();
         let inner = config
             .client_config()
-            .create_with_context(DeliveryContext { metrics })
+            .create_with_context(DeliveryContext::new(metrics))
             .map_err(|e| ProduceError::new("<producer>", e))?;
         Ok(Producer {
             inner,
@@ -127,7 +127,7 @@ impl Producer {
         rec: &OutRecord,
         completion: Box<Completion>,
     ) -> Result<(), ProduceError> {
-        let mut base = rec.as_base_record(completion);
+        let mut base = self.inner.context().traced(rec, completion);
         loop {
             match self.inner.send(base) {
                 Ok(()) => {

@@ -3,6 +3,8 @@
 use rdkafka::message::{Header as KHeader, OwnedHeaders};
 use rdkafka::producer::BaseRecord;
 use rdkafka::util::IntoOpaque;
+use rebound_core::headers::TRACEPARENT;
+use rebound_core::trace::{self, Context};
 use rebound_core::{Header, Record};
 
 /// A record to produce.
@@ -60,13 +62,28 @@ impl OutRecord {
     }
 
     /// The rdkafka record that sends this one, carrying `opaque` to its
-    /// delivery report. No header list is allocated for a record without
-    /// headers.
-    pub(crate) fn as_base_record<D: IntoOpaque>(&self, opaque: D) -> BaseRecord<'_, [u8], [u8], D> {
+    /// delivery report, with the trace context of `trace` (when it has a
+    /// span) in place of the record's own. No header list is allocated for
+    /// a record without headers and trace.
+    pub(crate) fn as_base_record<D: IntoOpaque>(
+        &self,
+        opaque: D,
+        trace: &Context,
+    ) -> BaseRecord<'_, [u8], [u8], D> {
         let mut br: BaseRecord<'_, [u8], [u8], D> = BaseRecord::with_opaque_to(&self.topic, opaque);
-        if !self.headers.is_empty() {
-            let mut headers = OwnedHeaders::new_with_capacity(self.headers.len());
-            for h in &self.headers {
+        let mut traced = Vec::new();
+        trace::inject(trace, &mut traced);
+        if !self.headers.is_empty() || !traced.is_empty() {
+            let replaced = |name: &str| {
+                !traced.is_empty() && (name == TRACEPARENT || name == trace::TRACESTATE)
+            };
+            let mut headers = OwnedHeaders::new_with_capacity(self.headers.len() + traced.len());
+            for h in self
+                .headers
+                .iter()
+                .filter(|h| !replaced(&h.name))
+                .chain(&traced)
+            {
                 headers = headers.insert(KHeader {
                     key: &h.name,
                     value: h.value.as_deref(),
@@ -123,11 +140,11 @@ mod tests {
         let mut r = OutRecord::new("t", vec![0u8; 10]).with_key("kk");
         r.set_header("abc", "12345");
         assert_eq!(r.size(), 10 + 2 + 3 + 5);
-        let br = r.as_base_record(());
+        let br = r.as_base_record((), &Context::new());
         assert_eq!(br.key, Some(&b"kk"[..]));
         assert!(br.headers.is_some());
         assert!(OutRecord::new("t", "v")
-            .as_base_record(())
+            .as_base_record((), &Context::new())
             .headers
             .is_none());
     }

@@ -131,7 +131,7 @@ impl TransactionalProducer {
         };
         let metrics = config.metrics.clone().unwrap_or_default();
         let inner: ThreadedProducer<DeliveryContext> = c
-            .create_with_context(DeliveryContext { metrics })
+            .create_with_context(DeliveryContext::new(metrics))
             .map_err(|e| err("init", e))?;
         let p = inner.clone();
         tokio::task::spawn_blocking(move || p.init_transactions(call_timeout))
@@ -197,10 +197,11 @@ impl TransactionalProducer {
     /// all of them anyway, so it may be dropped.
     pub fn send(&self, rec: &OutRecord) -> Result<PendingDelivery, TxnError> {
         let (tx, rx) = oneshot::channel();
-        match self
-            .inner
-            .send(rec.as_base_record(Completion::new(Notify::Future(tx))))
-        {
+        match self.inner.send(
+            self.inner
+                .context()
+                .traced(rec, Completion::new(Notify::Future(tx))),
+        ) {
             Ok(()) => {
                 self.metrics().record_sent();
                 Ok(PendingDelivery(Pending { rx }))

@@ -41,6 +41,7 @@ fn task(i: u64, payload: &str, now_ms: u64) -> Task {
         is_priority: i.is_multiple_of(10),
         message_data: payload.to_string(),
         destination_type: DestinationType::Http,
+        trace_parent: Default::default(),
     };
     Task::new(spec, now_ms)
 }

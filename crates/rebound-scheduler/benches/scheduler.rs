@@ -42,6 +42,7 @@ fn task(id: String, payload: usize, max_retries: i64, base_delay: i64) -> NewTas
         is_priority: None,
         message_data: Some("x".repeat(payload)),
         destination_type: Some("http".into()),
+        trace_parent: Default::default(),
     }
 }
 

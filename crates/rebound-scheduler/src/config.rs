@@ -3,6 +3,8 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 
+use crate::deliver::guard::Guard;
+use crate::deliver::HttpOptions;
 use crate::dispatcher::DispatchConfig;
 use crate::error::{Error, Result};
 use crate::validate::Limits;
@@ -36,6 +38,10 @@ pub struct ServeConfig {
     pub dispatch: DispatchConfig,
     /// `LOG_LEVEL`, for the binary's subscriber.
     pub log_level: Option<String>,
+    /// Signing and the SSRF guard of HTTP deliveries
+    /// (`REBOUND_WEBHOOK_SECRET`, `REBOUND_BLOCK_PRIVATE_DESTINATIONS`,
+    /// `REBOUND_ALLOWED_DESTINATIONS`).
+    pub http: HttpOptions,
 }
 
 impl Default for ServeConfig {
@@ -51,6 +57,7 @@ impl Default for ServeConfig {
             limits: Limits::default(),
             dispatch: DispatchConfig::default(),
             log_level: None,
+            http: HttpOptions::default(),
         }
     }
 }
@@ -104,7 +111,9 @@ impl ServeConfig {
     /// `REDIS_SENTINEL_ADDRS`, `REDIS_CLUSTER_ADDRS`; plus `REBOUND_STORE`
     /// (a store URL, which wins over the `REDIS_*` names), `REBOUND_AUTH_TOKEN`,
     /// `REBOUND_INGRESS_TOPIC`, `REBOUND_INGRESS_GROUP`,
-    /// `REBOUND_MAX_MESSAGE_BYTES`, `REBOUND_LEASE_SECS`. Without any Redis setting the embedded
+    /// `REBOUND_MAX_MESSAGE_BYTES`, `REBOUND_LEASE_SECS`, `REBOUND_WEBHOOK_SECRET`
+    /// (`whsec_<base64>`), `REBOUND_BLOCK_PRIVATE_DESTINATIONS` (`true`/`false`),
+    /// `REBOUND_ALLOWED_DESTINATIONS` (`ip:port,…`). Without any Redis setting the embedded
     /// store [`DEFAULT_STORE_URL`] is used.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let get = |k: &str| {
@@ -139,6 +148,32 @@ impl ServeConfig {
             })?;
             c.dispatch.lease = std::time::Duration::from_secs(secs);
         }
+        if let Some(secret) = get("REBOUND_WEBHOOK_SECRET") {
+            c.http.secret = Some(secret.parse().map_err(
+                |e: rebound_core::webhook::WebhookSecretError| {
+                    cfg("REBOUND_WEBHOOK_SECRET", e.to_string())
+                },
+            )?);
+        }
+        if let Some(b) = get("REBOUND_BLOCK_PRIVATE_DESTINATIONS") {
+            let on = match b.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => {
+                    return Err(cfg(
+                        "REBOUND_BLOCK_PRIVATE_DESTINATIONS",
+                        format!("must be true or false, got {b:?}"),
+                    ))
+                }
+            };
+            c.http.guard = on.then(Guard::default);
+        }
+        if let Some(list) = get("REBOUND_ALLOWED_DESTINATIONS") {
+            let allow = parse_allowed(&list)?;
+            if let Some(g) = &mut c.http.guard {
+                g.allow = allow;
+            }
+        }
         if let Some(url) = get("REBOUND_STORE") {
             c.store_url = url;
         } else if let Some(url) = redis_url_from(&get)? {
@@ -152,6 +187,22 @@ impl ServeConfig {
         self.store_url = url.into();
         self
     }
+}
+
+/// `ip:port,ip:port`: destinations the SSRF guard lets through.
+pub fn parse_allowed(list: &str) -> Result<Vec<SocketAddr>> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse().map_err(|_| {
+                cfg(
+                    "REBOUND_ALLOWED_DESTINATIONS",
+                    format!("{s:?} is not ip:port"),
+                )
+            })
+        })
+        .collect()
 }
 
 /// The Redis store URL Rebound's `REDIS_*` variables describe, if any.

@@ -11,6 +11,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use rebound_core::trace::FutureExt as _;
 use rebound_core::{Backoff, DisplayChain};
 
 use crate::clock::Clock;
@@ -235,9 +236,11 @@ impl Dispatcher {
             .deliver(Delivery {
                 kind: t.spec.destination_type,
                 destination: &t.spec.destination,
+                id: &t.spec.id,
                 key: &key,
                 payload: t.spec.message_data.as_bytes(),
             })
+            .with_context(t.spec.trace_parent.context())
             .await;
         match r {
             Ok(()) => {
@@ -252,7 +255,7 @@ impl Dispatcher {
                 metrics.deliveries.with_label_values(&["error"]).inc();
                 let error = DisplayChain(&e).to_string();
                 tracing::info!(task = t.id(), attempt, error = %error, "delivery failed");
-                if deliveries > t.spec.max_retries {
+                if deliveries > t.spec.max_retries || e.is_final() {
                     let mut exhausted = c.clone();
                     exhausted.task.attempts = deliveries;
                     exhausted.task.last_error = Some(error.clone());
@@ -295,18 +298,28 @@ impl Dispatcher {
             serde_json::to_vec(&DeadLetter::of(t, t.updated_at_ms)).expect("envelopes serialize");
         // Rebound's dead-letter key: `<id>|dead|<failed deliveries>`.
         let key = format!("{}|dead|{}", t.spec.id, t.attempts);
+        let id = format!("{}|dead", t.spec.id);
         let r = self
             .deliver
             .deliver(Delivery {
                 kind: t.spec.destination_type,
                 destination: dead,
+                id: &id,
                 key: &key,
                 payload: &envelope,
             })
+            .with_context(t.spec.trace_parent.context())
             .await;
         match r {
             Ok(()) => {
                 metrics.dead_letters.with_label_values(&["sent"]).inc();
+                done
+            }
+            Err(e) if e.is_final() => {
+                // Retrying cannot help: drop it, loudly.
+                metrics.dead_letters.with_label_values(&["dropped"]).inc();
+                tracing::error!(task = t.id(), error = %DisplayChain(&e),
+                    "the dead destination was refused; dropping the task's envelope");
                 done
             }
             Err(e) => {

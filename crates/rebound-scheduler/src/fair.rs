@@ -52,6 +52,7 @@ mod tests {
             is_priority: prio,
             message_data: String::new(),
             destination_type: DestinationType::Http,
+            trace_parent: Default::default(),
         };
         Claimed {
             task: Task::new(spec, 0),

@@ -86,7 +86,11 @@ pub async fn run(sched: Scheduler, at: Ingress<'_>, shutdown: CancellationToken)
         let payload = rec.value.clone().unwrap_or_default();
         async move {
             let created = match parse_new_task(&payload) {
-                Ok(req) => sched.create_task(req).await,
+                Ok(mut req) => {
+                    // Handled inside the record's `process` span.
+                    req.trace_parent = rebound_core::trace::current_traceparent();
+                    sched.create_task(req).await
+                }
                 Err(e) => Err(e),
             };
             match created {

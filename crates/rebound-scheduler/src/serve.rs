@@ -37,10 +37,11 @@ pub async fn serve_on(
     let sched = Scheduler::builder(store)
         .with_limits(config.limits)
         .build()?;
-    let deliver: Arc<dyn Deliver> = Arc::new(Deliverer::with_metrics(
+    let deliver: Arc<dyn Deliver> = Arc::new(Deliverer::with_options(
         config.kafka_brokers.clone(),
         sched.metrics().producer.clone(),
         config.kafka_config.clone(),
+        config.http.clone(),
     ));
     run(config, sched, deliver, listener, shutdown).await
 }

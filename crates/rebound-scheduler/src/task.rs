@@ -81,6 +81,10 @@ pub struct NewTask {
     pub message_data: Option<String>,
     /// `"kafka"` or `"http"`.
     pub destination_type: Option<String>,
+    /// W3C `traceparent` of what created the task (the API request's
+    /// header, the ingress record's span); not read from the body.
+    #[serde(skip)]
+    pub trace_parent: Option<String>,
 }
 
 /// A validated task: what is stored and compared for idempotent create.
@@ -110,7 +114,40 @@ pub struct TaskSpec {
     pub message_data: String,
     /// Kafka or HTTP.
     pub destination_type: DestinationType,
+    /// Where the task's deliveries continue the trace of what created it.
+    #[serde(default, skip_serializing_if = "TraceParent::is_none")]
+    pub trace_parent: TraceParent,
 }
+
+/// The W3C `traceparent` a task was created under. Not part of the task's
+/// identity: creating the same task again under another trace is still a
+/// duplicate, so any two compare equal.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TraceParent(pub Option<String>);
+
+impl TraceParent {
+    fn is_none(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// The context deliveries run in: their `send` or `POST` spans are its
+    /// children (a new trace when the task has none).
+    pub fn context(&self) -> rebound_core::trace::Context {
+        match &self.0 {
+            Some(tp) => rebound_core::trace::from_traceparent(tp),
+            None => rebound_core::trace::Context::new(),
+        }
+    }
+}
+
+impl PartialEq for TraceParent {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for TraceParent {}
 
 /// Lifecycle state of a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! Validation shared by the HTTP API, the Kafka ingress and the library API.
 
 use crate::error::{Error, ValidationError};
-use crate::task::{Destination, DestinationType, NewTask, TaskSpec};
+use crate::task::{Destination, DestinationType, NewTask, TaskSpec, TraceParent};
 
 /// Default limit on `message_data`, in bytes (1 MiB).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
@@ -194,6 +194,10 @@ pub fn validate(t: NewTask, limits: &Limits) -> Result<TaskSpec, Error> {
         is_priority: t.is_priority.unwrap_or(false),
         message_data,
         destination_type: kind,
+        trace_parent: TraceParent(
+            t.trace_parent
+                .filter(|tp| rebound_core::trace::is_traceparent(tp)),
+        ),
     })
 }
 

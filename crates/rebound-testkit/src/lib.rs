@@ -15,6 +15,8 @@
 //!   memory storage and stops it on drop. `REBOUND_TEST_BROKERS=host:port`
 //!   points the suite at an external Kafka instead.
 //! - [`kafka`]: topic creation and bulk produce helpers built on rdkafka.
+//! - [`otlp`]: an in-process OTLP/HTTP trace receiver and the span tree
+//!   the tracing tests compare.
 //! - [`services`]: `REDIS_URL` / `DATABASE_URL` discovery and unique names.
 //!
 //! The first consumer-group join on tansu takes about half of
@@ -26,6 +28,7 @@ pub mod bed;
 pub mod bench;
 pub mod broker;
 pub mod kafka;
+pub mod otlp;
 pub mod services;
 pub mod txn_probe;
 

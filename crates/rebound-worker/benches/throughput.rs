@@ -7,6 +7,10 @@
 //! BENCH_MODE (key|unordered|partition), BENCH_SKIP_PLAIN,
 //! BENCH_CLIENT_CONFIG (k=v,... applied to both consumers),
 //! REBOUND_TEST_BROKERS (an external Kafka instead of the local tansu).
+//! BENCH_TRACING=RATIO (e.g. 0.01) instead compares rebound with tracing
+//! off against rebound exporting spans sampled at RATIO
+//! (`parentbased_traceidratio`) over OTLP to an in-process receiver, runs
+//! interleaved.
 //! Both consumers run in this one binary with the mimalloc allocator.
 
 mod common;
@@ -18,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rebound_testkit::{create_topic, produce_records, unique_name, Brokers, TestRecord};
+use rebound_testkit::{create_topic, otlp, produce_records, unique_name, Brokers, TestRecord};
 use rebound_worker::{handler_fn, Ordering, Record, Worker, WorkerConfig};
 
 #[global_allocator]
@@ -147,6 +151,10 @@ async fn main() {
         t.elapsed().as_secs_f64()
     );
 
+    if let Ok(ratio) = std::env::var("BENCH_TRACING") {
+        let ratio: f64 = ratio.parse().expect("BENCH_TRACING is a ratio, e.g. 0.01");
+        return tracing_overhead(&bootstrap, &topic, n, runs, ratio).await;
+    }
     let (mut plain, mut tuned, mut ours) = (Vec::new(), Vec::new(), Vec::new());
     for run in 1..=runs {
         let skip = std::env::var_os("BENCH_SKIP_PLAIN").is_some();
@@ -183,5 +191,35 @@ async fn main() {
         median(ours.clone()) / median(tuned),
         median(ratios),
         median(ours) / median(plain)
+    );
+}
+
+/// Rebound with tracing off, then exporting spans sampled at `ratio`, per run.
+async fn tracing_overhead(bootstrap: &str, topic: &str, n: usize, runs: usize, ratio: f64) {
+    let receiver = otlp::Receiver::start().await;
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    for run in 1..=runs {
+        otlp::uninstall();
+        let (r_off, _) = rebound_run(bootstrap, topic, n).await;
+        let sampler = otlp::Sampler::ParentBased(Box::new(otlp::Sampler::TraceIdRatioBased(ratio)));
+        let provider = otlp::install_sampled(&receiver.endpoint(), "bench", sampler);
+        let (r_on, _) = rebound_run(bootstrap, topic, n).await;
+        tokio::task::spawn_blocking(move || provider.shutdown().unwrap())
+            .await
+            .unwrap();
+        println!(
+            "run {run}: tracing off {r_off:>9.0} rec/s | tracing at {ratio} {r_on:>9.0} rec/s | ratio {:.3} | spans so far {}",
+            r_on / r_off,
+            receiver.spans().len()
+        );
+        off.push(r_off);
+        on.push(r_on);
+    }
+    let ratios: Vec<f64> = on.iter().zip(&off).map(|(a, b)| a / b).collect();
+    println!(
+        "median: tracing off {:.0} rec/s, tracing at {ratio} {:.0} rec/s; median of per-run ratios {:.3}",
+        median(off),
+        median(on),
+        median(ratios)
     );
 }

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::FutureExt;
+use rebound_core::trace::{self, Context, FutureExt as _, Tracer};
 use rebound_core::{HandlerError, HandlerResult, Record};
 
 use crate::dispatch::{Job, Outcome};
@@ -118,8 +119,66 @@ pub(crate) trait Runner: Send + Sync + 'static {
     fn run(self: &Arc<Self>, job: Job) -> JobFuture;
 }
 
-pub(crate) struct RecordRunner<H>(pub H);
-pub(crate) struct BatchRunner<B>(pub B);
+/// A handler and what its spans need: each record (or batch) is handled
+/// inside its `process {topic}` span, so what the handler sends or posts
+/// continues the record's trace.
+pub(crate) struct Traced<H> {
+    handler: H,
+    tracer: Tracer,
+    group: String,
+}
+
+impl<H> Traced<H> {
+    /// Takes the tracer from the global provider as it is now.
+    pub(crate) fn new(handler: H, group: &str) -> Self {
+        Traced {
+            handler,
+            tracer: trace::tracer(),
+            group: group.to_string(),
+        }
+    }
+
+    /// Runs `handle` inside the span `open` makes, current from the call
+    /// that makes the future to its end, then ends the span with the
+    /// outcome. Without a provider and without a context on the records
+    /// (`recs`), no span is made: nothing per record beyond a header scan.
+    async fn within<F, Fut>(
+        &self,
+        recs: &[Record],
+        open: impl FnOnce(&Tracer) -> Context,
+        handle: F,
+    ) -> Result<(), (usize, HandlerError)>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(), (usize, HandlerError)>>,
+    {
+        let traced =
+            self.tracer.is_live() || recs.iter().any(|r| trace::carries_context(&r.headers));
+        let (cx, caught) = if traced {
+            let cx = open(&self.tracer);
+            // `handle` returns an async block: the handler is called in its
+            // first poll, with `cx` current.
+            let caught = AssertUnwindSafe(handle())
+                .catch_unwind()
+                .with_context(cx.clone())
+                .await;
+            (Some(cx), caught)
+        } else {
+            (None, AssertUnwindSafe(handle()).catch_unwind().await)
+        };
+        let outcome = match caught {
+            Ok(r) => r,
+            Err(p) => Err((0, panic_error(p))),
+        };
+        if let Some(cx) = cx {
+            trace::end(&cx, outcome.as_ref().map(|_| ()).map_err(|(_, e)| e));
+        }
+        outcome
+    }
+}
+
+pub(crate) struct RecordRunner<H>(pub Traced<H>);
+pub(crate) struct BatchRunner<B>(pub Traced<B>);
 
 pub(crate) fn panic_error(payload: Box<dyn std::any::Any + Send>) -> HandlerError {
     let msg = payload
@@ -134,14 +193,15 @@ impl<H: Handler> Runner for RecordRunner<H> {
     fn run(self: &Arc<Self>, job: Job) -> JobFuture {
         let this = Arc::clone(self);
         Box::pin(async move {
+            let t = &this.0;
             let outcome = match &job {
-                Job::One { item, .. } => match AssertUnwindSafe(this.0.handle(&item.rec))
-                    .catch_unwind()
+                Job::One { item, .. } => {
+                    let open = |tr: &Tracer| trace::process_span(tr, &item.rec, Some(&t.group));
+                    t.within(std::slice::from_ref(&item.rec), open, || async {
+                        t.handler.handle(&item.rec).await.map_err(|e| (0, e))
+                    })
                     .await
-                {
-                    Ok(r) => r.map_err(|e| (0, e)),
-                    Err(p) => Err((0, panic_error(p))),
-                },
+                }
                 Job::Batch { .. } => Err((
                     0,
                     HandlerError::permanent("a record handler was given a batch job"),
@@ -156,24 +216,28 @@ impl<B: BatchHandler> Runner for BatchRunner<B> {
     fn run(self: &Arc<Self>, job: Job) -> JobFuture {
         let this = Arc::clone(self);
         Box::pin(async move {
+            let t = &this.0;
             let outcome = match &job {
                 Job::Batch { recs, .. } => {
-                    match AssertUnwindSafe(this.0.handle_batch(recs))
-                        .catch_unwind()
-                        .await
-                    {
-                        Ok(r) => r.map_err(|e| (e.index, e.error)),
-                        Err(p) => Err((0, panic_error(p))),
-                    }
+                    let open = |tr: &Tracer| trace::batch_span(tr, recs, Some(&t.group));
+                    t.within(recs, open, || async {
+                        t.handler
+                            .handle_batch(recs)
+                            .await
+                            .map_err(|e| (e.index, e.error))
+                    })
+                    .await
                 }
                 Job::One { item, .. } => {
-                    match AssertUnwindSafe(this.0.handle_batch(std::slice::from_ref(&item.rec)))
-                        .catch_unwind()
-                        .await
-                    {
-                        Ok(r) => r.map_err(|e| (0, e.error)),
-                        Err(p) => Err((0, panic_error(p))),
-                    }
+                    let one = std::slice::from_ref(&item.rec);
+                    let open = |tr: &Tracer| trace::process_span(tr, &item.rec, Some(&t.group));
+                    t.within(one, open, || async {
+                        t.handler
+                            .handle_batch(std::slice::from_ref(&item.rec))
+                            .await
+                            .map_err(|e| (0, e.error))
+                    })
+                    .await
                 }
             };
             (job, outcome)

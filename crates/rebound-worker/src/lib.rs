@@ -71,8 +71,8 @@ pub use error::{ConfigError, Error, Result};
 pub use handler::{batch_handler_fn, handler_fn, BatchError, BatchHandler, Handler};
 pub use health::{Health, HealthReport, Probe};
 pub use layers::{
-    Breaker, BreakerConfig, BreakerLayer, BreakerState, DeadLetterLayer, DeadLetterPolicy, Layer,
-    Retry, RetryLayer, TopicNames,
+    Breaker, BreakerConfig, BreakerLayer, BreakerState, DeadLetterLayer, DeadLetterPolicy,
+    FloodGuardConfig, Layer, Retry, RetryLayer, TopicNames,
 };
 pub use metrics::Metrics;
 pub use poller::record_from_message;

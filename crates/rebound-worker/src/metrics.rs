@@ -1,7 +1,8 @@
 //! Prometheus metrics of one worker.
 
 use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 use rebound_core::ErrorKind;
 
@@ -21,6 +22,7 @@ pub struct Metrics {
     pub frozen_partitions: IntGauge,
     committed: IntGaugeVec,
     lag: IntGaugeVec,
+    lag_seconds: GaugeVec,
     /// Commit round-trip latency.
     pub commit_latency: Histogram,
     commit_failures: IntCounter,
@@ -29,6 +31,8 @@ pub struct Metrics {
     dead_lettered: IntCounterVec,
     /// Circuit breaker state: 0 closed, 1 open, 2 half-open.
     pub breaker_state: IntGauge,
+    /// 1 once the DLQ flood guard tripped (the worker is freezing).
+    pub flood_guard_tripped: IntGauge,
     breaker_transitions: IntCounterVec,
 }
 
@@ -107,6 +111,15 @@ impl Metrics {
             "High watermark minus committed offset per partition",
             &["topic", "partition"],
         );
+        let lag_seconds = GaugeVec::new(
+            Opts::new(
+                "rebound_consumer_lag_seconds",
+                "Age of the oldest record fetched and not finished per partition (0 when none)",
+            ),
+            &["topic", "partition"],
+        )
+        .expect("valid metric");
+        register(&r, &lag_seconds);
         let commit_latency = Histogram::with_opts(
             HistogramOpts::new("rebound_commit_latency_seconds", "Offset commit latency").buckets(
                 vec![
@@ -151,8 +164,14 @@ impl Metrics {
             "Circuit breaker transitions",
             &["to"],
         );
+        let flood_guard_tripped = gauge(
+            &r,
+            "rebound_dlq_flood_guard_tripped",
+            "1 once the DLQ flood guard tripped: records freeze instead of going to the DLQ",
+        );
         Metrics {
             registry: r,
+            flood_guard_tripped,
             processed,
             failed,
             in_flight,
@@ -161,6 +180,7 @@ impl Metrics {
             frozen_partitions,
             committed,
             lag,
+            lag_seconds,
             commit_latency,
             commit_failures,
             rebalances,
@@ -245,11 +265,25 @@ impl Metrics {
             .get()
     }
 
+    /// The last `rebound_consumer_lag_seconds` of a partition.
+    pub fn lag_seconds(&self, topic: &str, partition: i32) -> f64 {
+        self.lag_seconds
+            .with_label_values(&[topic, &partition.to_string()])
+            .get()
+    }
+
     /// Sets the lag of a partition.
     pub fn set_lag(&self, topic: &str, partition: i32, lag: i64) {
         self.lag
             .with_label_values(&[topic, &partition.to_string()])
             .set(lag);
+    }
+
+    /// Sets how far behind a partition's processing is, in seconds.
+    pub fn set_lag_seconds(&self, topic: &str, partition: i32, seconds: f64) {
+        self.lag_seconds
+            .with_label_values(&[topic, &partition.to_string()])
+            .set(seconds);
     }
 
     /// Counts a failed commit.

@@ -24,6 +24,8 @@ const PREFIX: &str = "rb1:";
 struct Entry {
     offset: i64,
     done: bool,
+    /// Record timestamp, epoch ms (negative: unknown).
+    timestamp: i64,
 }
 
 /// What happened to an offset handed to [`OffsetTracker::push`].
@@ -64,8 +66,14 @@ impl OffsetTracker {
         }
     }
 
-    /// Registers a fetched record. Offsets must arrive in increasing order.
+    /// Registers a fetched record without a timestamp.
     pub fn push(&mut self, offset: i64) -> Push {
+        self.push_at(offset, None)
+    }
+
+    /// Registers a fetched record with its timestamp (epoch ms). Offsets
+    /// must arrive in increasing order.
+    pub fn push_at(&mut self, offset: i64, timestamp: Option<i64>) -> Push {
         if let Some(next) = self.next_offset {
             if offset < next {
                 return Push::Stale;
@@ -74,7 +82,11 @@ impl OffsetTracker {
         self.next_offset = Some(offset + 1);
         let done = !self.preloaded.is_empty() && self.take_preloaded(offset);
         let seq = self.head_seq + self.entries.len() as u64;
-        self.entries.push_back(Entry { offset, done });
+        self.entries.push_back(Entry {
+            offset,
+            done,
+            timestamp: timestamp.unwrap_or(-1),
+        });
         if done {
             self.advance();
             Push::AlreadyDone
@@ -128,6 +140,15 @@ impl OffsetTracker {
             Some(e) => Some(e.offset),
             None => self.next_offset,
         }
+    }
+
+    /// Timestamp (epoch ms) of the first unfinished record, when known: how
+    /// far behind the partition's processing is.
+    pub fn oldest_unfinished_timestamp(&self) -> Option<i64> {
+        self.entries
+            .front()
+            .map(|e| e.timestamp)
+            .filter(|ts| *ts >= 0)
     }
 
     /// Number of records fetched and not yet below the watermark.

@@ -16,7 +16,7 @@ use crate::cluster_check::check_cluster;
 use crate::config::{Delivery, WorkerConfig};
 use crate::dispatch::{Dispatcher, FrozenInfo, Limits, Tp};
 use crate::error::{Error, Result};
-use crate::handler::{BatchHandler, BatchRunner, Handler, RecordRunner, Runner};
+use crate::handler::{BatchHandler, BatchRunner, Handler, RecordRunner, Runner, Traced};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::poller::{Ctx, PollLoop};
@@ -31,7 +31,8 @@ impl Worker {
     /// Fails with [`Error::Unreachable`] when no broker answers within the
     /// connect timeout, and [`Error::UnknownTopic`] for a missing topic.
     pub async fn start<H: Handler>(config: WorkerConfig, handler: H) -> Result<WorkerHandle> {
-        start_with(config, Arc::new(RecordRunner(handler))).await
+        let runner = RecordRunner(Traced::new(handler, &config.group));
+        start_with(config, Arc::new(runner)).await
     }
 
     /// Like [`Worker::start`] with a batch handler; use with
@@ -40,7 +41,8 @@ impl Worker {
         config: WorkerConfig,
         handler: B,
     ) -> Result<WorkerHandle> {
-        start_with(config, Arc::new(BatchRunner(handler))).await
+        let runner = BatchRunner(Traced::new(handler, &config.group));
+        start_with(config, Arc::new(runner)).await
     }
 }
 

@@ -7,6 +7,7 @@ pub mod group;
 pub mod lag;
 pub mod outbox;
 pub mod produce;
+pub mod run;
 pub mod serve;
 pub mod tasks;
 pub mod topic;
@@ -23,7 +24,8 @@ pub fn table(header: &[&str]) -> Table {
 }
 
 /// `--ordering` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum OrderingArg {
     /// One record per partition at a time.
     Partition,

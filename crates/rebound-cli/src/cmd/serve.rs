@@ -35,6 +35,19 @@ pub struct ServeArgs {
     /// Also create tasks from JSON records on this topic.
     #[arg(long, env = "REBOUND_INGRESS_TOPIC", value_parser = args::topic)]
     ingress_topic: Option<String>,
+    /// Sign HTTP deliveries (Standard Webhooks) with this `whsec_<base64>` secret.
+    #[arg(long, env = "REBOUND_WEBHOOK_SECRET", hide_env_values = true,
+          value_parser = args::webhook_secret)]
+    webhook_secret: Option<rebound_core::webhook::WebhookSecret>,
+    /// Refuse HTTP destinations (and redirect hops) on loopback, private and
+    /// link-local addresses: the task goes to its dead destination at once.
+    #[arg(long, env = "REBOUND_BLOCK_PRIVATE_DESTINATIONS", default_value_t = false,
+          action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    block_private_destinations: bool,
+    /// `ip:port` destinations let through although private (comma separated;
+    /// only as IP literals in task URLs).
+    #[arg(long, env = "REBOUND_ALLOWED_DESTINATIONS", value_delimiter = ',')]
+    allowed_destinations: Vec<SocketAddr>,
     /// TLS and SASL of the Kafka deliveries and the ingress.
     #[command(flatten)]
     security: Security,
@@ -59,8 +72,17 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         config.ingress_topic = a.ingress_topic;
     }
     config.kafka_config = a.security.properties()?;
+    if a.webhook_secret.is_some() {
+        config.http.secret = a.webhook_secret;
+    }
+    if a.block_private_destinations {
+        config.http.guard = Some(rebound_scheduler::deliver::guard::Guard {
+            allow: a.allowed_destinations,
+        });
+    }
     tracing::info!(
         addr = %config.http_addr, store = %config.store_url, kafka = %config.kafka_brokers,
+        signed = config.http.secret.is_some(), block_private_destinations = config.http.guard.is_some(),
         "starting the scheduler"
     );
     let stop = CancellationToken::new();

@@ -24,8 +24,8 @@ enum TopicCommand {
     /// Show a topic's partitions (leader, replicas, earliest and latest
     /// offsets) and the configs set on it.
     Describe(NamedArgs),
-    /// Delete a topic and all its records.
-    Delete(NamedArgs),
+    /// Delete a topic and all its records (asks for `--yes`).
+    Delete(DeleteArgs),
 }
 
 #[derive(Debug, Args)]
@@ -65,9 +65,21 @@ struct NamedArgs {
     /// The topic.
     #[arg(long, value_parser = args::topic)]
     topic: String,
-    /// `table` or `json` (describe only).
+    /// `table` or `json`.
     #[arg(long, value_enum, default_value_t)]
     format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+struct DeleteArgs {
+    #[command(flatten)]
+    cluster: Cluster,
+    /// The topic.
+    #[arg(long, value_parser = args::topic)]
+    topic: String,
+    /// Confirms the deletion: without it nothing is deleted.
+    #[arg(long)]
+    yes: bool,
 }
 
 /// Runs one `topic` subcommand.
@@ -126,6 +138,13 @@ pub async fn run(a: TopicArgs) -> anyhow::Result<()> {
         }
         TopicCommand::Delete(a) => {
             let c = &a.cluster;
+            if !a.yes {
+                anyhow::bail!(
+                    "deleting topic {} removes all its records and cannot be undone; \
+                     run again with --yes to delete it",
+                    a.topic
+                );
+            }
             admin::delete_topic(&c.brokers, &c.properties()?, &a.topic, c.timeout).await?;
             println!("deleted topic {}", a.topic);
         }

@@ -28,12 +28,10 @@ async fn hook(State(got): State<Got>, headers: HeaderMap, body: Bytes) -> Status
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_delivers_a_task_after_its_delay_and_stops_on_sigterm() {
     let got: Got = Default::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
     let app = Router::new()
         .route("/hook", post(hook))
         .with_state(got.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let hook_url = format!("{}/hook", crate::common::serve_http(app).await);
 
     let dir = std::env::temp_dir().join(format!("rebound-serve-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

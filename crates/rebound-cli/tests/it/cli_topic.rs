@@ -100,8 +100,21 @@ async fn create_describe_list_and_delete_as_another_client_sees_them() {
         "{stderr}"
     );
 
+    let unconfirmed = run(&["topic", "delete", "--brokers", b, "--topic", &topic]);
+    assert!(!unconfirmed.status.success());
+    assert!(String::from_utf8_lossy(&unconfirmed.stderr).contains("--yes"));
+    assert_eq!(python_view(b, &topic)["partitions"], 3, "still there");
     assert_eq!(
-        ok(&["topic", "delete", "--brokers", b, "--topic", &topic]).trim(),
+        ok(&[
+            "topic",
+            "delete",
+            "--brokers",
+            b,
+            "--topic",
+            &topic,
+            "--yes"
+        ])
+        .trim(),
         format!("deleted topic {topic}")
     );
     eventually(

@@ -15,14 +15,7 @@ use base64::Engine;
 use rebound_testkit::{create_topic, free_port, produce_records, unique_name, Brokers, TestRecord};
 
 fn rebound() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_rebound"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("REBOUND_") && k != "REBOUND_TANSU_BIN" {
-            c.env_remove(k);
-        }
-    }
-    c.env("LOG_LEVEL", "info");
-    c
+    crate::common::rebound_with_log("info")
 }
 
 const GOOD: &[&str] = &[
@@ -206,12 +199,10 @@ async fn worker_delivers_every_record_to_the_http_sink_and_stops_on_sigterm() {
     .unwrap();
 
     let sink = Arc::new(Sink::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sink_url = format!("http://{}/hook", listener.local_addr().unwrap());
     let app = Router::new()
         .route("/hook", post(hook))
         .with_state(sink.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let sink_url = format!("{}/hook", crate::common::serve_http(app).await);
 
     let ops = format!("127.0.0.1:{}", free_port().unwrap());
     let mut child = rebound()

@@ -5,11 +5,15 @@ use futures::FutureExt;
 
 use crate::task::{Destination, DestinationType};
 
+pub mod guard;
 pub mod http;
 pub mod kafka;
 
-/// Why a delivery failed. Every failure is retried by the dispatcher until the
-/// task's retries are exhausted.
+pub use http::HttpOptions;
+
+/// Why a delivery failed. Every failure but a refused destination is retried
+/// by the dispatcher until the task's retries are exhausted; see
+/// [`DeliveryError::is_final`].
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
     /// The producer could not be created (`topic` empty) or producing failed.
@@ -32,6 +36,16 @@ pub enum DeliveryError {
         #[source]
         source: reqwest::Error,
     },
+    /// The SSRF guard refused the destination (or a redirect hop): final,
+    /// the task goes to its dead destination at once.
+    #[error("http POST {url}")]
+    Refused {
+        /// Endpoint.
+        url: String,
+        /// What was refused and why.
+        #[source]
+        source: guard::Refused,
+    },
     /// The endpoint answered with a non-2xx status.
     #[error("http POST {url}: status {status}")]
     HttpStatus {
@@ -46,6 +60,11 @@ pub enum DeliveryError {
 }
 
 impl DeliveryError {
+    /// Whether retrying cannot help (a refused destination).
+    pub fn is_final(&self) -> bool {
+        matches!(self, DeliveryError::Refused { .. })
+    }
+
     /// The wait the destination asked for, if any.
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
@@ -62,6 +81,10 @@ pub struct Delivery<'a> {
     pub kind: DestinationType,
     /// Target.
     pub destination: &'a Destination,
+    /// The message id, the same for every attempt of it: the task id for
+    /// its deliveries, `<id>|dead` for its dead-letter envelope
+    /// (`webhook-id` of signed HTTP deliveries).
+    pub id: &'a str,
     /// `<id>|<attempt>` (attempt from 0, as Rebound) or `<id>|dead|<attempts>`: the Kafka
     /// key, `X-Message-Key` and `Idempotency-Key`.
     pub key: &'a str,
@@ -102,9 +125,25 @@ impl Deliverer {
         metrics: std::sync::Arc<rebound_producer::ProducerMetrics>,
         kafka_config: Vec<(String, String)>,
     ) -> Self {
+        Self::with_options(
+            default_brokers,
+            metrics,
+            kafka_config,
+            HttpOptions::default(),
+        )
+    }
+
+    /// Like [`Deliverer::with_metrics`], HTTP deliveries signed and guarded
+    /// as `http` says.
+    pub fn with_options(
+        default_brokers: impl Into<String>,
+        metrics: std::sync::Arc<rebound_producer::ProducerMetrics>,
+        kafka_config: Vec<(String, String)>,
+        http: HttpOptions,
+    ) -> Self {
         Deliverer {
             kafka: kafka::KafkaSink::new(default_brokers, metrics, kafka_config),
-            http: http::HttpSink::new(),
+            http: http::HttpSink::with_options(http),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -27,12 +27,21 @@ fn scheduled(id: &str) -> Value {
 }
 
 /// `POST /tasks`: 201 created, 200 identical duplicate, 409 different body.
+/// The request's W3C `traceparent`: the created task's deliveries continue
+/// its trace.
+fn trace_parent(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get("traceparent")?.to_str().ok()?;
+    Some(v.to_string())
+}
+
 pub(crate) async fn create(
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let bytes = read_body(&state, body).await?;
-    let req = parse_new_task(&bytes)?;
+    let mut req = parse_new_task(&bytes)?;
+    req.trace_parent = trace_parent(&headers);
     let id = req.id.clone().unwrap_or_default();
     match state.scheduler.create_task(req).await? {
         CreateOutcome::Created => Ok((StatusCode::CREATED, Json(scheduled(&id))).into_response()),
@@ -52,6 +61,7 @@ enum BatchBody {
 /// with one result per task carrying the status a single create would give.
 pub(crate) async fn create_batch(
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let bytes = read_body(&state, body).await?;
@@ -81,7 +91,8 @@ pub(crate) async fn create_batch(
                 .to_string(),
         );
         match parse_new_task_value(v) {
-            Ok(t) => {
+            Ok(mut t) => {
+                t.trace_parent = trace_parent(&headers);
                 parsed.push(t);
                 errors.push(None);
             }

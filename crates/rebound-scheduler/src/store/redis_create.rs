@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::redis_conn::Conn;
 use crate::error::{Error, Result};
-use crate::task::{CreateOutcome, Task};
+use crate::task::{CreateOutcome, Task, TaskSpec};
 
 /// Most tasks per script call.
 pub(crate) const CHUNK: usize = 256;
@@ -55,10 +55,15 @@ impl Creator {
         Ok(res
             .into_iter()
             .zip(specs)
-            .map(|(existing, spec)| {
+            .zip(tasks)
+            .map(|((existing, spec), t)| {
+                // Equal as specs, not only as text: the trace a task was
+                // created under is not part of its identity.
                 if existing.is_empty() {
                     CreateOutcome::Created
-                } else if existing == spec {
+                } else if existing == spec
+                    || serde_json::from_str::<TaskSpec>(&existing).ok().as_ref() == Some(&t.spec)
+                {
                     CreateOutcome::Duplicate
                 } else {
                     CreateOutcome::Conflict

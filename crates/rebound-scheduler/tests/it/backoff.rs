@@ -80,6 +80,7 @@ fn new_task(id: &str, url: &str, max_retries: i64, base: i64, dead: Option<&str>
         is_priority: None,
         message_data: Some("{\"hello\":1}".into()),
         destination_type: Some("http".into()),
+        trace_parent: Default::default(),
     }
 }
 

@@ -9,17 +9,23 @@ use rebound_scheduler::ServeConfig;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-struct Served {
-    base: String,
-    stop: CancellationToken,
-    handle: tokio::task::JoinHandle<rebound_scheduler::Result<()>>,
+pub(crate) struct Served {
+    pub(crate) base: String,
+    pub(crate) stop: CancellationToken,
+    pub(crate) handle: tokio::task::JoinHandle<rebound_scheduler::Result<()>>,
     _dir: tempfile::TempDir,
 }
 
-async fn serve() -> Served {
+pub(crate) async fn serve() -> Served {
+    serve_with(rebound_scheduler::deliver::HttpOptions::default()).await
+}
+
+/// `serve` on 127.0.0.1 with these HTTP delivery options.
+pub(crate) async fn serve_with(http: rebound_scheduler::deliver::HttpOptions) -> Served {
     let dir = tempfile::tempdir().unwrap();
     let config = ServeConfig {
         store_url: format!("file://{}", dir.path().display()),
+        http,
         ..ServeConfig::default()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -38,7 +44,7 @@ async fn serve() -> Served {
     }
 }
 
-async fn post(base: &str, body: &Value) -> (u16, Value) {
+pub(crate) async fn post(base: &str, body: &Value) -> (u16, Value) {
     let resp = reqwest::Client::new()
         .post(format!("{base}/tasks"))
         .json(body)

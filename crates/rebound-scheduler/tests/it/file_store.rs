@@ -27,6 +27,7 @@ fn task(id: &str) -> Task {
         is_priority: false,
         message_data: format!("payload of {id} ").repeat(8),
         destination_type: DestinationType::Kafka,
+        trace_parent: Default::default(),
     };
     Task::new(spec, 1_000)
 }

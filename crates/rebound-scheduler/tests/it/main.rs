@@ -4,6 +4,7 @@
 mod backoff;
 mod common;
 mod crash;
+mod delivery_guard;
 mod delivery_http;
 mod delivery_kafka;
 mod file_store;
@@ -11,3 +12,4 @@ mod http_api;
 mod redis_instances;
 mod redis_modes;
 mod store_contract;
+mod tracing;

@@ -74,6 +74,7 @@ fn task(id: &str) -> Task {
         is_priority: false,
         message_data: "m".into(),
         destination_type: DestinationType::Kafka,
+        trace_parent: Default::default(),
     };
     Task::new(spec, 1_000)
 }

@@ -29,6 +29,7 @@ fn spec(id: &str, client: &str, prio: bool) -> TaskSpec {
         is_priority: prio,
         message_data: format!("payload of {id}"),
         destination_type: DestinationType::Http,
+        trace_parent: Default::default(),
     }
 }
 

@@ -238,7 +238,7 @@ impl Dispatcher {
             self.stats.dropped_revoked += 1;
             return;
         }
-        match p.tracker.push(rec.offset) {
+        match p.tracker.push_at(rec.offset, rec.timestamp) {
             Push::Track(seq) => {
                 let size = size_of(&rec);
                 p.bytes += size;

@@ -62,6 +62,20 @@ impl Dispatcher {
         self.retained.acknowledged(points);
     }
 
+    /// Sets each partition's `rebound_consumer_lag_seconds`: the age of its
+    /// oldest record fetched and not finished, 0 when none.
+    pub fn observe_lag(&self) {
+        let now = (self.clock)();
+        for p in self.parts.iter().flatten() {
+            let age = p
+                .tracker
+                .oldest_unfinished_timestamp()
+                .map_or(0, |ts| (now - ts).max(0));
+            self.metrics
+                .set_lag_seconds(&p.tp.0, p.tp.1, age as f64 / 1000.0);
+        }
+    }
+
     /// Commit points that changed since last sent (all of them if `all`).
     pub fn commit_points(&mut self, all: bool) -> Vec<CommitPoint> {
         let budget = self.limits.metadata_budget;

@@ -28,11 +28,19 @@ fn limits(ordering: Ordering) -> Limits {
 /// A dispatcher on a clock the test moves, with `t` partition 0 (or the
 /// given topic) assigned from offset 0.
 fn dispatcher(ordering: Ordering, topic: &str) -> (Dispatcher, Arc<AtomicI64>) {
+    dispatcher_with(ordering, topic, Arc::new(Metrics::new()))
+}
+
+fn dispatcher_with(
+    ordering: Ordering,
+    topic: &str,
+    metrics: Arc<Metrics>,
+) -> (Dispatcher, Arc<AtomicI64>) {
     let now = Arc::new(AtomicI64::new(T0));
     let clock = now.clone();
     let mut d = Dispatcher::with_clock(
         limits(ordering),
-        Arc::new(Metrics::new()),
+        metrics,
         Arc::new(move || clock.load(AtomicOrdering::SeqCst)),
     );
     d.assign((Topic::intern(topic), 0), None, "");
@@ -192,4 +200,30 @@ fn revoking_drops_queued_records_waits_for_in_flight_and_keeps_the_watermark() {
     assert_eq!(points.iter().map(|p| p.offset).collect::<Vec<_>>(), [1]);
     assert!(d.assigned().is_empty());
     assert_eq!(d.buffered(), 0);
+}
+
+#[test]
+fn lag_seconds_is_the_age_of_the_oldest_unfinished_record() {
+    let metrics = Arc::new(Metrics::new());
+    let (mut d, now) = dispatcher_with(Ordering::Unordered, "t", metrics.clone());
+    for (o, age_ms) in [(0, 9_000), (1, 5_000), (2, 1_000)] {
+        let mut r = rec("t", o, "k");
+        r.timestamp = Some(T0 - age_ms);
+        d.push(r);
+    }
+    let mut jobs = start_all(&mut d);
+    assert_eq!(jobs.len(), 3);
+    d.observe_lag();
+    assert_eq!(metrics.lag_seconds("t", 0), 9.0);
+    // Offset 1 finishing changes nothing: offset 0 is still the oldest.
+    d.complete(jobs.remove(1), Ok(()));
+    now.fetch_add(500, AtomicOrdering::SeqCst);
+    d.observe_lag();
+    assert_eq!(metrics.lag_seconds("t", 0), 9.5);
+    d.complete(jobs.remove(0), Ok(()));
+    d.observe_lag();
+    assert_eq!(metrics.lag_seconds("t", 0), 1.5);
+    d.complete(jobs.remove(0), Ok(()));
+    d.observe_lag();
+    assert_eq!(metrics.lag_seconds("t", 0), 0.0);
 }

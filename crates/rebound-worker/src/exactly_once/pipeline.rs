@@ -74,6 +74,7 @@ impl Pipeline {
             producer,
             transform,
             metrics: metrics.clone(),
+            tracer: rebound_core::trace::tracer(),
         };
         let cancel = CancellationToken::new();
         let task = tokio::spawn(run(shared, cancel.clone()));

@@ -44,6 +44,8 @@ pub(crate) struct Shared<T> {
     pub producer: TransactionalProducer,
     pub transform: T,
     pub metrics: Arc<PipelineMetrics>,
+    /// Opens each input record's `process` span.
+    pub tracer: rebound_core::trace::Tracer,
 }
 
 impl<T> Shared<T> {

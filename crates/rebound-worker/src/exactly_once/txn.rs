@@ -19,6 +19,7 @@ use super::shared::Shared;
 use super::transform::{run_caught, Transform};
 use crate::layers::provenance::{failed_record, History, Route};
 use crate::layers::retry::retry_in_place;
+use rebound_core::trace::{self, FutureExt as _};
 
 /// How a transaction ended, when it did not commit.
 pub(crate) enum Abort {
@@ -105,8 +106,21 @@ impl<T: Transform> Shared<T> {
     }
 
     /// Transforms one record (retrying in place) and sends its output, or
-    /// its dead letter.
+    /// its dead letter, inside the record's `process` span: the output's
+    /// `send` spans are its children.
     async fn one(&self, rec: &Record) -> Result<(), Abort> {
+        let cx = trace::process_span(&self.tracer, rec, Some(&self.cfg.group));
+        let r = self.transform_and_send(rec).with_context(cx.clone()).await;
+        let failed = match &r {
+            Err(Abort::Again(why)) => Some(why.clone()),
+            Err(Abort::Fail(e)) => Some(e.to_string()),
+            Ok(()) => None,
+        };
+        trace::end(&cx, failed.as_ref().map_or(Ok(()), Err));
+        r
+    }
+
+    async fn transform_and_send(&self, rec: &Record) -> Result<(), Abort> {
         let t = &self.transform;
         match retry_in_place(&self.cfg.retry, rec, || run_caught(t, rec)).await {
             Ok(out) => {

@@ -10,14 +10,21 @@
 //!
 //! Tiers give up per-key order (a retried record is handled after later
 //! records of its key); in-place retry ([`super::RetryLayer`]) keeps it.
+//!
+//! With [`DeadLetterPolicy::with_flood_guard`], the layer stops
+//! dead-lettering when too many records would go to the DLQ and freezes
+//! instead (see [`super::flood_guard`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rebound_core::{epoch_ms, Backoff, ErrorKind, HandlerResult, Jitter, Next, Record};
+use rebound_core::{
+    epoch_ms, Backoff, ErrorKind, HandlerError, HandlerResult, Jitter, Next, Record,
+};
 use rebound_producer::{OutRecord, Producer};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
+use super::flood_guard::{FloodGuard, FloodGuardConfig, Verdict};
 use super::provenance::{failed_record, History, Route, TopicNames};
 use super::Layer;
 use crate::{Handler, Metrics};
@@ -35,6 +42,8 @@ pub struct DeadLetterPolicy {
     /// `max_attempts` is ignored: the write is tried until it succeeds, as
     /// the record's offset cannot commit before.
     pub write_backoff: Backoff,
+    /// When to stop dead-lettering and freeze instead (off by default).
+    pub flood_guard: FloodGuardConfig,
 }
 
 impl DeadLetterPolicy {
@@ -50,7 +59,14 @@ impl DeadLetterPolicy {
             )
             .with_max_attempts(None)
             .with_jitter(Jitter::Full),
+            flood_guard: FloodGuardConfig::default(),
         }
+    }
+
+    /// Freeze instead of dead-lettering when `guard` trips.
+    pub fn with_flood_guard(mut self, guard: FloodGuardConfig) -> Self {
+        self.flood_guard = guard;
+        self
     }
 
     /// Retry tiers with these delays before the DLQ.
@@ -84,6 +100,7 @@ pub struct DeadLetterLayer {
     producer: Producer,
     policy: Arc<DeadLetterPolicy>,
     metrics: Arc<Metrics>,
+    guard: Arc<FloodGuard>,
 }
 
 impl DeadLetterLayer {
@@ -92,9 +109,15 @@ impl DeadLetterLayer {
     pub fn new(producer: Producer, policy: DeadLetterPolicy, metrics: Arc<Metrics>) -> Self {
         DeadLetterLayer {
             producer,
+            guard: Arc::new(FloodGuard::new(policy.flood_guard.clone())),
             policy: Arc::new(policy),
             metrics,
         }
+    }
+
+    /// Whether the flood guard has tripped (the worker is freezing).
+    pub fn flood_guard_tripped(&self) -> bool {
+        self.guard.tripped()
     }
 }
 
@@ -116,10 +139,20 @@ pub struct DeadLetter<H> {
 
 impl<H: Handler> Handler for DeadLetter<H> {
     async fn handle(&self, record: &Record) -> HandlerResult {
+        let guard = &self.layer.guard;
+        if guard.tripped() {
+            return Err(HandlerError::transient(
+                "the DLQ flood guard tripped: not taking records until the worker restarts",
+            ));
+        }
         let err = match self.inner.handle(record).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                guard.passed();
+                return Ok(());
+            }
             Err(e) => e,
         };
+        rebound_core::trace::fail_current(&err);
         let policy = &self.layer.policy;
         let history = History::of(record);
         let tier =
@@ -134,6 +167,22 @@ impl<H: Handler> Handler for DeadLetter<H> {
             Route::Tier(n, _) => policy.names.tier(&history.original_topic, n),
             Route::Dlq => policy.names.dlq(&history.original_topic),
         };
+        match route {
+            Route::Tier(..) => guard.passed(),
+            Route::Dlq => match guard.dead_letter() {
+                Verdict::Allow => {}
+                Verdict::Trips(why) => {
+                    self.layer.metrics.flood_guard_tripped.set(1);
+                    error!(
+                        topic = %record.topic, partition = record.partition, offset = record.offset,
+                        dlq = %dest, error = %err.message,
+                        "DLQ flood guard tripped: {why}; not dead-lettering, freezing every partition at its next record (restart once the cause is fixed)"
+                    );
+                    return Err(err);
+                }
+                Verdict::Tripped => return Err(err),
+            },
+        }
         let out = failed_record(record, &err, &policy.group, route, dest, epoch_ms());
         self.write(&out, record).await;
         match route {

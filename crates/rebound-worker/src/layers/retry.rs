@@ -68,6 +68,7 @@ where
             attempt = f.attempt, delay = ?f.delay, retry_after = ?err.retry_after, error = %err,
             "retrying in place"
         );
+        rebound_core::trace::retry_event(f.attempt, f.delay, err);
         match (err.kind, err.retry_after) {
             (ErrorKind::Throttled, Some(after)) => Next::RetryNoSooner(after),
             _ => Next::Retry,

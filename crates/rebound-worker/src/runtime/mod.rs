@@ -242,6 +242,7 @@ impl<R: Runner> Runtime<R> {
                     }
                 },
                 _ = tick.tick(), if self.at_least_once => {
+                    self.state.observe_lag();
                     let points = self.state.commit_points(false);
                     if !points.is_empty() {
                         let _ = self.commands.send(Command::Commit(points));

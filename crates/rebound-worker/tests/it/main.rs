@@ -13,3 +13,4 @@ mod ordering;
 mod outage;
 mod reader;
 mod recovery;
+mod tracing;

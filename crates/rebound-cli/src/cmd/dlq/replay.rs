@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail};
 use clap::{ArgGroup, Args};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
+use rebound_core::trace::{self, FutureExt as _};
 use rebound_core::{headers, Record};
 use rebound_producer::{OutRecord, Producer};
 
@@ -297,6 +298,7 @@ async fn send(source: &Source, plan: &Plan) -> anyhow::Result<Vec<bool>> {
     let config = crate::security::producer_config(&source.brokers, &source.security.properties()?)
         .with_delivery_timeout(source.timeout);
     let producer = Producer::new(&config)?;
+    let tracer = trace::tracer();
     let bar = ProgressBar::new(plan.send.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("replaying [{bar:40}] {pos}/{len} ({per_sec}, {elapsed})")
@@ -306,7 +308,14 @@ async fn send(source: &Source, plan: &Plan) -> anyhow::Result<Vec<bool>> {
     let results: Vec<_> = futures::stream::iter(&plan.send)
         .map(|p| {
             let producer = &producer;
-            async move { (p, producer.send(&p.out).await) }
+            // Replaying is processing the dead letter: its send continues
+            // the record's trace (dead letter's `send` → this `process`).
+            let cx = trace::process_span(&tracer, &p.rec, None);
+            async move {
+                let r = producer.send(&p.out).with_context(cx.clone()).await;
+                trace::end(&cx, r.as_ref().map(|_| ()));
+                (p, r)
+            }
         })
         .buffered(IN_FLIGHT)
         .inspect(|_| bar.inc(1))

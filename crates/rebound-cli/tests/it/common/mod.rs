@@ -10,12 +10,12 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rebound_producer::{OutRecord, Producer, ProducerConfig};
 use rebound_testkit::TopicBed;
 
-/// The `rebound` binary without the caller's `REBOUND_*` settings (the
-/// tansu path stays), logging at `level`.
+/// The `rebound` binary without the caller's `REBOUND_*` (the tansu path
+/// stays) and `OTEL_*` settings, logging at `level`.
 pub fn rebound_with_log(level: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rebound"));
     for (k, _) in std::env::vars() {
-        if k.starts_with("REBOUND_") && k != "REBOUND_TANSU_BIN" {
+        if (k.starts_with("REBOUND_") && k != "REBOUND_TANSU_BIN") || k.starts_with("OTEL_") {
             c.env_remove(k);
         }
     }
@@ -26,6 +26,15 @@ pub fn rebound_with_log(level: &str) -> Command {
 /// [`rebound_with_log`] at `warn`.
 pub fn rebound() -> Command {
     rebound_with_log("warn")
+}
+
+/// Serves `app` on an ephemeral 127.0.0.1 port for the rest of the test;
+/// its base URL (`http://127.0.0.1:PORT`).
+pub async fn serve_http(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
 }
 
 /// Output bytes as text (lossy).

@@ -187,6 +187,7 @@ mod tests {
             is_priority: false,
             message_data: "payload".into(),
             destination_type: DestinationType::Http,
+            trace_parent: Default::default(),
         };
         Task::new(spec, 7)
     }

@@ -6,6 +6,7 @@
 //! in-place retry and retry tiers, [`breaker`] the breaker and the crash.
 
 mod breaker;
+mod flood_guard;
 mod retries;
 
 use std::collections::{HashMap, HashSet};

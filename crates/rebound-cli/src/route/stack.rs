@@ -1,92 +1,16 @@
-//! Flags of the failure stack (`rebound worker`): in-place retry, retry
-//! tiers, the DLQ and the circuit breaker, and the handler stack they build.
+//! The failure stack of a route: in-place retry, retry tiers, the DLQ and
+//! the circuit breaker around the sink, built from [`RouteSettings`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
 use rebound_producer::Producer;
 use rebound_worker::{
-    Backoff, Breaker, BreakerConfig, BreakerLayer, DeadLetterLayer, DeadLetterPolicy, Handler,
-    Layer, Metrics, RetryLayer, TopicNames, WorkerBuilder,
+    Backoff, Breaker, BreakerConfig, BreakerLayer, DeadLetterLayer, DeadLetterPolicy,
+    FloodGuardConfig, Handler, Layer, Metrics, RetryLayer, TopicNames, WorkerBuilder,
 };
 
-use crate::args;
-
-/// What happens to a record that still fails after in-place retries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OnFailure {
-    /// Retry tiers (if any), then the dead-letter topic; the partition goes on.
-    Dlq,
-    /// Halt the partition at the record (nothing past it commits).
-    Freeze,
-}
-
-/// Failure handling flags.
-#[derive(Debug, Args)]
-pub struct FailureArgs {
-    /// Attempts per record in place (exponential backoff, full jitter).
-    #[arg(long, env = "REBOUND_RETRY_ATTEMPTS", default_value_t = 5,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub retry_attempts: u32,
-    /// First in-place retry delay.
-    #[arg(long, env = "REBOUND_RETRY_BASE", default_value = "200ms", value_parser = args::duration)]
-    pub retry_base: Duration,
-    /// Largest in-place retry delay.
-    #[arg(long, env = "REBOUND_RETRY_CAP", default_value = "30s", value_parser = args::duration)]
-    pub retry_cap: Duration,
-    /// After in-place retries: dead-letter (through the retry tiers) or freeze the partition.
-    #[arg(long, env = "REBOUND_ON_FAILURE", value_enum, default_value = "dlq")]
-    pub on_failure: OnFailure,
-    /// Delays of the non-blocking retry tiers, comma separated (e.g. `10s,1m,10m`).
-    /// Tiers give up per-key order; in-place retry keeps it.
-    #[arg(long, env = "REBOUND_RETRY_TIERS", value_delimiter = ',', value_parser = args::duration)]
-    pub retry_tiers: Vec<Duration>,
-    /// Retry tier topic pattern (`{topic}`, `{n}`).
-    #[arg(long, env = "REBOUND_TIER_TOPIC", default_value = "{topic}.retry.{n}",
-          value_parser = pattern_tier)]
-    pub tier_topic: String,
-    /// Dead-letter topic pattern (`{topic}`).
-    #[arg(long, env = "REBOUND_DLQ_TOPIC", default_value = "{topic}.dlq",
-          value_parser = args::non_empty)]
-    pub dlq_topic: String,
-    /// Create missing tier and DLQ topics at start (as many partitions as the source).
-    #[arg(long, env = "REBOUND_CREATE_TOPICS", default_value_t = true, action = clap::ArgAction::Set)]
-    pub create_topics: bool,
-    /// Consecutive transient failures that open the circuit breaker (0: off).
-    #[arg(long, env = "REBOUND_BREAKER_FAILURES", default_value_t = 20)]
-    pub breaker_failures: u32,
-    /// Failure ratio over --breaker-window that opens the breaker (0–1; off when unset).
-    #[arg(long, env = "REBOUND_BREAKER_RATIO", value_parser = ratio)]
-    pub breaker_ratio: Option<f64>,
-    /// Sliding window of --breaker-ratio.
-    #[arg(long, env = "REBOUND_BREAKER_WINDOW", default_value = "30s", value_parser = args::duration)]
-    pub breaker_window: Duration,
-    /// Calls in the window before --breaker-ratio applies.
-    #[arg(long, env = "REBOUND_BREAKER_MIN_CALLS", default_value_t = 20)]
-    pub breaker_min_calls: u32,
-    /// How long the breaker stays open before a trial call.
-    #[arg(long, env = "REBOUND_BREAKER_COOLDOWN", default_value = "10s", value_parser = args::duration)]
-    pub breaker_cooldown: Duration,
-}
-
-fn ratio(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
-    if v > 0.0 && v <= 1.0 {
-        Ok(v)
-    } else {
-        Err(format!("{v} is not in (0, 1]"))
-    }
-}
-
-fn pattern_tier(s: &str) -> Result<String, String> {
-    if s.contains("{n}") {
-        Ok(s.to_string())
-    } else {
-        Err(format!("{s:?} must contain {{n}} (the tier number)"))
-    }
-}
+use super::settings::{OnFailure, RouteSettings};
 
 /// The handler stack and what the worker needs to know about it.
 pub struct Stack<H> {
@@ -100,7 +24,7 @@ pub struct Stack<H> {
     pub breaker: Option<Arc<Breaker>>,
 }
 
-impl FailureArgs {
+impl RouteSettings {
     fn names(&self) -> TopicNames {
         TopicNames {
             tier: self.tier_topic.clone(),
@@ -130,8 +54,6 @@ impl FailureArgs {
         sink: H,
         brokers: &str,
         props: &[(String, String)],
-        topic: &str,
-        group: &str,
         metrics: &Arc<Metrics>,
     ) -> anyhow::Result<Stack<Box<dyn DynHandler>>> {
         let breaker = self.breaker(metrics);
@@ -151,9 +73,15 @@ impl FailureArgs {
                 breaker,
             });
         }
+        let (topic, group) = (self.topic.as_str(), self.group.as_str());
         let policy = DeadLetterPolicy::new(group)
             .with_tiers(self.retry_tiers.clone())
-            .with_names(self.names());
+            .with_names(self.names())
+            .with_flood_guard(FloodGuardConfig {
+                ratio: self.flood_guard_ratio,
+                window: self.flood_guard_window as usize,
+                consecutive: self.flood_guard_consecutive,
+            });
         let delayed_topics = policy.tier_topics(topic);
         let mut extra_topics = delayed_topics.clone();
         extra_topics.push(policy.dlq_topic(topic));

@@ -1,0 +1,114 @@
+//! The DLQ flood guard on the broker: after a "bad deploy" makes every
+//! record fail, the layer dead-letters until more than half of the last ten
+//! records would have gone to the DLQ, then freezes instead — the tripping
+//! record is not dead-lettered, not committed, and a restart runs it and
+//! every later record: none lost.
+
+use super::*;
+use rebound_worker::FloodGuardConfig;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flood_guard_freezes_after_the_configured_ratio_and_loses_nothing() {
+    let bed = Bed::new("flood", 1).await;
+    let n = 60;
+    bed.produce(n, |i| Some(format!("k{i}")));
+    let group = unique_name("g");
+    let policy = DeadLetterPolicy::new(&group).with_flood_guard(FloodGuardConfig {
+        ratio: Some(0.5),
+        window: 10,
+        consecutive: None,
+    });
+    create_failure_topics(&bed, &policy).await;
+    let seen: Shared<Vec<usize>> = Default::default();
+    // Records 0..20 are fine; from 20 on, every one fails permanently.
+    let inner = {
+        let seen = seen.clone();
+        handler_fn(move |rec: &Record| {
+            let i = index_of(rec);
+            seen.lock().unwrap().push(i);
+            let r = if i < 20 {
+                Ok(())
+            } else {
+                Err(HandlerError::permanent(format!("bad deploy: {i}")))
+            };
+            async move { r }
+        })
+    };
+    let metrics = Arc::new(Metrics::new());
+    let producer = Producer::new(&ProducerConfig::new(bed.bootstrap())).unwrap();
+    let layer = DeadLetterLayer::new(producer, policy.clone(), metrics.clone());
+    let cfg = bed
+        .config(&group)
+        .with_ordering(Ordering::Partition)
+        .with_metrics(metrics.clone());
+    let w = Worker::start(cfg.build().unwrap(), layer.layer(inner))
+        .await
+        .unwrap();
+    // 20..25 are dead-lettered (at most 5 of the last 10); 25 makes 6: trip.
+    wait_until(Duration::from_secs(60), "the partition freezes", || {
+        let w = &w;
+        async move { !w.frozen().await.is_empty() }
+    })
+    .await;
+    let frozen = w.frozen().await;
+    assert_eq!(frozen.len(), 1);
+    assert_eq!(
+        frozen[0].offset, 25,
+        "frozen at the record that tripped the guard"
+    );
+    assert!(layer.flood_guard_tripped());
+    assert_eq!(metrics.flood_guard_tripped.get(), 1);
+    assert!(metrics
+        .encode()
+        .contains("rebound_dlq_flood_guard_tripped 1"));
+    wait_until(
+        Duration::from_secs(20),
+        "the commit up to the frozen record",
+        || {
+            let c = bed.committed_total(&group);
+            async move { c == 25 }
+        },
+    )
+    .await;
+    // Nothing more is taken or dead-lettered while frozen.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(*seen.lock().unwrap(), (0..=25).collect::<Vec<_>>());
+    let dlq = read_all(bed.bootstrap(), &policy.dlq_topic(&bed.topic)).unwrap();
+    let dead: Vec<&str> = dlq
+        .iter()
+        .map(|r| std::str::from_utf8(r.value.as_deref().unwrap()).unwrap())
+        .collect();
+    assert_eq!(dead, ["20", "21", "22", "23", "24"]);
+    w.stop().await.unwrap();
+    assert_eq!(
+        bed.committed_total(&group),
+        25,
+        "nothing past the frozen record committed"
+    );
+
+    // The cause fixed, a restart runs the frozen record and everything after.
+    let again: Shared<Vec<usize>> = Default::default();
+    let handler = {
+        let again = again.clone();
+        handler_fn(move |rec: &Record| {
+            again.lock().unwrap().push(index_of(rec));
+            async { Ok(()) }
+        })
+    };
+    let w = Worker::start(
+        bed.config(&group)
+            .with_ordering(Ordering::Partition)
+            .build()
+            .unwrap(),
+        handler,
+    )
+    .await
+    .unwrap();
+    wait_until(Duration::from_secs(60), "the rest handled", || {
+        let c = bed.committed_total(&group);
+        async move { c == n as i64 }
+    })
+    .await;
+    w.stop().await.unwrap();
+    assert_eq!(*again.lock().unwrap(), (25..n).collect::<Vec<_>>());
+}
