@@ -9,7 +9,8 @@
 //! Prints medians over `BENCH_RUNS` runs (default 3), runs interleaved.
 //!
 //! `cargo bench -p rebound-stream --bench count`
-//! Knobs: BENCH_RECORDS, BENCH_KEYS, BENCH_RUNS, BENCH_RSS_KEYS (0: skip),
+//! Knobs: BENCH_RECORDS, BENCH_KEYS, BENCH_RUNS (0: only the memory figure),
+//! BENCH_RSS_KEYS (0: skip),
 //! BENCH_MAX_BATCH (records per commit, default the library's 10,000),
 //! BENCH_SKIP_PLAIN=1 (no reference loop: for profiling),
 //! REBOUND_TEST_BROKERS (an external Kafka instead of the local tansu).
@@ -324,8 +325,9 @@ async fn main() {
         restore.push(r);
         reading.push(rr);
     }
-    let (p, a, e) = (median(plain), median(alo), median(eos));
-    println!(
+    if runs > 0 {
+        let (p, a, e) = (median(plain), median(alo), median(eos));
+        println!(
         "median over {runs}: plain {p:.0}/s; at-least-once {a:.0}/s = {:.2}x; exactly-once {e:.0}/s = {:.2}x; \
          restore {:.0} records/s wall, {:.0}/s reading",
         a / p,
@@ -333,6 +335,7 @@ async fn main() {
         median(restore),
         median(reading)
     );
+    }
 
     if rss_keys > 0 {
         rss(&bootstrap, rss_keys).await;

@@ -35,9 +35,18 @@
 //! committed, so it is at or above the target and skipped; the input is
 //! processed again and writes a new entry. On Apache Kafka the filter never
 //! drops anything (aborted records are hidden anyway), so the design is the
-//! same on both. One case the tag cannot tell on tansu: a fenced zombie's
-//! aborted transaction re-processing offsets below the new owner's commit;
-//! Apache Kafka hides it.
+//! same on both. What the tag cannot fix on tansu (Apache Kafka hides
+//! both): a fenced zombie's aborted transaction that re-processed offsets
+//! below the new owner's commit, and aborted records in a *repartition*
+//! topic, which its reader would count again (the re-keying test on tansu
+//! sees no abort; the kill test's topology does not re-key).
+//!
+//! # Limits
+//!
+//! Closed time windows are deleted from the store; sessions are kept (no
+//! retention for them yet), and a session merge forwards the merged
+//! session without retracting the ones it replaced. Global tables live in
+//! memory.
 //!
 //! Why not the worker's exactly-once `Pipeline`: its per-record `Transform`
 //! has no place to restore a partition's state when it is assigned, to

@@ -12,7 +12,8 @@
 //! Each update is forwarded as [`Windowed`] key → new aggregate. When a
 //! record joins sessions, the merged session is forwarded; the sessions it
 //! replaced are not retracted downstream (their entries are removed from
-//! the store). Closed windows stay in the store (no retention yet).
+//! the store). Time windows are deleted from the store once closed (when
+//! stream time crosses a window boundary); sessions stay.
 
 use std::time::Duration;
 
@@ -161,12 +162,30 @@ pub struct WindowedStream<K, V> {
 /// Store key of the stream time.
 const STREAM_TIME: &[u8] = b"\x01stream-time";
 
+/// `[0]`, the start (sign bit flipped: byte order is time order), the key.
 fn window_key(start: i64, key: &[u8]) -> Vec<u8> {
     let mut b = Vec::with_capacity(9 + key.len());
     b.push(0);
-    b.extend_from_slice(&start.to_be_bytes());
+    b.extend_from_slice(&((start as u64) ^ (1 << 63)).to_be_bytes());
     b.extend_from_slice(key);
     b
+}
+
+/// Deletes the time windows that closed: those starting at or before
+/// `now - size - grace` (their end plus grace is at or before `now`).
+/// Run when stream time crosses a window boundary, so closed windows do
+/// not pile up in the store; the deletions reach the changelog as
+/// tombstones like any change.
+fn purge_closed(ctx: &mut Ctx<'_>, id: usize, now: i64, size: i64, grace: i64) -> Result<()> {
+    let cutoff = now
+        .saturating_sub(size)
+        .saturating_sub(grace)
+        .saturating_add(1);
+    let (lower, upper) = (window_key(i64::MIN, &[]), window_key(cutoff, &[]));
+    for key in ctx.task.keys_in(id, &lower, &upper)? {
+        ctx.task.put(id, key, None, ctx.record.offset);
+    }
+    Ok(())
 }
 
 fn session_key(key: &[u8]) -> Vec<u8> {
@@ -176,8 +195,8 @@ fn session_key(key: &[u8]) -> Vec<u8> {
     b
 }
 
-/// Advances the store's stream time with `ts`; returns the new value.
-fn advance(ctx: &mut Ctx<'_>, id: usize, ts: i64) -> Result<i64> {
+/// Advances the store's stream time with `ts`; returns it before and after.
+fn advance(ctx: &mut Ctx<'_>, id: usize, ts: i64) -> Result<(i64, i64)> {
     let now = crate::topology::read_state::<i64>(ctx, id, STREAM_TIME)?.unwrap_or(i64::MIN);
     if ts > now {
         ctx.task.put(
@@ -186,9 +205,9 @@ fn advance(ctx: &mut Ctx<'_>, id: usize, ts: i64) -> Result<i64> {
             Some(ts.encode()),
             ctx.record.offset,
         );
-        return Ok(ts);
+        return Ok((now, ts));
     }
-    Ok(now)
+    Ok((now, now))
 }
 
 impl<K: Codec, V: Codec> WindowedStream<K, V> {
@@ -225,7 +244,7 @@ impl<K: Codec, V: Codec> WindowedStream<K, V> {
             &input.next,
             Box::new(move |ctx, k: K, v: V| {
                 let ts = ctx.timestamp;
-                let now = advance(ctx, id, ts)?;
+                let (before, now) = advance(ctx, id, ts)?;
                 let kb = k.encode();
                 match windows {
                     Windows::Session { gap, grace } => {
@@ -257,12 +276,20 @@ impl<K: Codec, V: Codec> WindowedStream<K, V> {
                         forward(ctx, &n, Windowed { key: k, start, end }, acc)
                     }
                     _ => {
-                        let grace = match windows {
-                            Windows::Tumbling { grace, .. } | Windows::Hopping { grace, .. } => {
-                                ms(grace)
+                        let (size, step, grace) = match windows {
+                            Windows::Tumbling { size, grace } => {
+                                (len_ms(size), len_ms(size), ms(grace))
                             }
+                            Windows::Hopping {
+                                size,
+                                advance,
+                                grace,
+                            } => (len_ms(size), len_ms(advance), ms(grace)),
                             Windows::Session { .. } => unreachable!("sessions are handled above"),
                         };
+                        if before != i64::MIN && now.div_euclid(step) > before.div_euclid(step) {
+                            purge_closed(ctx, id, now, size, grace)?;
+                        }
                         let open: Vec<(i64, i64)> = windows
                             .starts(ts)
                             .into_iter()

@@ -1,6 +1,7 @@
 //! The README's first command, `rebound demo`, on a small scale: it starts
 //! its own broker, runs every stage and exits 0 only when no record was
-//! lost or duplicated, per-key order held, and the scheduler delivered.
+//! lost or duplicated, per-key order held, every count of the stream
+//! stage is exact after its crash, and the scheduler delivered.
 
 use std::process::Command;
 
@@ -29,6 +30,7 @@ fn demo_runs_every_stage_on_embedded_defaults() {
     for line in [
         "Every record was handled or dead-lettered with its provenance, none lost",
         "Every input record is in the output exactly once, or in the DLQ",
+        "Every key's count is exact after the crash and restart.",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }

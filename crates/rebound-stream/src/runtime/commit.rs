@@ -72,17 +72,24 @@ impl Runner {
             .cloned()
             .collect();
         self.open(missing).await?;
-        if let Output::Eos(p) = &self.out {
-            p.begin()?;
-        }
-        let result = self.fill_and_commit(batch, &ranges).await;
+        // A transaction that could not begin has nothing to abort, but the
+        // batch must still be read again: the consumer is past it.
+        let begun = match &self.out {
+            Output::Eos(p) => p.begin().map_err(Abort::from),
+            Output::Alo(_) => Ok(()),
+        };
+        let began = begun.is_ok();
+        let result = match begun {
+            Ok(()) => self.fill_and_commit(batch, &ranges).await,
+            Err(e) => Err(e),
+        };
         match result {
             Ok(()) => {
                 self.metrics.commit("committed");
                 Ok(())
             }
             Err(Abort::Again(why)) => {
-                self.abort(&ranges).await?;
+                self.abort(&ranges, began).await?;
                 Err(Abort::Again(why))
             }
             Err(fail) => Err(fail),
@@ -240,9 +247,9 @@ impl Runner {
 
     /// Aborts the transaction, forgets the batch's state changes and moves
     /// the consumer back to the batch's first records.
-    async fn abort(&mut self, ranges: &Ranges) -> Result<(), Abort> {
+    async fn abort(&mut self, ranges: &Ranges, begun: bool) -> Result<(), Abort> {
         self.metrics.commit("aborted");
-        if let Output::Eos(p) = &self.out {
+        if let (Output::Eos(p), true) = (&self.out, begun) {
             p.abort().await.map_err(|e| Abort::Fail(e.into()))?;
         }
         for key in ranges.keys() {

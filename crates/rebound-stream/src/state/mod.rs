@@ -184,6 +184,36 @@ impl Task {
         Ok(table.get(key).or_db(file)?.map(|v| v.value().to_vec()))
     }
 
+    /// Keys of store `id` in `lower..upper` that hold a value (the file's,
+    /// overlaid with the uncommitted changes).
+    pub fn keys_in(&mut self, id: usize, lower: &[u8], upper: &[u8]) -> Result<Vec<Vec<u8>>> {
+        let mut keys = std::collections::BTreeSet::new();
+        if self.file.is_some() {
+            let name = &self.stores[id].as_ref().expect("store").name;
+            let (db, path) = self.db();
+            let file: &std::path::Path = path;
+            let txn = db.begin_read().or_db(file)?;
+            match txn.open_table(store_table(name)) {
+                Ok(table) => {
+                    for row in table.range(lower..upper).or_db(file)? {
+                        keys.insert(row.or_db(file)?.0.value().to_vec());
+                    }
+                }
+                Err(redb::TableError::TableDoesNotExist(_)) => {}
+                Err(x) => return Err(db_err(file, x)),
+            }
+        }
+        for (k, slot) in &self.store(id).entries {
+            if k.as_slice() >= lower && k.as_slice() < upper {
+                match slot.value {
+                    Some(_) => keys.insert(k.clone()),
+                    None => keys.remove(k),
+                };
+            }
+        }
+        Ok(keys.into_iter().collect())
+    }
+
     /// Sets `key` in store `id` (`None` deletes it), changed by input offset `tag`.
     pub fn put(&mut self, id: usize, key: Vec<u8>, value: Option<Vec<u8>>, tag: i64) {
         let store = self.store(id);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rebound_producer::{OutRecord, Producer, ProducerConfig};
 use rebound_stream::{Guarantee, StreamApp, StreamBuilder, Windowed, Windows};
-use rebound_testkit::{read_at_least, unique_name, TopicBed};
+use rebound_testkit::{read_all, read_at_least, unique_name, TopicBed};
 
 use crate::common::{config, state_dir};
 
@@ -54,7 +54,8 @@ async fn tumbling_hopping_and_session_windows_with_grace_and_late_records() {
     }
     let s = Duration::from_secs;
 
-    let b = StreamBuilder::new(unique_name("win-app"));
+    let app_id = unique_name("win-app");
+    let b = StreamBuilder::new(&app_id);
     b.stream::<String, String>(&bed.topic)
         .group_by_key()
         .windowed_by(Windows::tumbling(s(10)).with_grace(s(5)))
@@ -173,4 +174,20 @@ async fn tumbling_hopping_and_session_windows_with_grace_and_late_records() {
     })
     .await;
     app.stop().await.unwrap();
+
+    // Closed windows leave the store: the tumbling window [0, 10 s) closed
+    // at 15 s and was deleted when stream time reached 21 s, a tombstone
+    // in the changelog.
+    let changelog = read_all(bed.bootstrap(), &format!("{app_id}-tumbling-changelog")).unwrap();
+    let mut window_0 = vec![0u8];
+    window_0.extend_from_slice(&(1u64 << 63).to_be_bytes());
+    window_0.extend_from_slice(b"a");
+    let last = changelog
+        .iter()
+        .rfind(|r| r.key.as_deref() == Some(&window_0[..]));
+    assert_eq!(
+        last.map(|r| r.value.is_none()),
+        Some(true),
+        "window [0, 10 s) deleted once closed"
+    );
 }

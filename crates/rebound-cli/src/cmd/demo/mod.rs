@@ -4,11 +4,14 @@
 //! each ordering mode, checks that every record was handled or
 //! dead-lettered and that per-key order held, and prints a summary; then
 //! runs an exactly-once pipeline over the same records (stopped halfway
-//! and restarted), the delayed-retry scheduler and the outbox on SQLite.
+//! and restarted), a count by key with `rebound-stream` (crashed halfway
+//! and restarted, every count exact), the delayed-retry scheduler and the
+//! outbox on SQLite.
 //!
 //! - `behaviour`: which records fail, and how.
 //! - `mode`: one mode's run.
 //! - `eos`: the exactly-once pipeline stage.
+//! - `stream`: the stream-processing stage (count by key, crash, restart).
 //! - `scheduler`: the delayed-retry scheduler stage.
 //! - `outbox`: the transactional outbox stage (SQLite).
 
@@ -17,6 +20,7 @@ mod eos;
 mod mode;
 mod outbox;
 mod scheduler;
+mod stream;
 
 use std::time::Duration;
 
@@ -68,6 +72,9 @@ pub struct DemoArgs {
     /// Skip the exactly-once pipeline stage.
     #[arg(long)]
     skip_exactly_once: bool,
+    /// Skip the stream-processing stage.
+    #[arg(long)]
+    skip_stream: bool,
     /// Tasks for the scheduler stage (0 skips it).
     #[arg(long, default_value_t = 200)]
     scheduler_tasks: u32,
@@ -125,6 +132,15 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
             poison_rate: a.poison_rate,
         };
         eos::run(stage, bar(n as u64, "exactly-once pipeline")).await?;
+    }
+    if !a.skip_stream {
+        let stage = stream::Stage {
+            brokers: &brokers,
+            topic: &topic,
+            records: n,
+            keys: a.keys,
+        };
+        stream::run(stage, bar(n as u64, "stream processing")).await?;
     }
     if a.scheduler_tasks > 0 {
         scheduler::run(&brokers, &topic, a.scheduler_tasks as usize).await?;
