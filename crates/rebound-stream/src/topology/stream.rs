@@ -187,21 +187,7 @@ impl<K: Codec, V: Codec> KStream<K, V> {
     /// input offsets.
     pub fn to(&self, topic: &str) {
         self.builder.add_sink(topic);
-        let topic = topic.to_string();
-        attach(
-            &self.next,
-            Box::new(move |ctx, k: K, v: V| {
-                ctx.out.push(OutRecord {
-                    topic: topic.clone(),
-                    partition: None,
-                    key: Some(k.encode()),
-                    value: Some(v.encode()),
-                    headers: Vec::new(),
-                    timestamp: Some(ctx.timestamp),
-                });
-                Ok(())
-            }),
-        );
+        self.to_internal(topic);
     }
 
     /// Writes the stream to the repartition topic `<app>-<name>-repartition`
@@ -214,6 +200,7 @@ impl<K: Codec, V: Codec> KStream<K, V> {
         self.builder.stream::<K, V>(&topic)
     }
 
+    /// Writes every record to `topic`, keyed, with the input's timestamp.
     fn to_internal(&self, topic: &str) {
         let topic = topic.to_string();
         attach(
