@@ -30,7 +30,9 @@ pub fn init(filter: &str, format: LogFormat) -> anyhow::Result<()> {
         .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
+        // `json()` first: its field formatter goes with the JSON lines.
         LogFormat::Json => builder
+            .json()
             .event_format(WithTraceId(Format::default().json()))
             .init(),
     }
