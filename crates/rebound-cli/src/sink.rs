@@ -86,7 +86,7 @@ impl Handler for HttpSink {
                 ),
             };
         }
-        let mut req = self.extras.sign(req, record);
+        let to_sign = self.extras.to_sign(record);
         let cx = trace::http_span(&self.tracer, self.method.as_str(), &self.url);
         for (name, value) in trace::http_headers(&cx) {
             req = req.header(name, value);
@@ -95,6 +95,7 @@ impl Handler for HttpSink {
         let at = (record.topic, record.partition, record.offset);
         async move {
             extras.permit().await;
+            let req = extras.sign(req, to_sign);
             let result = match req.send().await {
                 Ok(resp) => {
                     trace::record_status_code(&cx, resp.status().as_u16());
@@ -102,8 +103,10 @@ impl Handler for HttpSink {
                     let after = after.and_then(|v| v.to_str().ok());
                     extras.statuses.classify(&at, resp.status(), after)
                 }
+                // Without the URL: it may hold credentials.
                 Err(e) => Err(HandlerError::transient(format!(
-                    "HTTP sink request failed: {e}"
+                    "HTTP sink request failed: {}",
+                    rebound_core::DisplayChain(&e.without_url())
                 ))),
             };
             trace::end(&cx, result.as_ref().map(|_| ()).map_err(|e| &e.message));

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use rebound_core::headers;
 use rebound_core::retry::retry_after;
 use rebound_core::webhook::{unix_seconds, WebhookSecret};
 use rebound_worker::{HandlerError, HandlerResult, Record};
@@ -99,17 +100,39 @@ impl SinkExtras {
         }
     }
 
-    /// Adds the Standard Webhooks headers when a secret is set. The id is
-    /// `topic-partition-offset`: the same for every retry of the record (and
-    /// for a redelivery after a restart), so receivers can deduplicate.
-    pub fn sign(&self, req: reqwest::RequestBuilder, record: &Record) -> reqwest::RequestBuilder {
-        let Some(secret) = &self.secret else {
+    /// What signing `record` needs, when a secret is set: its webhook id and
+    /// body. The id is `topic-partition-offset` of the record as first
+    /// consumed (a retry tier's copy carries those in its
+    /// `rebound.original.*` headers): the same for every retry of the
+    /// record and for a redelivery after a restart, so receivers can
+    /// deduplicate.
+    pub fn to_sign(&self, record: &Record) -> Option<(String, Vec<u8>)> {
+        self.secret.as_ref()?;
+        let original = (
+            record.header_str(headers::ORIGINAL_TOPIC),
+            record.header_str(headers::ORIGINAL_PARTITION),
+            record.header_str(headers::ORIGINAL_OFFSET),
+        );
+        let id = match original {
+            (Some(t), Some(p), Some(o)) => format!("{t}-{p}-{o}"),
+            _ => format!("{}-{}-{}", record.topic, record.partition, record.offset),
+        };
+        Some((id, record.value.clone().unwrap_or_default()))
+    }
+
+    /// Adds the Standard Webhooks headers for `to_sign`'s id and body,
+    /// timestamped now: call it right before sending (after the rate
+    /// limit's wait), so the timestamp is fresh.
+    pub fn sign(
+        &self,
+        req: reqwest::RequestBuilder,
+        to_sign: Option<(String, Vec<u8>)>,
+    ) -> reqwest::RequestBuilder {
+        let (Some(secret), Some((id, body))) = (&self.secret, to_sign) else {
             return req;
         };
-        let id = format!("{}-{}-{}", record.topic, record.partition, record.offset);
-        let body = record.value.as_deref().unwrap_or_default();
         secret
-            .headers(&id, unix_seconds(), body)
+            .headers(&id, unix_seconds(), &body)
             .into_iter()
             .fold(req, |r, (k, v)| r.header(k, v))
     }

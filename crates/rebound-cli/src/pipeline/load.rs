@@ -309,7 +309,7 @@ impl Found<'_> {
             for (field, why) in route.check() {
                 self.at(key_span(field), format!("{prefix}.{field}"), why);
             }
-            if !route.name.is_empty() && !names.insert(route.name.clone()) {
+            if !names.insert(route.name.clone()) {
                 let why = format!("{:?} is the name of an earlier route", route.name);
                 self.at(key_span("name"), format!("{prefix}.name"), why);
             }

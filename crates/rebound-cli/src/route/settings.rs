@@ -41,6 +41,7 @@ pub struct RouteSettings {
     /// The route's name (config file only): log lines and the `route`
     /// label of its metrics.
     #[arg(skip)]
+    #[serde(deserialize_with = "de::non_empty")]
     pub name: String,
     /// Topic to consume.
     #[arg(long, env = "REBOUND_TOPIC", value_parser = args::topic)]
@@ -78,7 +79,7 @@ pub struct RouteSettings {
     pub http_method: reqwest::Method,
     /// Extra request header `Name: value` (repeatable; in a file a table).
     #[arg(long = "http-header", env = "REBOUND_HTTP_HEADERS", value_delimiter = '\n',
-          value_parser = args::http_header)]
+          hide_env_values = true, value_parser = args::http_header)]
     #[serde(deserialize_with = "de::http_headers")]
     pub http_headers: Vec<(String, String)>,
     /// Timeout of one HTTP request.
@@ -237,6 +238,10 @@ impl RouteSettings {
         at_least_1("rate_limit", self.rate_limit);
         at_least_1("flood_guard_window", Some(self.flood_guard_window));
         at_least_1("flood_guard_consecutive", self.flood_guard_consecutive);
+        if self.flood_guard_ratio == Some(1.0) {
+            // Trips when the share is above the ratio: 1 could never trip.
+            bad.push(("flood_guard_ratio", "must be below 1".to_string()));
+        }
         for (field, list) in [
             ("retry_statuses", &self.retry_statuses),
             ("drop_statuses", &self.drop_statuses),

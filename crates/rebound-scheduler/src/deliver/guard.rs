@@ -47,7 +47,17 @@ pub fn blocked_kind(ip: IpAddr) -> Option<&'static str> {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return blocked_v4(v4);
             }
-            let first = v6.segments()[0];
+            let s = v6.segments();
+            // IPv4 inside IPv6: NAT64 (64:ff9b::/96) and the deprecated
+            // IPv4-compatible form (::a.b.c.d) reach the embedded address.
+            let embedded =
+                Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+            let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+            let compatible = s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified();
+            if nat64 || compatible {
+                return blocked_v4(embedded);
+            }
+            let first = s[0];
             if v6.is_loopback() {
                 Some("loopback")
             } else if v6.is_unspecified() {
@@ -69,8 +79,15 @@ fn blocked_v4(ip: Ipv4Addr) -> Option<&'static str> {
     let [a, b, ..] = ip.octets();
     if ip.is_loopback() {
         Some("loopback")
-    } else if ip.is_private() || (a == 100 && (64..128).contains(&b)) {
+    } else if ip.is_private()
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 198 && (18..20).contains(&b))
+        || (a == 192 && b == 0 && ip.octets()[2] == 0)
+    {
+        // RFC 1918, shared (CGNAT), benchmarking and IETF protocol space.
         Some("private")
+    } else if a >= 240 && !ip.is_broadcast() {
+        Some("reserved")
     } else if ip.is_link_local() {
         Some("link-local")
     } else if ip.is_unspecified() || a == 0 {
@@ -178,6 +195,14 @@ mod tests {
             ("fd00::1", Some("private")),
             ("fe80::1", Some("link-local")),
             ("::ffff:127.0.0.1", Some("loopback")),
+            ("64:ff9b::a00:1", Some("private")),
+            ("64:ff9b::7f00:1", Some("loopback")),
+            ("::a00:1", Some("private")),
+            ("198.18.0.1", Some("private")),
+            ("192.0.0.8", Some("private")),
+            ("240.0.0.1", Some("reserved")),
+            ("255.255.255.255", Some("broadcast")),
+            ("64:ff9b::5db8:d70e", None),
             ("93.184.215.14", None),
             ("2606:4700::1111", None),
             ("172.32.0.1", None),

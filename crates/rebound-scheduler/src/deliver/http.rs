@@ -54,7 +54,10 @@ impl HttpSink {
         let guard = options.guard.map(Arc::new);
         let mut b = reqwest::Client::builder().timeout(HTTP_TIMEOUT);
         if let Some(g) = &guard {
+            // No proxy: through one, the guard would check the proxy's
+            // address instead of the destination's.
             b = b
+                .no_proxy()
                 .dns_resolver(Arc::new(GuardedResolver))
                 .redirect(g.redirect_policy());
         }

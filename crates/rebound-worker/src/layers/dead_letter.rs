@@ -168,7 +168,9 @@ impl<H: Handler> Handler for DeadLetter<H> {
             Route::Dlq => policy.names.dlq(&history.original_topic),
         };
         match route {
-            Route::Tier(..) => guard.passed(),
+            // Not an outcome yet: the record comes back from the tier and
+            // counts then (as handled or as dead-lettered).
+            Route::Tier(..) => {}
             Route::Dlq => match guard.dead_letter() {
                 Verdict::Allow => {}
                 Verdict::Trips(why) => {

@@ -72,8 +72,13 @@ impl PipelineOps {
     }
 
     /// Forgets a removed route.
-    pub fn remove(&self, name: &str) {
-        self.routes.write().expect("ops lock").remove(name);
+    /// Forgets every route `keep` refuses (routes gone from the config,
+    /// running or not: one that failed to start must not stay unready).
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.routes
+            .write()
+            .expect("ops lock")
+            .retain(|name, _| keep(name));
     }
 }
 

@@ -63,11 +63,7 @@ impl Routes {
             }
         });
         futures::future::join_all(stopping).await;
-        for name in &to_stop {
-            if !wanted.contains_key(name.as_str()) {
-                self.ops.remove(name);
-            }
-        }
+        self.ops.retain(|name| wanted.contains_key(name));
         self.kafka = Some(p.kafka.clone());
         let mut first_error = None;
         for r in &p.routes {
