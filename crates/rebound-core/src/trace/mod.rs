@@ -17,12 +17,15 @@
 //!   it is handled: retry tiers, the DLQ, replay), else the record's own
 //!   `traceparent` (a record built with one), else none (a new trace).
 //! - `POST` (HTTP client): the current span.
+//!
+//! `propagation` reads and writes the context; this module opens the spans.
+
+mod propagation;
 
 use std::fmt::Display;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use opentelemetry::global::{self, BoxedTracer};
-use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 pub use opentelemetry::trace::TraceContextExt;
 use opentelemetry::trace::{
     Link, Span as _, SpanBuilder, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId,
@@ -30,13 +33,12 @@ use opentelemetry::trace::{
 };
 use opentelemetry::KeyValue;
 pub use opentelemetry::{context::FutureExt, Context};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 
-use crate::headers::TRACEPARENT;
+pub use self::propagation::{
+    carries_context, current_ids, current_traceparent, extract, from_traceparent, http_headers,
+    inject, is_traceparent, TRACESTATE,
+};
 use crate::record::{Header, Record};
-
-/// Name of the `tracestate` header.
-pub const TRACESTATE: &str = "tracestate";
 
 /// rebound's tracer, from the global provider as it was when it was made:
 /// install a provider before building clients that keep one.
@@ -99,115 +101,6 @@ fn pass_through(parent: &Context) -> Context {
     } else {
         Context::new()
     }
-}
-
-fn propagator() -> &'static TraceContextPropagator {
-    static P: OnceLock<TraceContextPropagator> = OnceLock::new();
-    P.get_or_init(TraceContextPropagator::new)
-}
-
-struct HeaderReader<'a>(&'a [Header]);
-
-impl Extractor for HeaderReader<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        let h = self.0.iter().rev().find(|h| h.name == key)?;
-        std::str::from_utf8(h.value.as_deref()?).ok()
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.iter().map(|h| h.name.as_str()).collect()
-    }
-}
-
-struct HeaderWriter<'a>(&'a mut Vec<Header>);
-
-impl Injector for HeaderWriter<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        self.0.retain(|h| h.name != key);
-        if value.is_empty() {
-            return; // an empty `tracestate`: no header at all
-        }
-        self.0.push(Header {
-            name: key.to_string(),
-            value: Some(value.into_bytes()),
-        });
-    }
-}
-
-struct FnWriter<F>(F);
-
-impl<F: FnMut(&str, String)> Injector for FnWriter<F> {
-    fn set(&mut self, key: &str, value: String) {
-        if !value.is_empty() {
-            (self.0)(key, value)
-        }
-    }
-}
-
-/// Whether `headers` carry a trace context (a `traceparent`).
-pub fn carries_context(headers: &[Header]) -> bool {
-    headers.iter().any(|h| h.name == TRACEPARENT)
-}
-
-/// The trace context `headers` carry; an empty context when they carry none
-/// or a malformed one.
-pub fn extract(headers: &[Header]) -> Context {
-    if !carries_context(headers) {
-        return Context::new();
-    }
-    // Not `extract`: that starts from the current context, which a
-    // malformed header would then leave in place.
-    propagator().extract_with_context(&Context::new(), &HeaderReader(headers))
-}
-
-/// The context a `traceparent` value names (empty when malformed).
-pub fn from_traceparent(value: &str) -> Context {
-    extract(&[Header {
-        name: TRACEPARENT.to_string(),
-        value: Some(value.as_bytes().to_vec()),
-    }])
-}
-
-/// Whether `value` is a well-formed `traceparent`.
-pub fn is_traceparent(value: &str) -> bool {
-    from_traceparent(value).has_active_span()
-}
-
-/// The `traceparent` of the current span, when there is one (what a task
-/// created while handling a record keeps for its deliveries).
-pub fn current_traceparent() -> Option<String> {
-    http_headers(&Context::current())
-        .into_iter()
-        .find_map(|(k, v)| (k == TRACEPARENT).then_some(v))
-}
-
-/// Writes the span of `cx` into `headers`, replacing any trace context they
-/// had; leaves them as they are when `cx` has no valid span.
-pub fn inject(cx: &Context, headers: &mut Vec<Header>) {
-    if cx.span().span_context().is_valid() {
-        propagator().inject_context(cx, &mut HeaderWriter(headers));
-    }
-}
-
-/// The trace-context headers of `cx` as name–value pairs, for an HTTP
-/// request; none when `cx` has no valid span.
-pub fn http_headers(cx: &Context) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    if cx.span().span_context().is_valid() {
-        propagator().inject_context(cx, &mut FnWriter(|k: &str, v| out.push((k.to_string(), v))));
-    }
-    out
-}
-
-/// The trace and span ids of the current span, in hex, when there is one
-/// (what log lines carry).
-pub fn current_ids() -> Option<(String, String)> {
-    Context::map_current(|cx| {
-        let span = cx.span();
-        let sc = span.span_context();
-        sc.is_valid()
-            .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
-    })
 }
 
 fn messaging(operation: &'static str, topic: &str) -> Vec<KeyValue> {
@@ -418,6 +311,7 @@ pub fn end<E: Display + ?Sized>(cx: &Context, outcome: Result<(), &E>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::headers::TRACEPARENT;
 
     const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -426,40 +320,6 @@ mod tests {
             name: TRACEPARENT.into(),
             value: Some(PARENT.as_bytes().to_vec()),
         }]
-    }
-
-    #[test]
-    fn a_header_context_round_trips() {
-        let cx = extract(&with_parent());
-        assert!(cx.span().span_context().is_remote());
-        let mut out = vec![Header {
-            name: TRACEPARENT.into(),
-            value: Some(b"stale".to_vec()),
-        }];
-        inject(&cx, &mut out);
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].value.as_deref(), Some(PARENT.as_bytes()));
-    }
-
-    #[test]
-    fn a_bad_context_is_none_even_inside_a_span() {
-        let _inside = extract(&with_parent()).attach();
-        assert!(!is_traceparent("00-zz-00-01"));
-        assert!(is_traceparent(PARENT));
-    }
-
-    #[test]
-    fn no_or_bad_context_writes_nothing() {
-        let bad = vec![Header {
-            name: TRACEPARENT.into(),
-            value: Some(b"00-zz-00-01".to_vec()),
-        }];
-        for headers in [vec![], bad] {
-            let cx = extract(&headers);
-            let mut out = Vec::new();
-            inject(&cx, &mut out);
-            assert!(out.is_empty());
-        }
     }
 
     #[test]
