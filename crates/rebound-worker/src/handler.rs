@@ -138,9 +138,8 @@ impl<H> Traced<H> {
         }
     }
 
-    /// Runs `handle` inside the span `open` makes, current from the call
-    /// that makes the future to its end, then ends the span with the
-    /// outcome. Without a provider and without a context on the records
+    /// Runs `handle` inside the span `open` makes (current in every poll of
+    /// its future), then ends the span with the outcome. Without a provider and without a context on the records
     /// (`recs`), no span is made: nothing per record beyond a header scan.
     async fn within<F, Fut>(
         &self,
@@ -232,10 +231,7 @@ impl<B: BatchHandler> Runner for BatchRunner<B> {
                     let one = std::slice::from_ref(&item.rec);
                     let open = |tr: &Tracer| trace::process_span(tr, &item.rec, Some(&t.group));
                     t.within(one, open, || async {
-                        t.handler
-                            .handle_batch(std::slice::from_ref(&item.rec))
-                            .await
-                            .map_err(|e| (0, e.error))
+                        t.handler.handle_batch(one).await.map_err(|e| (0, e.error))
                     })
                     .await
                 }
