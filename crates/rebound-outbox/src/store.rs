@@ -82,6 +82,17 @@ pub struct FailedRow {
     pub error: String,
 }
 
+impl From<(i64, String, Option<String>)> for FailedRow {
+    /// A row as both databases return it: `id, topic, error`.
+    fn from((id, topic, error): (i64, String, Option<String>)) -> Self {
+        FailedRow {
+            id,
+            topic,
+            error: error.unwrap_or_default(),
+        }
+    }
+}
+
 /// An outbox database.
 #[derive(Debug)]
 pub enum Store {

@@ -263,14 +263,7 @@ impl PgStore {
         .fetch_all(&mut self.conn)
         .await
         .map_err(db("read failed rows", &name))?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, topic, error)| FailedRow {
-                id,
-                topic,
-                error: error.unwrap_or_default(),
-            })
-            .collect())
+        Ok(rows.into_iter().map(FailedRow::from).collect())
     }
 
     pub(crate) async fn active_relay(&mut self) -> Result<Option<String>> {

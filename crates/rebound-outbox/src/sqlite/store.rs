@@ -222,14 +222,7 @@ impl SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db("read failed rows", self.table.as_str()))?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, topic, error)| FailedRow {
-                id,
-                topic,
-                error: error.unwrap_or_default(),
-            })
-            .collect())
+        Ok(rows.into_iter().map(FailedRow::from).collect())
     }
 
     pub(crate) async fn active_relay(&mut self) -> Result<Option<String>> {
