@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::FutureExt;
-use rebound_core::trace::{self, Context, FutureExt as _, Tracer};
+use rebound_core::trace::{self, Context, FutureExt as _, TraceContextExt as _, Tracer};
 use rebound_core::{HandlerError, HandlerResult, Record};
 
 use crate::dispatch::{Job, Outcome};
@@ -139,8 +139,10 @@ impl<H> Traced<H> {
     }
 
     /// Runs `handle` inside the span `open` makes (current in every poll of
-    /// its future), then ends the span with the outcome. Without a provider and without a context on the records
-    /// (`recs`), no span is made: nothing per record beyond a header scan.
+    /// its future), then ends the span with the outcome. Without a provider
+    /// and without a context on the records (`recs`), no span is made:
+    /// nothing per record beyond a header scan. A new trace the sampler
+    /// drops is not made current either.
     async fn within<F, Fut>(
         &self,
         recs: &[Record],
@@ -153,8 +155,11 @@ impl<H> Traced<H> {
     {
         let traced =
             self.tracer.is_live() || recs.iter().any(|r| trace::carries_context(&r.headers));
-        let (cx, caught) = if traced {
-            let cx = open(&self.tracer);
+        // An unsampled new trace comes back empty: handled as if untraced.
+        let cx = traced
+            .then(|| open(&self.tracer))
+            .filter(|cx| cx.has_active_span());
+        let (cx, caught) = if let Some(cx) = cx {
             // `handle` returns an async block: the handler is called in its
             // first poll, with `cx` current.
             let caught = AssertUnwindSafe(handle())

@@ -119,11 +119,26 @@ fn position(partition: i32, offset: i64) -> [KeyValue; 2] {
     ]
 }
 
+/// What [`start`] does with a span the sampler dropped that starts a trace
+/// (its parent has no span context).
+#[derive(Clone, Copy, PartialEq)]
+enum UnsampledRoot {
+    /// Return it all the same: what is sent under it carries the trace on,
+    /// marked not sampled.
+    Keep,
+    /// Return an empty context instead: nothing is made current or carried
+    /// on, and the next hop's sampler decides afresh. For the consumer's
+    /// per-record spans, where making an unrecorded span current around
+    /// every handler call is most of tracing's cost.
+    Drop,
+}
+
 /// Starts a span of `kind` under `parent`: named and attributed only when
 /// it records, so an unsampled (or no-op) span allocates nothing for them.
 fn start(
     tracer: &Tracer,
     kind: SpanKind,
+    unsampled_root: UnsampledRoot,
     parent: &Context,
     name: impl FnOnce() -> String,
     attributes: impl FnOnce() -> Vec<KeyValue>,
@@ -132,15 +147,20 @@ fn start(
     if !tracer.live {
         return pass_through(parent);
     }
-    let t = &*tracer.inner;
-    let mut span = t
-        .span_builder(kind_name(&kind))
-        .with_kind(kind)
-        .with_links(links())
-        .start_with_context(t, parent);
+    // One builder, filled in place: each `with_*` moves the whole (large)
+    // builder, a cost every record pays.
+    let links = links();
+    let builder = SpanBuilder {
+        span_kind: Some(kind.clone()),
+        links: (!links.is_empty()).then_some(links),
+        ..SpanBuilder::from_name(kind_name(&kind))
+    };
+    let mut span = tracer.inner.build_with_context(builder, parent);
     if span.is_recording() {
         span.update_name(name());
         span.set_attributes(attributes());
+    } else if unsampled_root == UnsampledRoot::Drop && !parent.span().span_context().is_valid() {
+        return Context::new();
     }
     parent.with_span(span)
 }
@@ -166,6 +186,7 @@ pub fn send_span(tracer: &Tracer, topic: &str, headers: &[Header]) -> Context {
     start(
         tracer,
         SpanKind::Producer,
+        UnsampledRoot::Keep,
         &parent,
         || format!("send {topic}"),
         || messaging("send", topic),
@@ -179,12 +200,16 @@ pub fn record_delivery(cx: &Context, partition: i32, offset: i64) {
 }
 
 /// Opens `process {topic}` (consumer kind) for handling `rec`, a child of
-/// the context its headers carry.
+/// the context its headers carry. A record that carries none starts a
+/// trace; if the sampler drops it, the context returned is empty (no span
+/// to make current, nothing carried on: what the handler sends is sampled
+/// afresh).
 pub fn process_span(tracer: &Tracer, rec: &Record, group: Option<&str>) -> Context {
     let parent = extract(&rec.headers);
     start(
         tracer,
         SpanKind::Consumer,
+        UnsampledRoot::Drop,
         &parent,
         || format!("process {}", &*rec.topic),
         || {
@@ -203,7 +228,8 @@ pub fn process_span(tracer: &Tracer, rec: &Record, group: Option<&str>) -> Conte
 }
 
 /// Opens `process {topic}` for a batch of one partition's records: a new
-/// trace with a link to each record's context.
+/// trace with a link to each record's context (an empty context when the
+/// sampler drops it, as for [`process_span`]).
 pub fn batch_span(tracer: &Tracer, recs: &[Record], group: Option<&str>) -> Context {
     let Some(first) = recs.first() else {
         return Context::new();
@@ -220,6 +246,7 @@ pub fn batch_span(tracer: &Tracer, recs: &[Record], group: Option<&str>) -> Cont
     start(
         tracer,
         SpanKind::Consumer,
+        UnsampledRoot::Drop,
         &Context::new(),
         || format!("process {}", &*first.topic),
         || {
@@ -251,6 +278,7 @@ pub fn http_span(tracer: &Tracer, method: &str, url: &url::Url) -> Context {
     start(
         tracer,
         SpanKind::Client,
+        UnsampledRoot::Keep,
         &Context::current(),
         || method.to_string(),
         || {
@@ -353,6 +381,28 @@ mod tests {
         assert_eq!(sc.trace_id().to_string(), &PARENT[3..35]);
         assert_ne!(sc.span_id().to_string(), &PARENT[36..52]);
         end::<str>(&cx, Ok(()));
+
+        // A provider that samples nothing: a record without context gets no
+        // span (nothing current, nothing carried on); one with a context
+        // still carries it on; a new record sent keeps its unsampled span.
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff)
+            .build();
+        global::set_tracer_provider(provider);
+        let dropping = tracer();
+        assert!(dropping.is_live());
+        let bare = process_span(&dropping, &Record::new("orders", 0, 9), None);
+        assert!(!bare.has_active_span());
+        let batch = batch_span(&dropping, std::slice::from_ref(&rec), None);
+        assert!(!batch.has_active_span());
+        let cx = process_span(&dropping, &rec, None);
+        let sc = cx.span().span_context().clone();
+        assert_eq!(sc.trace_id().to_string(), &PARENT[3..35]);
+        assert!(!sc.is_sampled());
+        let sent = send_span(&dropping, "orders", &[]);
+        assert!(sent.span().span_context().is_valid());
+        assert!(!sent.span().span_context().is_sampled());
+
         global::set_tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new());
         assert!(!tracer().is_live());
     }
