@@ -112,3 +112,61 @@ async fn the_flood_guard_freezes_after_the_configured_ratio_and_loses_nothing() 
     w.stop().await.unwrap();
     assert_eq!(*again.lock().unwrap(), (25..n).collect::<Vec<_>>());
 }
+
+/// A hop to a retry tier is no outcome: the guard counts a record when it
+/// is handled or dead-lettered, not when it waits in a tier. Records
+/// alternate permanent failures (DLQ) and transient ones (tier, delay far
+/// beyond the test); with three dead-letters in a row as the limit, the
+/// third permanent failure trips the guard although tier hops came between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tier_hops_do_not_break_a_run_of_dead_letters() {
+    let bed = Bed::new("flood-tier", 1).await;
+    bed.produce(6, |i| Some(format!("k{i}")));
+    let group = unique_name("g");
+    let policy = DeadLetterPolicy::new(&group)
+        .with_tiers(vec![Duration::from_secs(3600)])
+        .with_flood_guard(FloodGuardConfig {
+            ratio: None,
+            window: 100,
+            consecutive: Some(3),
+        });
+    create_failure_topics(&bed, &policy).await;
+    let inner = handler_fn(move |rec: &Record| {
+        let i = index_of(rec);
+        let r = if i % 2 == 0 {
+            Err(HandlerError::permanent(format!("bad: {i}")))
+        } else {
+            Err(HandlerError::transient(format!("later: {i}")))
+        };
+        async move { r }
+    });
+    let metrics = Arc::new(Metrics::new());
+    let producer = Producer::new(&ProducerConfig::new(bed.bootstrap())).unwrap();
+    let layer = DeadLetterLayer::new(producer, policy.clone(), metrics.clone());
+    let cfg = bed
+        .config(&group)
+        .with_ordering(Ordering::Partition)
+        .with_metrics(metrics.clone());
+    let w = Worker::start(cfg.build().unwrap(), layer.layer(inner))
+        .await
+        .unwrap();
+    wait_until(Duration::from_secs(60), "the partition freezes", || {
+        let w = &w;
+        async move { !w.frozen().await.is_empty() }
+    })
+    .await;
+    let frozen = w.frozen().await;
+    assert_eq!(frozen[0].offset, 4, "the third dead-letter in a row trips");
+    assert!(layer.flood_guard_tripped());
+    w.stop().await.unwrap();
+    let values = |topic: &str| -> Vec<String> {
+        read_all(bed.bootstrap(), topic)
+            .unwrap()
+            .iter()
+            .map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap())
+            .collect()
+    };
+    assert_eq!(values(&policy.dlq_topic(&bed.topic)), ["0", "2"]);
+    assert_eq!(values(&policy.tier_topics(&bed.topic)[0]), ["1", "3"]);
+    assert_eq!(bed.committed_total(&group), 4);
+}
