@@ -39,7 +39,9 @@
 //! both): a fenced zombie's aborted transaction that re-processed offsets
 //! below the new owner's commit, and aborted records in a *repartition*
 //! topic, which its reader would count again (the re-keying test on tansu
-//! sees no abort; the kill test's topology does not re-key).
+//! sees no abort; the kill test's topology does not re-key). A re-keying
+//! count killed with SIGKILL mid-batch is tested on Apache Kafka
+//! (`apache_kafka_rekey`): exact.
 //!
 //! # Limits
 //!

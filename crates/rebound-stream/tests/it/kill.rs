@@ -72,23 +72,31 @@ fn spawn(bootstrap: &str, input: &str, output: &str, group: &str, dir: &Path, ru
 }
 
 fn produce_chunk(bed: &TopicBed, range: std::ops::Range<usize>) -> std::thread::JoinHandle<()> {
+    produce_slowly(bed, range, |i| TestRecord {
+        partition: None,
+        key: Some(format!("k{}", i % KEYS).into_bytes()),
+        value: i.to_string().into_bytes(),
+    })
+}
+
+/// Produces record `make(i)` for each `i` of `range` in ten slices 150 ms
+/// apart, on a thread: the application processes while input arrives.
+pub(crate) fn produce_slowly(
+    bed: &TopicBed,
+    range: std::ops::Range<usize>,
+    make: fn(usize) -> TestRecord,
+) -> std::thread::JoinHandle<()> {
     let (b, t) = (bed.bootstrap().to_string(), bed.topic.clone());
-    // Ten slices 150 ms apart: the run processes while input arrives.
     std::thread::spawn(move || {
         let all: Vec<usize> = range.collect();
         for slice in all.chunks(all.len().div_ceil(10)) {
-            let recs = slice.iter().map(|&i| TestRecord {
-                partition: None,
-                key: Some(format!("k{}", i % KEYS).into_bytes()),
-                value: i.to_string().into_bytes(),
-            });
-            produce_records(&b, &t, recs).unwrap();
+            produce_records(&b, &t, slice.iter().map(|&i| make(i))).unwrap();
             std::thread::sleep(Duration::from_millis(150));
         }
     })
 }
 
-async fn output_len(bootstrap: &str, topic: &str) -> usize {
+pub(crate) async fn output_len(bootstrap: &str, topic: &str) -> usize {
     let (b, t) = (bootstrap.to_string(), topic.to_string());
     tokio::task::spawn_blocking(move || read_all(&b, &t).unwrap().len())
         .await
