@@ -17,6 +17,8 @@
 //! - [`kafka`]: topic creation and bulk produce helpers built on rdkafka.
 //! - [`otlp`]: an in-process OTLP/HTTP trace receiver and the span tree
 //!   the tracing tests compare.
+//! - [`process`]: [`KillOnDrop`], a child process killed when the test
+//!   ends, however it ends.
 //! - [`services`]: `REDIS_URL` / `DATABASE_URL` discovery and unique names.
 //!
 //! The first consumer-group join on tansu takes about half of
@@ -29,6 +31,7 @@ pub mod bench;
 pub mod broker;
 pub mod kafka;
 pub mod otlp;
+pub mod process;
 pub mod services;
 pub mod txn_probe;
 
@@ -39,6 +42,7 @@ pub use kafka::{
     broker_keeps_commit_metadata, create_topic, produce_records, read_all, read_all_uncommitted,
     ReadRecord, TestRecord, FAST_SESSION_TIMEOUT_MS,
 };
+pub use process::KillOnDrop;
 pub use rebound_localbroker::{free_port, install, LocalBroker};
 pub use services::{database_url, redis_url, unique_name};
 

@@ -16,12 +16,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rand::Rng;
 use rebound_stream::{Guarantee, StreamApp, StreamBuilder};
-use rebound_testkit::{read_all, unique_name, TestRecord, TopicBed};
+use rebound_testkit::{read_all, unique_name, KillOnDrop, TestRecord, TopicBed};
 
 use crate::common::{config, state_dir, wait_last_values};
 use crate::kill::{output_len, produce_slowly};
@@ -66,23 +66,25 @@ async fn rekey_child() {
     std::future::pending::<()>().await;
 }
 
-fn spawn(bed: &TopicBed, app: &str, output: &str, dir: &Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "apache_kafka_rekey::rekey_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env("REKEY_BROKERS", bed.bootstrap())
-        .env("REKEY_APP", app)
-        .env("REKEY_INPUT", &bed.topic)
-        .env("REKEY_OUTPUT", output)
-        .env("REKEY_DIR", dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+fn spawn(bed: &TopicBed, app: &str, output: &str, dir: &Path) -> KillOnDrop {
+    KillOnDrop(
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "apache_kafka_rekey::rekey_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("REKEY_BROKERS", bed.bootstrap())
+            .env("REKEY_APP", app)
+            .env("REKEY_INPUT", &bed.topic)
+            .env("REKEY_OUTPUT", output)
+            .env("REKEY_DIR", dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// Records `range`, keyed by user, the value the group to count by.
@@ -123,15 +125,14 @@ async fn exactly_once_rekeying_killed_keeps_counts_exact() {
         producer.join().unwrap();
     }
     produce(&bed, RUNS * per..RECORDS).join().unwrap();
-    let mut last = spawn(&bed, &app, &output, &dir);
+    let last = spawn(&bed, &app, &output, &dir);
     let mut want: BTreeMap<String, u64> = BTreeMap::new();
     for i in 0..RECORDS {
         *want.entry(group_of(i)).or_default() += 1;
     }
     let want = want.into_iter().map(|(k, v)| (k, v.to_string())).collect();
     wait_last_values(bed.bootstrap(), &output, &want, Duration::from_secs(120)).await;
-    last.kill().unwrap();
-    last.wait().unwrap();
+    drop(last);
     let repartition = read_all(bed.bootstrap(), &format!("{app}-by-group-repartition")).unwrap();
     assert_eq!(
         repartition.len(),

@@ -11,11 +11,11 @@
 //! out (see the crate docs); the output's last update per key is checked.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rand::Rng;
-use rebound_testkit::{produce_records, read_all, unique_name, TestRecord, TopicBed};
+use rebound_testkit::{produce_records, read_all, unique_name, KillOnDrop, TestRecord, TopicBed};
 
 use crate::common::{expected_counts, state_dir, wait_last_values};
 
@@ -42,33 +42,42 @@ pub fn example_bin(name: &str) -> PathBuf {
     bin
 }
 
-fn spawn(bootstrap: &str, input: &str, output: &str, group: &str, dir: &Path, run: usize) -> Child {
+fn spawn(
+    bootstrap: &str,
+    input: &str,
+    output: &str,
+    group: &str,
+    dir: &Path,
+    run: usize,
+) -> KillOnDrop {
     let log = std::fs::File::create(dir.join(format!("run-{run}.log"))).unwrap();
-    Command::new(example_bin("stream_count"))
-        .args([
-            "--brokers",
-            bootstrap,
-            "--input",
-            input,
-            "--output",
-            output,
-            "--group",
-            group,
-        ])
-        .arg("--state-dir")
-        .arg(dir.join("state"))
-        .args([
-            "--exactly-once",
-            "--session-timeout-ms",
-            "3000",
-            "--commit-interval-ms",
-            "20",
-        ])
-        .env("RUST_LOG", "info,librdkafka=warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap()
+    KillOnDrop(
+        Command::new(example_bin("stream_count"))
+            .args([
+                "--brokers",
+                bootstrap,
+                "--input",
+                input,
+                "--output",
+                output,
+                "--group",
+                group,
+            ])
+            .arg("--state-dir")
+            .arg(dir.join("state"))
+            .args([
+                "--exactly-once",
+                "--session-timeout-ms",
+                "3000",
+                "--commit-interval-ms",
+                "20",
+            ])
+            .env("RUST_LOG", "info,librdkafka=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap(),
+    )
 }
 
 fn produce_chunk(bed: &TopicBed, range: std::ops::Range<usize>) -> std::thread::JoinHandle<()> {
