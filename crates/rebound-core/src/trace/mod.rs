@@ -12,7 +12,10 @@
 //!
 //! Where each span's parent comes from:
 //! - `process {topic}` (consumer): the record's own `traceparent`; a batch
-//!   has no parent and links every record's context instead.
+//!   has no parent and links every record's context instead. A consumer
+//!   span that would start a trace the sampler drops is not opened (an
+//!   empty context: nothing made current around the handler, nothing
+//!   carried on), which keeps tracing at low sampling rates cheap.
 //! - `send {topic}` (producer): the current span (a record forwarded while
 //!   it is handled: retry tiers, the DLQ, replay), else the record's own
 //!   `traceparent` (a record built with one), else none (a new trace).
