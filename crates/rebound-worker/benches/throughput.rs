@@ -10,7 +10,7 @@
 //! BENCH_TRACING=RATIO (e.g. 0.01) instead compares rebound with tracing
 //! off against rebound exporting spans sampled at RATIO
 //! (`parentbased_traceidratio`) over OTLP to an in-process receiver, runs
-//! interleaved.
+//! interleaved (off first in odd runs, on first in even ones).
 //! Both consumers run in this one binary with the mimalloc allocator.
 
 mod common;
@@ -199,14 +199,23 @@ async fn tracing_overhead(bootstrap: &str, topic: &str, n: usize, runs: usize, r
     let receiver = otlp::Receiver::start().await;
     let (mut off, mut on) = (Vec::new(), Vec::new());
     for run in 1..=runs {
-        otlp::uninstall();
-        let (r_off, _) = rebound_run(bootstrap, topic, n).await;
+        // Which goes first alternates: a machine getting busier or quieter
+        // during a run favours neither.
+        let off_first = run % 2 == 1;
+        let mut r_off = 0.0;
+        if off_first {
+            r_off = rebound_run(bootstrap, topic, n).await.0;
+        }
         let sampler = otlp::Sampler::ParentBased(Box::new(otlp::Sampler::TraceIdRatioBased(ratio)));
         let provider = otlp::install_sampled(&receiver.endpoint(), "bench", sampler);
         let (r_on, _) = rebound_run(bootstrap, topic, n).await;
         tokio::task::spawn_blocking(move || provider.shutdown().unwrap())
             .await
             .unwrap();
+        otlp::uninstall();
+        if !off_first {
+            r_off = rebound_run(bootstrap, topic, n).await.0;
+        }
         println!(
             "run {run}: tracing off {r_off:>9.0} rec/s | tracing at {ratio} {r_on:>9.0} rec/s | ratio {:.3} | spans so far {}",
             r_on / r_off,
