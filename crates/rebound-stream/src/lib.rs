@@ -43,8 +43,8 @@
 //!
 //! # Limits
 //!
-//! Closed time windows are deleted from the store; sessions are kept (no
-//! retention for them yet), and a session merge forwards the merged
+//! Closed time windows are deleted from the store, and sessions once stream
+//! time is past their end plus gap plus grace; a session merge forwards the merged
 //! session without retracting the ones it replaced. Global tables live in
 //! memory.
 //!
