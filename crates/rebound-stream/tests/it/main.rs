@@ -3,6 +3,7 @@
 mod aggregate;
 mod common;
 mod eos;
+mod eos_fail;
 mod join;
 mod kill;
 mod rebalance;
