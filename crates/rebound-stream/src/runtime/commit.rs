@@ -204,7 +204,7 @@ impl Runner {
                 Output::Alo(p) => p.send_and_forget(&rec).await.map_err(StreamError::from)?,
                 Output::Eos(p) => {
                     let ack = send_txn(p, &rec).await?;
-                    sent.push((Topic::intern(&rec.topic), rec.partition, ack));
+                    sent.push((rec.topic, rec.partition, ack));
                 }
             }
         }
@@ -224,7 +224,7 @@ impl Runner {
             .filter_map(|(key, id, ack)| match ack {
                 Ack::Eos(d) => {
                     let store = self.tasks.get(&key)?.stores[id].as_ref()?;
-                    Some((Topic::intern(&store.changelog), Some(key.1), d))
+                    Some((store.changelog.clone(), Some(key.1), d))
                 }
                 Ack::Alo(_) => None,
             });
@@ -232,7 +232,7 @@ impl Runner {
             .chain(changelog)
             .find_map(|(topic, partition, d)| {
                 let err = d.delivered().now_or_never()?.err()?;
-                Some(failed_record(topic.as_str(), partition, &err))
+                Some(failed_record(&topic, partition, &err))
             })
     }
 
@@ -318,9 +318,10 @@ impl Runner {
     }
 }
 
-/// An output record sent in a transaction: its topic, its partition (when
-/// chosen, not left to the partitioner) and its acknowledgement.
-type Sent = (Topic, Option<i32>, PendingDelivery);
+/// An output record sent in a transaction: its topic (moved out of the
+/// record sent, no copy), its partition (when chosen, not left to the
+/// partitioner) and its acknowledgement.
+type Sent = (String, Option<i32>, PendingDelivery);
 
 /// Names a record that could not be produced.
 fn failed_record(topic: &str, partition: Option<i32>, err: &dyn std::fmt::Display) -> String {
