@@ -14,7 +14,11 @@
 //!   records and input offsets commit in one Kafka transaction
 //!   (`send_offsets_to_transaction`, generation-fenced); the state file is
 //!   written after the commit. A `read_committed` reader sees each input's
-//!   effect once, however the process is killed.
+//!   effect once, however the process is killed. An aborted transaction
+//!   reads its batch again; after
+//!   [`with_max_aborts`](StreamConfigBuilder::with_max_aborts) aborts in a
+//!   row (an output that refuses a record for good) the application stops
+//!   with [`StreamError::Aborted`] naming the record's topic.
 //!
 //! # State
 //!
