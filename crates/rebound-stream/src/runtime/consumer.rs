@@ -129,7 +129,7 @@ pub(crate) async fn collect(
                     break false;
                 }
                 n += 1;
-                if n % CLOCK_EVERY == 0 {
+                if n.is_multiple_of(CLOCK_EVERY) {
                     if cancel.is_cancelled() {
                         break true;
                     }

@@ -146,7 +146,7 @@ fn restore_store(
         match reader.poll(Duration::from_millis(500))? {
             Polled::Record(rec) => {
                 read += 1;
-                if read % 10_000 == 0 {
+                if read.is_multiple_of(10_000) {
                     metrics.restored(&changelog, 10_000);
                 }
                 let Some(p) = progress.get_mut(&rec.partition) else {

@@ -249,7 +249,7 @@ impl<K: Codec, V: Codec> WindowedStream<K, V> {
                             grace: ms(grace),
                         };
                         let acc = agg(&k, v, init());
-                        match spec.add(ctx, id, (before, now), &kb, ts, acc, &merge)? {
+                        match spec.add(ctx, id, (before, now), (&kb, ts), acc, &merge)? {
                             session::Outcome::Late => {
                                 ctx.metrics.late(&name);
                                 Ok(())

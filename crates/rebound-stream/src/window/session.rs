@@ -70,8 +70,7 @@ impl Spec {
         ctx: &mut Ctx<'_>,
         id: usize,
         (before, now): (i64, i64),
-        kb: &[u8],
-        ts: i64,
+        (kb, ts): (&[u8], i64),
         mut acc: A,
         merge: impl Fn(A, A) -> A,
     ) -> Result<Outcome<A>> {
