@@ -188,8 +188,8 @@ async fn restore_rate(bootstrap: &str, input: &str, run: Run) -> (f64, f64, u64)
     }
     let took = t0.elapsed().as_secs_f64();
     let read = m.restored_total(&format!("{}-counts-changelog", run.app_id));
-    // Excluding each reader's start-up (metadata, finding the end): the
-    // stores' mean restore time, partitions restoring in parallel.
+    // The stores' mean restore time per partition (each reader's
+    // start-up included), partitions restoring in parallel.
     let mean =
         m.restore_seconds.get_sample_sum() / m.restore_seconds.get_sample_count().max(1) as f64;
     app.stop().await.unwrap();

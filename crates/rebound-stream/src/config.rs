@@ -29,6 +29,7 @@ pub struct StreamConfig {
     pub(crate) max_batch: usize,
     pub(crate) session_timeout: Duration,
     pub(crate) transaction_timeout: Duration,
+    pub(crate) max_aborts: u32,
     pub(crate) client_config: Vec<(String, String)>,
 }
 
@@ -44,6 +45,7 @@ impl StreamConfig {
                 max_batch: 10_000,
                 session_timeout: Duration::from_secs(10),
                 transaction_timeout: Duration::from_secs(60),
+                max_aborts: 5,
                 client_config: Vec::new(),
             },
         }
@@ -106,6 +108,15 @@ impl StreamConfigBuilder {
         self
     }
 
+    /// Exactly-once: transactions aborted in a row (each batch read again,
+    /// with a growing pause) before the application stops with the last
+    /// cause, e.g. an output topic that refuses a record for good
+    /// (default 5, at least 1).
+    pub fn with_max_aborts(mut self, n: u32) -> Self {
+        self.cfg.max_aborts = n;
+        self
+    }
+
     /// Any librdkafka property for every client (TLS, SASL).
     pub fn with_client_config(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
         self.cfg.client_config.push((k.into(), v.into()));
@@ -123,6 +134,9 @@ impl StreamConfigBuilder {
         }
         if c.max_batch == 0 {
             return Err(StreamError::config("max_batch", "must be at least 1"));
+        }
+        if c.max_aborts == 0 {
+            return Err(StreamError::config("max_aborts", "must be at least 1"));
         }
         if c.commit_interval.is_zero() {
             return Err(StreamError::config("commit_interval", "must be above zero"));

@@ -85,6 +85,18 @@ pub enum StreamError {
     /// Reading a changelog or table topic failed.
     #[error(transparent)]
     Reader(#[from] rebound_worker::ReaderError),
+    /// Exactly-once: transactions kept aborting; the application stopped
+    /// instead of reading the same batch again for ever.
+    #[error(
+        "{aborts} transactions in a row were aborted; the application stopped. Last cause: {last}"
+    )]
+    Aborted {
+        /// Aborts in a row.
+        aborts: u32,
+        /// Why the last one aborted (names the topic and partition when an
+        /// output record failed).
+        last: String,
+    },
     /// The processing loop stopped (its task ended or panicked).
     #[error("the stream loop stopped: {0}")]
     Stopped(String),

@@ -14,7 +14,11 @@
 //!   records and input offsets commit in one Kafka transaction
 //!   (`send_offsets_to_transaction`, generation-fenced); the state file is
 //!   written after the commit. A `read_committed` reader sees each input's
-//!   effect once, however the process is killed.
+//!   effect once, however the process is killed. An aborted transaction
+//!   reads its batch again; after
+//!   [`with_max_aborts`](StreamConfigBuilder::with_max_aborts) aborts in a
+//!   row (an output that refuses a record for good) the application stops
+//!   with [`StreamError::Aborted`] naming the record's topic.
 //!
 //! # State
 //!
@@ -45,8 +49,8 @@
 //!
 //! # Limits
 //!
-//! Closed time windows are deleted from the store; sessions are kept (no
-//! retention for them yet), and a session merge forwards the merged
+//! Closed time windows are deleted from the store, and sessions once stream
+//! time is past their end plus gap plus grace; a session merge forwards the merged
 //! session without retracting the ones it replaced. Global tables live in
 //! memory.
 //!

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use futures::FutureExt as _;
 use rdkafka::consumer::{CommitMode, Consumer as _};
 use rdkafka::error::KafkaError;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -102,6 +103,9 @@ impl Runner {
         ranges: &Ranges,
     ) -> Result<(), Abort> {
         let mut out = Vec::with_capacity(1024);
+        // Exactly-once: each output's acknowledgement, to name the record
+        // that made a commit fail.
+        let mut sent = Vec::new();
         let failed_before = match &self.out {
             Output::Alo(p) => p.metrics().failed_total(),
             Output::Eos(_) => 0,
@@ -137,13 +141,13 @@ impl Runner {
             };
             source(&mut ctx, key, value)?;
             if out.len() >= 1024 {
-                self.send_all(&mut out).await?;
+                self.send_all(&mut out, &mut sent).await?;
             }
         }
         for (topic, n, _) in counts {
             self.metrics.processed(topic.as_str(), n);
         }
-        self.send_all(&mut out).await?;
+        self.send_all(&mut out, &mut sent).await?;
         let changelog = self.send_changelogs(ranges).await?;
         let offsets: Vec<(String, i32, i64)> = ranges
             .iter()
@@ -155,7 +159,17 @@ impl Runner {
                     Abort::Again("the consumer has no group metadata (not in the group yet)".into())
                 })?;
                 p.send_offsets(&offsets, group).await?;
-                p.commit().await?;
+                if let Err(e) = p.commit().await {
+                    return Err(match Abort::from(e) {
+                        Abort::Again(why) => {
+                            Abort::Again(match self.failed_send(sent, changelog) {
+                                Some(record) => format!("{record}; {why}"),
+                                None => why,
+                            })
+                        }
+                        fail => fail,
+                    });
+                }
             }
             Output::Alo(p) => {
                 // Every output acknowledged (or failed) before the offsets
@@ -184,16 +198,42 @@ impl Runner {
         Ok(())
     }
 
-    async fn send_all(&self, out: &mut Vec<OutRecord>) -> Result<(), Abort> {
+    async fn send_all(&self, out: &mut Vec<OutRecord>, sent: &mut Vec<Sent>) -> Result<(), Abort> {
         for rec in out.drain(..) {
             match &self.out {
                 Output::Alo(p) => p.send_and_forget(&rec).await.map_err(StreamError::from)?,
                 Output::Eos(p) => {
-                    send_txn(p, &rec).await?;
+                    let ack = send_txn(p, &rec).await?;
+                    sent.push((rec.topic, rec.partition, ack));
                 }
             }
         }
         Ok(())
+    }
+
+    /// The first output or changelog record whose delivery failed (all
+    /// are reported once a commit has failed: it flushes first), named by
+    /// topic and partition.
+    fn failed_send(
+        &self,
+        sent: Vec<Sent>,
+        changelog: Vec<(TaskKey, usize, Ack)>,
+    ) -> Option<String> {
+        let changelog = changelog
+            .into_iter()
+            .filter_map(|(key, id, ack)| match ack {
+                Ack::Eos(d) => {
+                    let store = self.tasks.get(&key)?.stores[id].as_ref()?;
+                    Some((store.changelog.clone(), Some(key.1), d))
+                }
+                Ack::Alo(_) => None,
+            });
+        sent.into_iter()
+            .chain(changelog)
+            .find_map(|(topic, partition, d)| {
+                let err = d.delivered().now_or_never()?.err()?;
+                Some(failed_record(&topic, partition, &err))
+            })
     }
 
     /// Sends each dirty key of each store of the batch's partitions to its
@@ -278,6 +318,19 @@ impl Runner {
     }
 }
 
+/// An output record sent in a transaction: its topic (moved out of the
+/// record sent, no copy), its partition (when chosen, not left to the
+/// partitioner) and its acknowledgement.
+type Sent = (String, Option<i32>, PendingDelivery);
+
+/// Names a record that could not be produced.
+fn failed_record(topic: &str, partition: Option<i32>, err: &dyn std::fmt::Display) -> String {
+    match partition {
+        Some(p) => format!("a record for {topic} partition {p} failed: {err}"),
+        None => format!("a record for {topic} failed: {err}"),
+    }
+}
+
 /// Queues `rec` in the transaction, waiting while the local queue is full.
 async fn send_txn(
     p: &rebound_producer::TransactionalProducer,
@@ -290,7 +343,14 @@ async fn send_txn(
                 source: KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
                 ..
             }) => tokio::time::sleep(Duration::from_millis(2)).await,
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                return Err(match Abort::from(e) {
+                    Abort::Again(why) => {
+                        Abort::Again(failed_record(&rec.topic, rec.partition, &why))
+                    }
+                    fail => fail,
+                })
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::Consumer as _;
+use rebound_core::Backoff;
 use rebound_producer::admin::{self, TopicSpec};
 use rebound_producer::{Producer, ProducerConfig, TransactionalProducer};
 use tokio::task::JoinHandle;
@@ -229,6 +230,11 @@ async fn partition_count(cfg: &StreamConfig, topic: &str) -> Result<Option<i32>>
 
 async fn run(mut r: Runner, cancel: CancellationToken) -> Result<()> {
     let mut batch = Vec::with_capacity(r.cfg.max_batch);
+    // Aborted transactions in a row: bounded, so an output that fails for
+    // good stops the application instead of spinning on the same batch.
+    let backoff = Backoff::exponential(Duration::from_millis(100), Duration::from_secs(5))
+        .with_max_attempts(Some(r.cfg.max_aborts));
+    let mut aborts = 0u32;
     let result = loop {
         batch.clear();
         let mut events = Vec::new();
@@ -247,10 +253,14 @@ async fn run(mut r: Runner, cancel: CancellationToken) -> Result<()> {
         }
         if !batch.is_empty() {
             match r.run_batch(&mut batch).await {
-                Ok(()) => {}
+                Ok(()) => aborts = 0,
                 Err(Abort::Again(why)) => {
-                    warn!(records = batch.len(), reason = %why, "transaction aborted; reading the batch again");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    aborts += 1;
+                    if !backoff.allows_attempt(aborts + 1) {
+                        break Err(StreamError::Aborted { aborts, last: why });
+                    }
+                    warn!(records = batch.len(), aborts, reason = %why, "transaction aborted; reading the batch again");
+                    tokio::time::sleep(backoff.delay(aborts)).await;
                 }
                 Err(Abort::Fail(e)) => break Err(e),
             }

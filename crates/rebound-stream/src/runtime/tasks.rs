@@ -54,10 +54,10 @@ impl Runner {
         let committed = committed(&self.consumer, &parts, self.cfg.session_timeout).await?;
         self.health.restoring(parts.len());
         self.metrics.restoring.set(parts.len() as i64);
-        // Partitions restore in parallel (each reads its own changelog
-        // partitions into its own file).
-        let mut pending = Vec::new();
-        for key in parts {
+        // One blocking job opens the partitions' files and restores them
+        // together: one changelog reader per store for all of them.
+        let mut specs = Vec::with_capacity(parts.len());
+        for key in &parts {
             let owned: Vec<(usize, String, String)> = self
                 .topology
                 .stores
@@ -67,48 +67,44 @@ impl Runner {
                 .map(|(id, s)| (id, s.name.clone(), self.topology.changelog_topic(&s.name)))
                 .collect();
             let path = self.dir.partition_file(&key.0, key.1);
-            let total = self.topology.stores.len();
-            let m = committed.get(&key).copied().unwrap_or(0);
-            let (src, metrics) = (self.restore_src.clone(), self.metrics.clone());
-            let partition = key.1;
-            let job = tokio::task::spawn_blocking(move || -> Result<Task> {
-                let mut task = Task::open(partition, path, &owned, total)?;
-                if !owned.is_empty() {
+            let m = committed.get(key).copied().unwrap_or(0);
+            specs.push((*key, path, owned, m));
+        }
+        let total = self.topology.stores.len();
+        let (src, metrics) = (self.restore_src.clone(), self.metrics.clone());
+        let job = tokio::task::spawn_blocking(move || -> Result<Vec<(TaskKey, Task)>> {
+            let mut ready = Vec::new();
+            let (mut keys, mut restoring) = (Vec::new(), Vec::new());
+            for (key, path, owned, m) in specs {
+                let task = Task::open(key.1, path, &owned, total)?;
+                if owned.is_empty() {
+                    ready.push((key, task));
+                } else {
                     // At-least-once writes the file before committing the
                     // input, so the file may be ahead of the group: keep it.
                     let target = task.checkpoint.max(m);
-                    restore::restore(&src, &mut task, target, &metrics)?;
-                }
-                metrics.restoring.dec();
-                Ok(task)
-            });
-            pending.push((key, job));
-        }
-        let mut first_err = None;
-        for (key, job) in pending {
-            match job.await {
-                Ok(Ok(task)) => {
-                    info!(
-                        topic = key.0.as_str(),
-                        partition = key.1,
-                        checkpoint = task.checkpoint,
-                        "partition ready"
-                    );
-                    self.tasks.insert(key, task);
-                }
-                Ok(Err(e)) => {
-                    first_err.get_or_insert(e);
-                }
-                Err(e) => {
-                    first_err.get_or_insert(StreamError::Stopped(format!("restore task: {e}")));
+                    keys.push(key);
+                    restoring.push(restore::Restoring { task, target });
                 }
             }
-            self.health
-                .restoring(self.metrics.restoring.get().max(0) as usize);
-        }
+            restore::restore(&src, &mut restoring, &metrics)?;
+            ready.extend(keys.into_iter().zip(restoring.into_iter().map(|r| r.task)));
+            Ok(ready)
+        });
+        let result = match job.await {
+            Ok(r) => r,
+            Err(e) => Err(StreamError::Stopped(format!("restore task: {e}"))),
+        };
+        self.metrics.restoring.set(0);
         self.health.looped();
-        if let Some(e) = first_err {
-            return Err(e);
+        for (key, task) in result? {
+            info!(
+                topic = key.0.as_str(),
+                partition = key.1,
+                checkpoint = task.checkpoint,
+                "partition ready"
+            );
+            self.tasks.insert(key, task);
         }
         self.health.restoring(0);
         Ok(())

@@ -12,6 +12,7 @@
 //! - `db`: the state directory, its lock, opening a file.
 //! - `restore`: the changelog tail (or all of it) into the file.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -173,15 +174,37 @@ impl Task {
 
     fn read_file(&self, id: usize, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let name = &self.stores[id].as_ref().expect("store").name;
-        let (db, path) = self.db();
-        let file: &std::path::Path = path;
-        let txn = db.begin_read().or_db(file)?;
-        let table = match txn.open_table(store_table(name)) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(x) => return Err(db_err(file, x)),
+        read_file(self.file.as_ref(), name, key)
+    }
+
+    /// Replaces the value of `key` in store `id` with `f(old value)`,
+    /// changed by input offset `tag`; returns what `f` returns besides the
+    /// new value. One hash lookup per call: the per-record path of an
+    /// aggregation.
+    pub fn update<R>(
+        &mut self,
+        id: usize,
+        key: Vec<u8>,
+        tag: i64,
+        f: impl FnOnce(Option<&[u8]>) -> Result<(Option<Vec<u8>>, R)>,
+    ) -> Result<R> {
+        let Task { file, stores, .. } = self;
+        let store = stores[id]
+            .as_mut()
+            .expect("an operator reads only stores of its own source topic");
+        let slot = match store.entries.entry(key) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                let value = read_file(file.as_ref(), &store.name, v.key())?;
+                v.insert(Slot { value, tag: None })
+            }
         };
-        Ok(table.get(key).or_db(file)?.map(|v| v.value().to_vec()))
+        let (value, out) = f(slot.value.as_deref())?;
+        slot.value = value;
+        if slot.tag.replace(tag).is_none() {
+            store.dirty += 1;
+        }
+        Ok(out)
     }
 
     /// Keys of store `id` in `lower..upper` that hold a value (the file's,
@@ -310,6 +333,23 @@ impl Task {
     }
 }
 
+/// The value of `key` in the store table `name` of `file`.
+fn read_file(
+    file: Option<&(Database, PathBuf)>,
+    name: &str,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>> {
+    let (db, path) = file.expect("a task with stores has a file");
+    let file: &std::path::Path = path;
+    let txn = db.begin_read().or_db(file)?;
+    let table = match txn.open_table(store_table(name)) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(x) => return Err(db_err(file, x)),
+    };
+    Ok(table.get(key).or_db(file)?.map(|v| v.value().to_vec()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,6 +385,15 @@ mod tests {
             tags.iter().all(|t| (990..1000).contains(t)),
             "tagged with the last offset: {tags:?}"
         );
+        // update: one lookup, counted dirty once, the old value handed in.
+        let seen = t
+            .update(0, b"k1".to_vec(), 999, |old| {
+                Ok((Some(vec![7]), old.map(<[u8]>::to_vec)))
+            })
+            .unwrap();
+        assert_eq!(seen, Some(vec![100]));
+        assert_eq!(t.stores[0].as_ref().unwrap().dirty_count(), 10);
+        t.put(0, b"k1".to_vec(), Some(vec![100]), 999);
         t.persist(1000, &[(0, 10)]).unwrap();
 
         // An aborted batch: its changes are gone, the file's are back.

@@ -102,10 +102,12 @@ impl<K: Codec, V: Codec> KGroupedStream<K, V> {
         attach(
             &input.next,
             Box::new(move |ctx, k, v| {
-                let kb = k.encode();
-                let old = read_state::<A>(ctx, id, &kb)?;
-                let new = f(&k, v, old);
-                ctx.task.put(id, kb, Some(new.encode()), ctx.record.offset);
+                let rec = ctx.record;
+                let new = ctx.task.update(id, k.encode(), rec.offset, |old| {
+                    let old = old.map(|b| decode_state::<A>(rec, b)).transpose()?;
+                    let new = f(&k, v, old);
+                    Ok((Some(new.encode()), new))
+                })?;
                 forward(ctx, &n, k, new)
             }),
         );
@@ -130,16 +132,19 @@ impl<K: Codec, V: Codec> KGroupedStream<K, V> {
 /// Reads and decodes the stored value of `key` in store `id`.
 pub(crate) fn read_state<A: Codec>(ctx: &mut Ctx<'_>, id: usize, key: &[u8]) -> Result<Option<A>> {
     let rec = ctx.record;
-    match ctx.task.get(id, key)? {
-        None => Ok(None),
-        Some(bytes) => A::decode(bytes)
-            .map(Some)
-            .map_err(|reason| StreamError::Decode {
-                what: "state",
-                topic: rec.topic.to_string(),
-                partition: rec.partition,
-                offset: rec.offset,
-                reason,
-            }),
-    }
+    ctx.task
+        .get(id, key)?
+        .map(|b| decode_state(rec, b))
+        .transpose()
+}
+
+/// Decodes a stored aggregate; the error names the record being processed.
+fn decode_state<A: Codec>(rec: &rebound_core::Record, bytes: &[u8]) -> Result<A> {
+    A::decode(bytes).map_err(|reason| StreamError::Decode {
+        what: "state",
+        topic: rec.topic.to_string(),
+        partition: rec.partition,
+        offset: rec.offset,
+        reason,
+    })
 }

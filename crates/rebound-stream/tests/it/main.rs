@@ -4,6 +4,7 @@ mod aggregate;
 mod apache_kafka_rekey;
 mod common;
 mod eos;
+mod eos_fail;
 mod join;
 mod kill;
 mod rebalance;

@@ -191,3 +191,76 @@ async fn tumbling_hopping_and_session_windows_with_grace_and_late_records() {
         "window [0, 10 s) deleted once closed"
     );
 }
+
+/// The last changelog value of store key `key` (`Some(None)`: a tombstone).
+fn last_in_changelog(recs: &[rebound_testkit::ReadRecord], key: &[u8]) -> Option<Option<Vec<u8>>> {
+    recs.iter()
+        .rfind(|r| r.key.as_deref() == Some(key))
+        .map(|r| r.value.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_sessions_leave_the_store_with_tombstones_in_the_changelog() {
+    let bed = TopicBed::new("win-session-expiry", 1).await;
+    let out = bed.another_topic(&format!("{}-out", bed.topic), 1).await;
+    let app_id = unique_name("win-expiry-app");
+    let b = StreamBuilder::new(&app_id);
+    b.stream::<String, String>(&bed.topic)
+        .group_by_key()
+        .windowed_by(Windows::session(Duration::from_secs(1)))
+        .count("sessions")
+        .map(label)
+        .to(&out);
+    let dir = state_dir("session-expiry");
+    let app = StreamApp::start(
+        config(bed.bootstrap(), &dir, Guarantee::AtLeastOnce),
+        b.build().unwrap(),
+    )
+    .await
+    .unwrap();
+    // Gap 1 s, no grace: "a"'s session [1 s, 1.5 s] is unreachable once
+    // stream time passes 2.5 s; "b" at 10 s moves stream time there.
+    produce_at(
+        bed.bootstrap(),
+        &bed.topic,
+        &[("a", 1_000), ("a", 1_500), ("b", 10_000)],
+    )
+    .await;
+    let want = pairs(&[
+        ("a@1000..1000", 1),
+        ("a@1000..1500", 2),
+        ("b@10000..10000", 1),
+    ]);
+    assert_eq!(outputs(bed.bootstrap(), &out, want.len()).await, want);
+    app.stop().await.unwrap();
+
+    let changelog = read_all(bed.bootstrap(), &format!("{app_id}-sessions-changelog")).unwrap();
+    let store_key = |k: &[u8]| [&[2u8][..], k].concat();
+    let index_key =
+        |end: i64, k: &[u8]| [&[3u8][..], &((end as u64) ^ (1 << 63)).to_be_bytes(), k].concat();
+    assert_eq!(
+        last_in_changelog(&changelog, &store_key(b"a")),
+        Some(None),
+        "a's expired session deleted (tombstone)"
+    );
+    for end in [1_000, 1_500] {
+        assert_eq!(
+            last_in_changelog(&changelog, &index_key(end, b"a")),
+            Some(None),
+            "a's index entry for the session ending at {end} deleted"
+        );
+    }
+    assert!(
+        matches!(
+            last_in_changelog(&changelog, &store_key(b"b")),
+            Some(Some(_))
+        ),
+        "b's open session kept"
+    );
+    assert_eq!(
+        last_in_changelog(&changelog, &index_key(10_000, b"b")),
+        Some(Some(Vec::new())),
+        "b's session indexed by its end"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -13,7 +13,8 @@
 //! record joins sessions, the merged session is forwarded; the sessions it
 //! replaced are not retracted downstream (their entries are removed from
 //! the store). Time windows are deleted from the store once closed (when
-//! stream time crosses a window boundary); sessions stay.
+//! stream time crosses a window boundary); sessions once stream time is
+//! past their end plus gap plus grace (see `session`).
 
 use std::time::Duration;
 
@@ -21,6 +22,8 @@ use crate::codec::Codec;
 use crate::error::Result;
 use crate::topology::node::{attach, forward, Ctx};
 use crate::topology::{KGroupedStream, KStream};
+
+mod session;
 
 /// Which windows records fall into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,13 +191,6 @@ fn purge_closed(ctx: &mut Ctx<'_>, id: usize, now: i64, size: i64, grace: i64) -
     Ok(())
 }
 
-fn session_key(key: &[u8]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(1 + key.len());
-    b.push(2);
-    b.extend_from_slice(key);
-    b
-}
-
 /// Advances the store's stream time with `ts`; returns it before and after.
 fn advance(ctx: &mut Ctx<'_>, id: usize, ts: i64) -> Result<(i64, i64)> {
     let now = crate::topology::read_state::<i64>(ctx, id, STREAM_TIME)?.unwrap_or(i64::MIN);
@@ -248,32 +244,20 @@ impl<K: Codec, V: Codec> WindowedStream<K, V> {
                 let kb = k.encode();
                 match windows {
                     Windows::Session { gap, grace } => {
-                        let sk = session_key(&kb);
-                        let sessions: Vec<(i64, i64, A)> = match ctx.task.get(id, &sk)? {
-                            Some(b) => decode_sessions(b),
-                            None => Vec::new(),
+                        let spec = session::Spec {
+                            gap: len_ms(gap),
+                            grace: ms(grace),
                         };
-                        let g = len_ms(gap);
-                        let (mut start, mut end, mut acc) = (ts, ts, agg(&k, v, init()));
-                        let mut kept = Vec::with_capacity(sessions.len() + 1);
-                        for (s, e, a) in sessions {
-                            if s - g <= ts && ts <= e + g {
-                                start = start.min(s);
-                                end = end.max(e);
-                                acc = merge(a, acc);
-                            } else {
-                                kept.push((s, e, a));
+                        let acc = agg(&k, v, init());
+                        match spec.add(ctx, id, (before, now), (&kb, ts), acc, &merge)? {
+                            session::Outcome::Late => {
+                                ctx.metrics.late(&name);
+                                Ok(())
+                            }
+                            session::Outcome::Updated { start, end, acc } => {
+                                forward(ctx, &n, Windowed { key: k, start, end }, acc)
                             }
                         }
-                        if end.saturating_add(ms(grace)) < now {
-                            ctx.metrics.late(&name);
-                            return Ok(());
-                        }
-                        kept.push((start, end, acc.clone()));
-                        kept.sort_by_key(|(s, _, _)| *s);
-                        ctx.task
-                            .put(id, sk, Some(encode_sessions(&kept)), ctx.record.offset);
-                        forward(ctx, &n, Windowed { key: k, start, end }, acc)
                     }
                     _ => {
                         let (size, step, grace) = match windows {
@@ -325,34 +309,6 @@ impl<K: Codec, V: Codec> WindowedStream<K, V> {
     }
 }
 
-fn encode_sessions<A: Codec>(sessions: &[(i64, i64, A)]) -> Vec<u8> {
-    let mut b = Vec::new();
-    for (s, e, a) in sessions {
-        let ab = a.encode();
-        b.extend_from_slice(&s.to_be_bytes());
-        b.extend_from_slice(&e.to_be_bytes());
-        b.extend_from_slice(&(ab.len() as u32).to_be_bytes());
-        b.extend_from_slice(&ab);
-    }
-    b
-}
-
-/// Sessions as written by `encode_sessions` (the store's own bytes: an
-/// entry that does not decode ends the list).
-fn decode_sessions<A: Codec>(mut b: &[u8]) -> Vec<(i64, i64, A)> {
-    let mut out = Vec::new();
-    while b.len() >= 20 {
-        let s = i64::from_be_bytes(b[..8].try_into().expect("8"));
-        let e = i64::from_be_bytes(b[8..16].try_into().expect("8"));
-        let len = u32::from_be_bytes(b[16..20].try_into().expect("4")) as usize;
-        let Some(ab) = b.get(20..20 + len) else { break };
-        let Ok(a) = A::decode(ab) else { break };
-        out.push((s, e, a));
-        b = &b[20 + len..];
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,9 +325,7 @@ mod tests {
     }
 
     #[test]
-    fn sessions_and_windowed_keys_round_trip() {
-        let s = vec![(1i64, 5i64, 3u64), (20, 20, 1)];
-        assert_eq!(decode_sessions::<u64>(&encode_sessions(&s)), s);
+    fn windowed_keys_round_trip() {
         let w = Windowed {
             key: "k".to_string(),
             start: 10,

@@ -1,0 +1,69 @@
+//! Exactly-once with an output that fails for good: a record over the
+//! producer's size limit aborts every transaction of its batch. The
+//! application must stop after a bounded number of aborts, naming the
+//! topic, with health saying so, instead of reading the batch for ever.
+
+use std::time::Duration;
+
+use rebound_stream::{Guarantee, StreamApp, StreamBuilder, StreamConfig, StreamError};
+use rebound_testkit::{eventually_or, read_all_uncommitted, unique_name, TopicBed};
+
+use crate::common::state_dir;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_output_that_fails_for_good_stops_exactly_once_after_bounded_aborts() {
+    let bed = TopicBed::new("eos-too-large", 1).await;
+    let out = bed.another_topic(&format!("{}-out", bed.topic), 1).await;
+    let app_id = unique_name("eos-too-large-app");
+    let b = StreamBuilder::new(&app_id);
+    // 2 MB values: over librdkafka's message.max.bytes (1,000,000).
+    b.stream::<String, String>(&bed.topic)
+        .map(|k, _| (k, "x".repeat(2_000_000)))
+        .to(&out);
+    let dir = state_dir("eos-too-large");
+    let cfg = StreamConfig::builder()
+        .with_brokers(bed.bootstrap())
+        .with_state_dir(&dir)
+        .with_guarantee(Guarantee::ExactlyOnce)
+        .with_commit_interval(Duration::from_millis(50))
+        .with_session_timeout(Duration::from_secs(6))
+        .with_max_aborts(3)
+        .build()
+        .unwrap();
+    bed.produce(3, |i| Some(format!("k{i}")));
+    let app = StreamApp::start(cfg, b.build().unwrap()).await.unwrap();
+
+    let stopped = eventually_or(Duration::from_secs(60), || {
+        let done = app.is_finished();
+        async move { done }
+    })
+    .await;
+    assert!(stopped, "still retrying the failing batch after 60 s");
+    let health = app.health().report();
+    assert!(!health.live && !health.ready, "{health:?}");
+    assert!(
+        health.reasons.iter().any(|r| r.contains(&out)),
+        "health names the output topic: {health:?}"
+    );
+    match app.join().await {
+        Err(StreamError::Aborted { aborts, last }) => {
+            assert_eq!(aborts, 3);
+            assert!(
+                last.contains(&format!("a record for {out} failed")),
+                "{last}"
+            );
+        }
+        other => panic!("want Aborted, got {other:?}"),
+    }
+    assert!(
+        read_all_uncommitted(bed.bootstrap(), &out)
+            .unwrap()
+            .is_empty(),
+        "nothing reached the output"
+    );
+    assert!(
+        bed.committed(&app_id).iter().all(|(o, _)| o.is_none()),
+        "no input offset committed"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
