@@ -56,6 +56,23 @@ fn wanted() -> anyhow::Result<bool> {
     Ok(on)
 }
 
+/// The ratio of `OTEL_TRACES_SAMPLER=parentbased_traceidratio`: that
+/// sampler is [`rebound_core::trace::ratio_sampler`], which samples the
+/// same and makes a dropped new trace cost no span. Other samplers are the
+/// SDK's, read from the environment by it.
+fn new_trace_ratio() -> anyhow::Result<Option<f64>> {
+    if var("OTEL_TRACES_SAMPLER").as_deref() != Some("parentbased_traceidratio") {
+        return Ok(None);
+    }
+    let Some(arg) = var("OTEL_TRACES_SAMPLER_ARG") else {
+        return Ok(Some(1.0));
+    };
+    match arg.trim().parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(Some(r)),
+        _ => bail!("OTEL_TRACES_SAMPLER_ARG={arg:?}: a ratio from 0 to 1 is expected"),
+    }
+}
+
 /// Installs the global tracer provider when the environment asks for it.
 pub fn init() -> anyhow::Result<Telemetry> {
     if !wanted()? {
@@ -69,10 +86,13 @@ pub fn init() -> anyhow::Result<Telemetry> {
     if var("OTEL_SERVICE_NAME").is_none() {
         resource = resource.with_service_name("rebound");
     }
-    let provider = SdkTracerProvider::builder()
+    let mut provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_resource(resource.build())
-        .build();
+        .with_resource(resource.build());
+    if let Some(ratio) = new_trace_ratio()? {
+        provider = provider.with_sampler(rebound_core::trace::ratio_sampler(ratio));
+    }
+    let provider = provider.build();
     opentelemetry::global::set_tracer_provider(provider.clone());
     Ok(Telemetry(Some(provider)))
 }

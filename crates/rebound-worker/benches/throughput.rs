@@ -9,7 +9,8 @@
 //! REBOUND_TEST_BROKERS (an external Kafka instead of the local tansu).
 //! BENCH_TRACING=RATIO (e.g. 0.01) instead compares rebound with tracing
 //! off against rebound exporting spans sampled at RATIO
-//! (`parentbased_traceidratio`) over OTLP to an in-process receiver, runs
+//! (`parentbased_traceidratio` as `rebound` installs it:
+//! `rebound_core::trace::ratio_sampler`) over OTLP to an in-process receiver, runs
 //! interleaved (off first in odd runs, on first in even ones).
 //! Both consumers run in this one binary with the mimalloc allocator.
 
@@ -206,13 +207,15 @@ async fn tracing_overhead(bootstrap: &str, topic: &str, n: usize, runs: usize, r
         if off_first {
             r_off = rebound_run(bootstrap, topic, n).await.0;
         }
-        let sampler = otlp::Sampler::ParentBased(Box::new(otlp::Sampler::TraceIdRatioBased(ratio)));
+        // What `rebound` installs for OTEL_TRACES_SAMPLER=parentbased_traceidratio.
+        let sampler = rebound_core::trace::ratio_sampler(ratio);
         let provider = otlp::install_sampled(&receiver.endpoint(), "bench", sampler);
         let (r_on, _) = rebound_run(bootstrap, topic, n).await;
         tokio::task::spawn_blocking(move || provider.shutdown().unwrap())
             .await
             .unwrap();
         otlp::uninstall();
+        rebound_core::trace::set_new_trace_ratio(None);
         if !off_first {
             r_off = rebound_run(bootstrap, topic, n).await.0;
         }

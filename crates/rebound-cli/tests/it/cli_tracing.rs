@@ -16,7 +16,7 @@ use axum::Router;
 use rebound_producer::{OutRecord, Producer, ProducerConfig};
 use rebound_testkit::{create_topic, eventually, free_port, otlp, read_all, unique_name, Brokers};
 
-use crate::common::{rebound_with_log, serve_http, text};
+use crate::common::{rebound, rebound_with_log, serve_http, text};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT: &str = "00f067aa0ba902b7";
@@ -72,6 +72,11 @@ async fn a_dead_lettered_then_replayed_record_is_one_trace() {
     };
     let mut worker = rebound_with_log("info");
     otel(&mut worker, "worker");
+    // No new trace is kept, yet this record's trace is recorded whole: a
+    // sampled parent's children follow it.
+    worker
+        .env("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+        .env("OTEL_TRACES_SAMPLER_ARG", "0");
     let worker = worker
         .args([
             "--log-format",
@@ -194,5 +199,22 @@ async fn a_dead_lettered_then_replayed_record_is_one_trace() {
     assert!(
         line.contains(&format!("\"trace_id\":\"{TRACE}\"")),
         "{line}"
+    );
+}
+
+#[test]
+fn a_sampler_ratio_out_of_range_is_refused_naming_the_variable() {
+    let out = rebound()
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+        .env("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+        .env("OTEL_TRACES_SAMPLER_ARG", "2")
+        .args(["topic", "list", "--brokers", "127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("OTEL_TRACES_SAMPLER_ARG=\"2\": a ratio from 0 to 1 is expected"),
+        "{err}"
     );
 }

@@ -24,6 +24,7 @@
 //! `propagation` reads and writes the context; this module opens the spans.
 
 mod propagation;
+mod sampling;
 
 use std::fmt::Display;
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub use self::propagation::{
     carries_context, current_ids, current_traceparent, extract, from_traceparent, http_headers,
     inject, is_traceparent, TRACESTATE,
 };
+pub use self::sampling::{ratio_sampler, set_new_trace_ratio};
 use crate::record::{Header, Record};
 
 /// rebound's tracer, from the global provider as it was when it was made:
@@ -51,6 +53,8 @@ pub struct Tracer {
     /// Not OpenTelemetry's no-op provider: spans are worth opening. When
     /// false, nothing is built per record; trace context is still passed on.
     live: bool,
+    /// Set by [`ratio_sampler`]: the share of new traces kept, drawn here.
+    new_trace_ratio: Option<f64>,
 }
 
 impl std::fmt::Debug for Tracer {
@@ -71,6 +75,7 @@ pub fn tracer() -> Tracer {
     let inner = global::tracer_provider().tracer("rebound");
     Tracer {
         live: is_live(&inner),
+        new_trace_ratio: sampling::new_trace_ratio(),
         inner: Arc::new(inner),
     }
 }
@@ -150,6 +155,15 @@ fn start(
     if !tracer.live {
         return pass_through(parent);
     }
+    let new_trace = !parent.span().span_context().is_valid();
+    if let Some(ratio) = tracer.new_trace_ratio.filter(|_| new_trace) {
+        if !sampling::keep(ratio) {
+            return match unsampled_root {
+                UnsampledRoot::Keep => sampling::unsampled_trace(),
+                UnsampledRoot::Drop => Context::new(),
+            };
+        }
+    }
     // One builder, filled in place: each `with_*` moves the whole (large)
     // builder, a cost every record pays.
     let links = links();
@@ -162,7 +176,7 @@ fn start(
     if span.is_recording() {
         span.update_name(name());
         span.set_attributes(attributes());
-    } else if unsampled_root == UnsampledRoot::Drop && !parent.span().span_context().is_valid() {
+    } else if unsampled_root == UnsampledRoot::Drop && new_trace {
         return Context::new();
     }
     parent.with_span(span)
@@ -408,6 +422,45 @@ mod tests {
         let sent = send_span(&dropping, "orders", &[]);
         assert!(sent.span().span_context().is_valid());
         assert!(!sent.span().span_context().is_sampled());
+
+        // rebound drawing new traces (`ratio_sampler`): at 0 a record
+        // without context gets no span and a new record sent an unsampled
+        // context, while a sampled parent's children are still recorded.
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_sampler(ratio_sampler(0.0))
+            .build();
+        global::set_tracer_provider(provider);
+        let none = tracer();
+        let bare = process_span(&none, &Record::new("orders", 0, 10), None);
+        assert!(!bare.has_active_span());
+        let sent = send_span(&none, "orders", &[]);
+        assert!(sent.span().span_context().is_valid());
+        assert!(!sent.span().span_context().is_sampled());
+        let child = process_span(&none, &rec, None);
+        assert!(child.span().is_recording());
+        assert_eq!(
+            child.span().span_context().trace_id().to_string(),
+            &PARENT[3..35]
+        );
+        end::<str>(&child, Ok(()));
+        // At 1 every new trace is recorded; at 0.25 about a quarter.
+        set_new_trace_ratio(Some(1.0));
+        let all = tracer();
+        let cx = process_span(&all, &Record::new("orders", 0, 11), None);
+        assert!(cx.span().is_recording());
+        end::<str>(&cx, Ok(()));
+        set_new_trace_ratio(Some(0.25));
+        let quarter = tracer();
+        let kept = (0..4000)
+            .filter(|i| {
+                let cx = process_span(&quarter, &Record::new("orders", 0, *i), None);
+                let kept = cx.span().is_recording();
+                end::<str>(&cx, Ok(()));
+                kept
+            })
+            .count();
+        assert!((800..1200).contains(&kept), "{kept} of 4000 kept at 0.25");
+        set_new_trace_ratio(None);
 
         global::set_tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new());
         assert!(!tracer().is_live());

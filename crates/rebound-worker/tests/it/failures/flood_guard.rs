@@ -133,7 +133,7 @@ async fn tier_hops_do_not_break_a_run_of_dead_letters() {
     create_failure_topics(&bed, &policy).await;
     let inner = handler_fn(move |rec: &Record| {
         let i = index_of(rec);
-        let r = if i % 2 == 0 {
+        let r = if i.is_multiple_of(2) {
             Err(HandlerError::permanent(format!("bad: {i}")))
         } else {
             Err(HandlerError::transient(format!("later: {i}")))
