@@ -50,7 +50,9 @@
 //! # Limits
 //!
 //! Closed time windows are deleted from the store, and sessions once stream
-//! time is past their end plus gap plus grace; a session merge forwards the merged
+//! time is past their end plus twice the gap plus grace (until then a late
+//! record can still bridge two sessions; see `window::session`); a session
+//! merge forwards the merged
 //! session without retracting the ones it replaced. Global tables live in
 //! memory.
 //!
