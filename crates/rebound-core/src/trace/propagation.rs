@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use opentelemetry::Context;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 
@@ -69,9 +69,58 @@ pub fn extract(headers: &[Header]) -> Context {
     if !carries_context(headers) {
         return Context::new();
     }
+    if let Some(cx) = canonical(headers) {
+        return cx;
+    }
     // Not `extract`: that starts from the current context, which a
     // malformed header would then leave in place.
     propagator().extract_with_context(&Context::new(), &HeaderReader(headers))
+}
+
+/// The context of the common case read without the propagator's parser
+/// (about a third of what a record with context costs a consumer): a
+/// version-00 `traceparent` in its exact 55-byte lowercase form and no
+/// `tracestate`. Anything else is `None`, left to the propagator, so what
+/// is accepted and how is the propagator's.
+fn canonical(headers: &[Header]) -> Option<Context> {
+    if headers.iter().any(|h| h.name == TRACESTATE) {
+        return None;
+    }
+    let v = headers
+        .iter()
+        .rev()
+        .find(|h| h.name == TRACEPARENT)?
+        .value
+        .as_deref()?;
+    if v.len() != 55 || &v[..3] != b"00-" || v[35] != b'-' || v[52] != b'-' {
+        return None;
+    }
+    let trace_id = hex(&v[3..35])?;
+    let span_id = u64::try_from(hex(&v[36..52])?).ok()?;
+    let flags = u8::try_from(hex(&v[53..55])?).ok()?;
+    if trace_id == 0 || span_id == 0 {
+        return None;
+    }
+    let sc = SpanContext::new(
+        TraceId::from(trace_id),
+        SpanId::from(span_id),
+        TraceFlags::new(flags) & TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    Some(Context::new().with_remote_span_context(sc))
+}
+
+/// Lowercase hex digits as a number; `None` for any other character.
+fn hex(digits: &[u8]) -> Option<u128> {
+    digits.iter().try_fold(0u128, |n, &d| {
+        let v = match d {
+            b'0'..=b'9' => d - b'0',
+            b'a'..=b'f' => d - b'a' + 10,
+            _ => return None,
+        };
+        Some(n << 4 | u128::from(v))
+    })
 }
 
 /// The context a `traceparent` value names (empty when malformed).
@@ -155,6 +204,47 @@ mod tests {
         let _inside = extract(&with_parent()).attach();
         assert!(!is_traceparent("00-zz-00-01"));
         assert!(is_traceparent(PARENT));
+    }
+
+    #[test]
+    fn the_canonical_form_reads_as_the_propagator_reads_it() {
+        let tp = |v: &str| Header {
+            name: TRACEPARENT.into(),
+            value: Some(v.as_bytes().to_vec()),
+        };
+        let values = [
+            PARENT,
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736+00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",
+        ];
+        for v in values {
+            for headers in [vec![tp(v)], vec![tp("stale"), tp(v)]] {
+                let by_propagator =
+                    propagator().extract_with_context(&Context::new(), &HeaderReader(&headers));
+                let read = extract(&headers);
+                assert_eq!(
+                    read.span().span_context(),
+                    by_propagator.span().span_context(),
+                    "{v}"
+                );
+            }
+        }
+        // With a tracestate the propagator reads both.
+        let mut headers = vec![tp(PARENT)];
+        headers.push(Header {
+            name: TRACESTATE.into(),
+            value: Some(b"vendor=x".to_vec()),
+        });
+        let cx = extract(&headers);
+        assert_eq!(cx.span().span_context().trace_state().header(), "vendor=x");
     }
 
     #[test]
