@@ -30,6 +30,7 @@ pub struct StreamConfig {
     pub(crate) session_timeout: Duration,
     pub(crate) transaction_timeout: Duration,
     pub(crate) max_aborts: u32,
+    pub(crate) max_abort_time: Duration,
     pub(crate) client_config: Vec<(String, String)>,
 }
 
@@ -46,6 +47,7 @@ impl StreamConfig {
                 session_timeout: Duration::from_secs(10),
                 transaction_timeout: Duration::from_secs(60),
                 max_aborts: 5,
+                max_abort_time: Duration::from_secs(60),
                 client_config: Vec::new(),
             },
         }
@@ -111,9 +113,20 @@ impl StreamConfigBuilder {
     /// Exactly-once: transactions aborted in a row (each batch read again,
     /// with a growing pause) before the application stops with the last
     /// cause, e.g. an output topic that refuses a record for good
-    /// (default 5, at least 1).
+    /// (default 5, at least 1). It stops only once
+    /// [`with_max_abort_time`](Self::with_max_abort_time) has passed since
+    /// the first of them too, so a broker restart or a coordinator move is
+    /// waited out.
     pub fn with_max_aborts(mut self, n: u32) -> Self {
         self.cfg.max_aborts = n;
+        self
+    }
+
+    /// Exactly-once: how long aborts in a row may go on before the
+    /// application stops (with at least [`with_max_aborts`](Self::with_max_aborts)
+    /// of them; default 60 s).
+    pub fn with_max_abort_time(mut self, d: Duration) -> Self {
+        self.cfg.max_abort_time = d;
         self
     }
 

@@ -93,8 +93,9 @@ pub enum StreamError {
     Aborted {
         /// Aborts in a row.
         aborts: u32,
-        /// Why the last one aborted (names the topic and partition when an
-        /// output record failed).
+        /// Why the last one aborted (names the topic, and the partition
+        /// when it was chosen, of an output record that failed, when the
+        /// failure says which record it was).
         last: String,
     },
     /// The processing loop stopped (its task ended or panicked).

@@ -17,8 +17,10 @@
 //!   effect once, however the process is killed. An aborted transaction
 //!   reads its batch again; after
 //!   [`with_max_aborts`](StreamConfigBuilder::with_max_aborts) aborts in a
-//!   row (an output that refuses a record for good) the application stops
-//!   with [`StreamError::Aborted`] naming the record's topic.
+//!   row lasting [`with_max_abort_time`](StreamConfigBuilder::with_max_abort_time)
+//!   (an output that refuses a record for good) the application stops
+//!   with [`StreamError::Aborted`], naming the record's topic when the
+//!   failure says which record it was.
 //!
 //! # State
 //!
@@ -50,11 +52,12 @@
 //! # Limits
 //!
 //! Closed time windows are deleted from the store, and sessions once stream
-//! time is past their end plus twice the gap plus grace (until then a late
-//! record can still bridge two sessions; see `window::session`); a session
-//! merge forwards the merged
-//! session without retracting the ones it replaced. Global tables live in
-//! memory.
+//! time is past their end plus grace plus twice the gap (until then a late
+//! record can still bridge two sessions; checked at each multiple of the
+//! gap, see `window::session`); sessions written before that index existed
+//! are deleted only when their key gets a record again. A session merge
+//! forwards the merged session without retracting the ones it replaced.
+//! Global tables live in memory.
 //!
 //! Why not the worker's exactly-once `Pipeline`: its per-record `Transform`
 //! has no place to restore a partition's state when it is assigned, to

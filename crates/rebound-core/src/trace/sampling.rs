@@ -7,8 +7,15 @@
 //! trace that starts at one of its spans is kept (probability `r`), and
 //! only a kept one reaches the SDK, whose sampler is then
 //! `ParentBased(AlwaysOn)`. Children follow their parent's decision as
-//! before, so what is recorded is what the single sampler would record,
-//! and a dropped new trace costs one random draw.
+//! before, and a dropped new trace costs one random draw. Of the spans
+//! rebound opens, the same are recorded as with the single sampler; two
+//! differences: a root span opened through the same provider by anything
+//! else (an application's own spans) is always recorded, so use it when
+//! rebound opens the spans that start traces (as in the `rebound` CLI);
+//! and, with either sampler, a consumer's dropped new trace is not carried
+//! on (see `process_span`), so what its handler sends is drawn afresh: a
+//! record's trace is then recorded from a later hop with probability about
+//! `1 - (1 - ratio)^hops`, starting at that hop.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -25,8 +32,11 @@ const UNSET: u64 = u64::MAX;
 /// Samples new traces at `ratio` (clamped to 0–1) as
 /// `ParentBased(TraceIdRatioBased(ratio))` would, with rebound drawing the
 /// decision for a trace that starts at one of its spans: returns the
-/// sampler to give the tracer provider, and makes tracers created from now
-/// on draw. Install the provider before creating clients.
+/// sampler to give the tracer provider (`ParentBased(AlwaysOn)`: root
+/// spans not opened by rebound are all recorded), and makes tracers
+/// created from now on draw (process-wide, until
+/// [`set_new_trace_ratio`]`(None)`). Install the provider before creating
+/// clients.
 pub fn ratio_sampler(ratio: f64) -> Sampler {
     set_new_trace_ratio(Some(ratio));
     Sampler::ParentBased(Box::new(Sampler::AlwaysOn))

@@ -136,6 +136,9 @@ pub(crate) async fn collect(
                     if Instant::now() >= deadline {
                         break false;
                     }
+                    // Records already fetched never make this loop wait:
+                    // let the runtime's other tasks (health, timers) run.
+                    tokio::task::consume_budget().await;
                 }
             }
             Err(e) => {

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer as _;
 use rebound_core::Backoff;
@@ -230,11 +230,11 @@ async fn partition_count(cfg: &StreamConfig, topic: &str) -> Result<Option<i32>>
 
 async fn run(mut r: Runner, cancel: CancellationToken) -> Result<()> {
     let mut batch = Vec::with_capacity(r.cfg.max_batch);
-    // Aborted transactions in a row: bounded, so an output that fails for
-    // good stops the application instead of spinning on the same batch.
-    let backoff = Backoff::exponential(Duration::from_millis(100), Duration::from_secs(5))
-        .with_max_attempts(Some(r.cfg.max_aborts));
-    let mut aborts = 0u32;
+    // Aborted transactions in a row: bounded in number and time, so an
+    // output that fails for good stops the application instead of spinning
+    // on the same batch, while a broker restart is waited out.
+    let backoff = Backoff::exponential(Duration::from_millis(100), Duration::from_secs(5));
+    let (mut aborts, mut first_abort) = (0u32, None);
     let result = loop {
         batch.clear();
         let mut events = Vec::new();
@@ -253,10 +253,11 @@ async fn run(mut r: Runner, cancel: CancellationToken) -> Result<()> {
         }
         if !batch.is_empty() {
             match r.run_batch(&mut batch).await {
-                Ok(()) => aborts = 0,
+                Ok(()) => (aborts, first_abort) = (0, None),
                 Err(Abort::Again(why)) => {
                     aborts += 1;
-                    if !backoff.allows_attempt(aborts + 1) {
+                    let since = *first_abort.get_or_insert_with(Instant::now);
+                    if aborts >= r.cfg.max_aborts && since.elapsed() >= r.cfg.max_abort_time {
                         break Err(StreamError::Aborted { aborts, last: why });
                     }
                     warn!(records = batch.len(), aborts, reason = %why, "transaction aborted; reading the batch again");

@@ -14,7 +14,8 @@
 //! replaced are not retracted downstream (their entries are removed from
 //! the store). Time windows are deleted from the store once closed (when
 //! stream time crosses a window boundary); sessions once stream time is
-//! past their end plus gap plus grace (see `session`).
+//! past their end plus grace plus twice the gap, checked each time stream
+//! time crosses a multiple of the gap (see `session`).
 
 use std::time::Duration;
 

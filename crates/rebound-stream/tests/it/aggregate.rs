@@ -128,3 +128,46 @@ async fn restart_restores_from_the_file_and_a_deleted_state_dir_from_the_changel
     assert!(app.metrics().restore_seconds.get_sample_count() >= 2);
     app.stop().await.unwrap();
 }
+
+/// Ten partitions restored with the state directory gone: a changelog
+/// reader restores two or three partitions at once, one partition has no
+/// state at all, and exactly-once changelogs end in transaction markers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_restoring_several_partitions_rebuilds_each_exactly() {
+    let bed = TopicBed::new("restore-many", 10).await;
+    // Key `k{j}` always goes to partition `j % 9`: partition 9 stays empty.
+    let records = |range: std::ops::Range<usize>| -> Vec<(i32, Option<String>, String)> {
+        range
+            .map(|i| {
+                (
+                    (i % 45 % 9) as i32,
+                    Some(format!("k{}", i % 45)),
+                    i.to_string(),
+                )
+            })
+            .collect()
+    };
+    let key = |i: usize| format!("k{}", i % 45);
+    let (app_id, out) = (
+        unique_name("restore-many-app"),
+        format!("{}-out", bed.topic),
+    );
+    let changelog = format!("{app_id}-counts-changelog");
+    let dir = state_dir("restore-many");
+    let cfg = || config(bed.bootstrap(), &dir, Guarantee::ExactlyOnce);
+
+    bed.produce_to(records(0..3000));
+    let app = start_count(&app_id, &bed.topic, &out, cfg()).await;
+    wait_last_values(bed.bootstrap(), &out, &expected_counts(3000, key), WAIT).await;
+    app.stop().await.unwrap();
+
+    std::fs::remove_dir_all(&dir).unwrap();
+    bed.produce_to(records(3000..4500));
+    let app = start_count(&app_id, &bed.topic, &out, cfg()).await;
+    wait_last_values(bed.bootstrap(), &out, &expected_counts(4500, key), WAIT).await;
+    assert!(
+        app.metrics().restored_total(&changelog) >= 45,
+        "rebuilt from the changelog"
+    );
+    app.stop().await.unwrap();
+}

@@ -81,7 +81,13 @@ fn spawn(bed: &TopicBed, app: &str, output: &str, dir: &Path) -> KillOnDrop {
             .env("REKEY_OUTPUT", output)
             .env("REKEY_DIR", dir)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.with_extension("log"))
+                    .unwrap(),
+            ))
             .spawn()
             .unwrap(),
     )
@@ -115,7 +121,11 @@ async fn exactly_once_rekeying_killed_keeps_counts_exact() {
             output_len(bed.bootstrap(), &output).await > before
         })
         .await;
-        assert!(progressed, "run {run} made no progress");
+        assert!(
+            progressed,
+            "run {run} made no progress: see {}",
+            dir.with_extension("log").display()
+        );
         let producer = produce(&bed, warm..end);
         let wait = rand::rng().random_range(300..1_200);
         tokio::time::sleep(Duration::from_millis(wait)).await;
@@ -140,4 +150,5 @@ async fn exactly_once_rekeying_killed_keeps_counts_exact() {
         "committed repartition records: one per input record"
     );
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(dir.with_extension("log"));
 }
