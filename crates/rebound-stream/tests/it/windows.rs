@@ -264,3 +264,60 @@ async fn expired_sessions_leave_the_store_with_tombstones_in_the_changelog() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The other direction of expiry: a session past its end plus gap plus
+/// grace is kept while a record could still bridge it to a later one.
+/// Gap 1 s, grace 2 s: sessions [1 s] and [2.8 s]; stream time moves to
+/// 4.5 s (a purge runs at 4 s); then 1.9 s joins both (the merged session
+/// ends at 2.8 s, 2.8 + 2 ≥ 4.5: not late) and the count is 3. Once stream
+/// time is at 9 s, 1.5 s is late: dropped and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_a_late_record_can_still_bridge_is_kept() {
+    let bed = TopicBed::new("win-session-bridge", 1).await;
+    let out = bed.another_topic(&format!("{}-out", bed.topic), 1).await;
+    let app_id = unique_name("win-bridge-app");
+    let b = StreamBuilder::new(&app_id);
+    b.stream::<String, String>(&bed.topic)
+        .group_by_key()
+        .windowed_by(Windows::session(Duration::from_secs(1)).with_grace(Duration::from_secs(2)))
+        .count("bridge")
+        .map(label)
+        .to(&out);
+    let dir = state_dir("session-bridge");
+    let app = StreamApp::start(
+        config(bed.bootstrap(), &dir, Guarantee::AtLeastOnce),
+        b.build().unwrap(),
+    )
+    .await
+    .unwrap();
+    produce_at(
+        bed.bootstrap(),
+        &bed.topic,
+        &[
+            ("a", 1_000),
+            ("a", 2_800),
+            ("b", 4_500),
+            ("a", 1_900),
+            ("b", 9_000),
+            ("a", 1_500),
+        ],
+    )
+    .await;
+    let want = pairs(&[
+        ("a@1000..1000", 1),
+        ("a@2800..2800", 1),
+        ("b@4500..4500", 1),
+        ("a@1000..2800", 3),
+        ("b@9000..9000", 1),
+    ]);
+    assert_eq!(outputs(bed.bootstrap(), &out, want.len()).await, want);
+    let m = app.metrics();
+    rebound_testkit::eventually(
+        Duration::from_secs(10),
+        "the late record counted",
+        || async { m.late_total("bridge") == 1 },
+    )
+    .await;
+    app.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
