@@ -11,7 +11,9 @@ pub struct StreamMetrics {
     registry: Registry,
     processed: IntCounterVec,
     restored: IntCounterVec,
-    /// Seconds each store restore took.
+    /// Seconds each store of each partition took to restore, from the
+    /// start of its changelog reader (partitions that share a reader finish
+    /// together, so each observes the reader's whole time).
     pub restore_seconds: Histogram,
     /// Partitions being restored now.
     pub restoring: IntGauge,
@@ -73,7 +75,7 @@ impl StreamMetrics {
                 &r,
                 Histogram::with_opts(HistogramOpts::new(
                     "rebound_stream_restore_seconds",
-                    "Time to restore one store of one partition",
+                    "Time to restore one store of one partition, from the start of its changelog reader (partitions sharing a reader observe its whole time)",
                 ))
                 .expect("valid metric"),
             ),
