@@ -5,14 +5,15 @@
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::common::{http_task, Recorder};
+use rebound_testkit::KillOnDrop;
 
 struct Serve {
-    child: Child,
+    child: KillOnDrop,
     base: String,
 }
 
@@ -38,20 +39,13 @@ impl Serve {
             .unwrap_or_else(|| panic!("{line:?}"));
         Serve {
             base: format!("http://{addr}"),
-            child,
+            child: KillOnDrop(child),
         }
     }
 
     fn kill9(mut self) {
         self.child.kill().unwrap(); // SIGKILL
         self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

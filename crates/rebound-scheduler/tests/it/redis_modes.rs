@@ -3,33 +3,17 @@
 //! `redis-cli --cluster create`. Create, claim with a lease and finish work
 //! through `redis+sentinel://` and `redis+cluster://`.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rebound_scheduler::store::{self, Finish};
 use rebound_scheduler::task::{
     CreateOutcome, Destination, DestinationType, Task, TaskSpec, TaskState,
 };
+use rebound_testkit::{free_port, KillOnDrop};
 
-struct Procs(Vec<Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// The servers a test started, killed when it ends.
+struct Procs(Vec<KillOnDrop>);
 
 fn redis(procs: &mut Procs, dir: &std::path::Path, args: &[&str]) {
     let child = Command::new("redis-server")
@@ -38,7 +22,7 @@ fn redis(procs: &mut Procs, dir: &std::path::Path, args: &[&str]) {
         .stdout(Stdio::null())
         .spawn()
         .expect("redis-server on PATH");
-    procs.0.push(child);
+    procs.0.push(KillOnDrop(child));
 }
 
 fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
@@ -122,7 +106,7 @@ async fn exercise(url: &str) {
 async fn sentinel_mode() {
     let dir = tempfile::tempdir().unwrap();
     let mut procs = Procs(Vec::new());
-    let master = free_port();
+    let master = free_port().unwrap();
     redis(
         &mut procs,
         dir.path(),
@@ -138,7 +122,7 @@ async fn sentinel_mode() {
     wait_until("master", Duration::from_secs(10), || {
         cli(master, &["ping"]).contains("PONG")
     });
-    let sentinel = free_port();
+    let sentinel = free_port().unwrap();
     let conf = dir.path().join("sentinel.conf");
     std::fs::write(
         &conf,
@@ -171,7 +155,7 @@ async fn sentinel_mode() {
 async fn cluster_mode() {
     let dir = tempfile::tempdir().unwrap();
     let mut procs = Procs(Vec::new());
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let ports: Vec<u16> = (0..3).map(|_| free_port().unwrap()).collect();
     for p in &ports {
         let conf = format!("nodes-{p}.conf");
         redis(
@@ -220,7 +204,11 @@ async fn cluster_mode() {
 async fn sentinel_failover_is_followed() {
     let dir = tempfile::tempdir().unwrap();
     let mut procs = Procs(Vec::new());
-    let (master, replica, sentinel) = (free_port(), free_port(), free_port());
+    let (master, replica, sentinel) = (
+        free_port().unwrap(),
+        free_port().unwrap(),
+        free_port().unwrap(),
+    );
     redis(
         &mut procs,
         dir.path(),

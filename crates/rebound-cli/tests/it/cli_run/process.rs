@@ -2,17 +2,17 @@
 //! signals, and its stderr collected on the side.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rebound_testkit::free_port;
+use rebound_testkit::{free_port, KillOnDrop};
 
 use crate::common::rebound_with_log;
 
 /// A running `rebound run`.
 pub struct Run {
-    child: Child,
+    child: KillOnDrop,
     config: std::path::PathBuf,
     /// Its `/healthz`, `/readyz`, `/metrics` address.
     pub ops: String,
@@ -56,7 +56,7 @@ impl Run {
             }
         });
         Run {
-            child,
+            child: KillOnDrop(child),
             config,
             ops,
             stderr,
@@ -105,12 +105,5 @@ impl Run {
         }
         let _ = self.child.kill();
         panic!("rebound run did not stop within 60 s:\n{}", self.log());
-    }
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

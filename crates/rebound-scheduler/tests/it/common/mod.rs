@@ -149,7 +149,7 @@ pub fn http_task(id: &str, url: &str, max_retries: i64, base_delay: i64) -> Valu
 
 /// A real redis-server child process that the test can kill.
 pub struct OwnRedis {
-    pub child: std::process::Child,
+    pub child: rebound_testkit::KillOnDrop,
     pub port: u16,
 }
 
@@ -174,7 +174,10 @@ impl OwnRedis {
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("redis-server on PATH");
-        let redis = OwnRedis { child, port };
+        let redis = OwnRedis {
+            child: rebound_testkit::KillOnDrop(child),
+            port,
+        };
         for _ in 0..200 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return redis;
@@ -183,12 +186,5 @@ impl OwnRedis {
         }
         drop(redis);
         panic!("redis-server did not start");
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
