@@ -22,7 +22,8 @@ use super::Task;
 use crate::error::Result;
 use crate::metrics::StreamMetrics;
 
-/// Distinct keys written to the file per redb transaction while restoring.
+/// Distinct keys a changelog reader holds before writing the largest of
+/// its partitions' chunks to its file (one redb transaction).
 const CHUNK: usize = 50_000;
 
 /// Changelog readers (clients) per store at most, the partitions being
@@ -142,6 +143,9 @@ fn restore_store(
     }
     let mut reader = PartitionReader::open(&cfg)?;
     let mut read = 0u64;
+    // Distinct keys held in all of this reader's chunks: bounded by
+    // `CHUNK` together, whatever the number of partitions it restores.
+    let mut held = 0usize;
     loop {
         match reader.poll(Duration::from_millis(500))? {
             Polled::Record(rec) => {
@@ -159,11 +163,18 @@ fn restore_store(
                     .and_then(|t| t.parse::<i64>().ok());
                 if tag.is_some_and(|t| t < p.part.target) {
                     if let Some(key) = rec.key {
-                        p.chunk.insert(key, rec.value);
+                        if p.chunk.insert(key, rec.value).is_none() {
+                            held += 1;
+                        }
                     }
                 }
-                if p.chunk.len() >= CHUNK {
-                    write(&p.part.task, &name, &mut p.chunk, None)?;
+                if held >= CHUNK {
+                    let largest = progress
+                        .values_mut()
+                        .max_by_key(|p| p.chunk.len())
+                        .expect("the record's partition");
+                    held -= largest.chunk.len();
+                    write(&largest.part.task, &name, &mut largest.chunk, None)?;
                 }
             }
             Polled::Idle => {}
