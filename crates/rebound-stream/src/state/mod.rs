@@ -208,8 +208,16 @@ impl Task {
     }
 
     /// Keys of store `id` in `lower..upper` that hold a value (the file's,
-    /// overlaid with the uncommitted changes).
-    pub fn keys_in(&mut self, id: usize, lower: &[u8], upper: &[u8]) -> Result<Vec<Vec<u8>>> {
+    /// overlaid with the uncommitted changes), in key order; when there are
+    /// more than `limit`, `limit` of them at most (some, not necessarily the
+    /// smallest: at most `limit` are read from the file).
+    pub fn keys_in(
+        &mut self,
+        id: usize,
+        lower: &[u8],
+        upper: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>> {
         let mut keys = std::collections::BTreeSet::new();
         if self.file.is_some() {
             let name = &self.stores[id].as_ref().expect("store").name;
@@ -218,7 +226,7 @@ impl Task {
             let txn = db.begin_read().or_db(file)?;
             match txn.open_table(store_table(name)) {
                 Ok(table) => {
-                    for row in table.range(lower..upper).or_db(file)? {
+                    for row in table.range(lower..upper).or_db(file)?.take(limit) {
                         keys.insert(row.or_db(file)?.0.value().to_vec());
                     }
                 }
@@ -234,7 +242,7 @@ impl Task {
                 };
             }
         }
-        Ok(keys.into_iter().collect())
+        Ok(keys.into_iter().take(limit).collect())
     }
 
     /// Sets `key` in store `id` (`None` deletes it), changed by input offset `tag`.
@@ -408,6 +416,17 @@ mod tests {
             (1000, 10)
         );
         assert_eq!(t.get(0, b"k9").unwrap(), Some(&[100u8][..]));
+
+        // A range: the file's keys overlaid with uncommitted ones, in key
+        // order; with a limit, at most that many of them.
+        t.put(0, b"k0".to_vec(), None, 1001);
+        t.put(0, b"k35".to_vec(), Some(vec![1]), 1001);
+        let range = |t: &mut Task, limit| t.keys_in(0, b"k0", b"k5", limit).unwrap();
+        let all = range(&mut t, 100);
+        assert_eq!(all, [&b"k1"[..], b"k2", b"k3", b"k35", b"k4"]);
+        let some = range(&mut t, 2);
+        assert_eq!(some.len(), 2);
+        assert!(some.windows(2).all(|w| w[0] < w[1]) && some.iter().all(|k| all.contains(k)));
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 }

@@ -175,18 +175,23 @@ fn window_key(start: i64, key: &[u8]) -> Vec<u8> {
     b
 }
 
+/// Most store entries one purge (of closed windows or expired sessions)
+/// deletes: a large jump in stream time spreads the work (and the
+/// tombstones) over the next boundaries instead of one record's batch.
+pub(crate) const PURGE_AT_ONCE: usize = 10_000;
+
 /// Deletes the time windows that closed: those starting at or before
-/// `now - size - grace` (their end plus grace is at or before `now`).
-/// Run when stream time crosses a window boundary, so closed windows do
-/// not pile up in the store; the deletions reach the changelog as
-/// tombstones like any change.
+/// `now - size - grace` (their end plus grace is at or before `now`), up to
+/// [`PURGE_AT_ONCE`] of them. Run when stream time crosses a window
+/// boundary, so closed windows do not pile up in the store; the deletions
+/// reach the changelog as tombstones like any change.
 fn purge_closed(ctx: &mut Ctx<'_>, id: usize, now: i64, size: i64, grace: i64) -> Result<()> {
     let cutoff = now
         .saturating_sub(size)
         .saturating_sub(grace)
         .saturating_add(1);
     let (lower, upper) = (window_key(i64::MIN, &[]), window_key(cutoff, &[]));
-    for key in ctx.task.keys_in(id, &lower, &upper)? {
+    for key in ctx.task.keys_in(id, &lower, &upper, PURGE_AT_ONCE)? {
         ctx.task.put(id, key, None, ctx.record.offset);
     }
     Ok(())

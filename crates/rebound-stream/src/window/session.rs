@@ -111,13 +111,13 @@ impl Spec {
     }
 
     /// Deletes the sessions no acceptable record can reach any more (see
-    /// the module docs).
+    /// the module docs), up to [`super::PURGE_AT_ONCE`] index entries.
     fn purge_expired(self, ctx: &mut Ctx<'_>, id: usize, now: i64) -> Result<()> {
         let reach = self.gap.saturating_mul(2);
         let cutoff = now.saturating_sub(self.grace).saturating_sub(reach);
         let (lower, upper) = (expiry_key(i64::MIN, &[]), expiry_key(cutoff, &[]));
         let tag = ctx.record.offset;
-        for index in ctx.task.keys_in(id, &lower, &upper)? {
+        for index in ctx.task.keys_in(id, &lower, &upper, super::PURGE_AT_ONCE)? {
             let end = i64::from_be_bytes(index[1..9].try_into().expect("8")) ^ i64::MIN;
             let key = &index[9..];
             let sk = sessions_key(key);
