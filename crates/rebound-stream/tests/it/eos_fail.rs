@@ -1,52 +1,84 @@
 //! Exactly-once with an output that fails for good: a record over the
 //! producer's size limit aborts every transaction of its batch. The
-//! application must stop after a bounded number of aborts, naming the
-//! topic, with health saying so, instead of reading the batch for ever.
+//! application must stop after a bounded number of aborts (and time),
+//! naming the topic, with health saying so, instead of reading the batch
+//! for ever.
 
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use rebound_stream::{Guarantee, StreamApp, StreamBuilder, StreamConfig, StreamError};
+use rebound_stream::{
+    Guarantee, StreamApp, StreamBuilder, StreamConfig, StreamError, StreamHandle,
+};
 use rebound_testkit::{eventually_or, read_all_uncommitted, unique_name, TopicBed};
 
 use crate::common::state_dir;
 
+/// An application whose every output is 2 MB, over librdkafka's
+/// `message.max.bytes` (1,000,000), with the given abort bounds, started
+/// on `records` input records; and its output topic and state directory.
+struct TooLarge {
+    bed: TopicBed,
+    out: String,
+    app_id: String,
+    dir: PathBuf,
+    app: StreamHandle,
+}
+
+impl TooLarge {
+    async fn start(name: &str, records: usize, max_aborts: u32, max_time: Duration) -> TooLarge {
+        let bed = TopicBed::new(name, 1).await;
+        let out = bed.another_topic(&format!("{}-out", bed.topic), 1).await;
+        let app_id = unique_name(&format!("{name}-app"));
+        let b = StreamBuilder::new(&app_id);
+        b.stream::<String, String>(&bed.topic)
+            .map(|k, _| (k, "x".repeat(2_000_000)))
+            .to(&out);
+        let dir = state_dir(name);
+        let cfg = StreamConfig::builder()
+            .with_brokers(bed.bootstrap())
+            .with_state_dir(&dir)
+            .with_guarantee(Guarantee::ExactlyOnce)
+            .with_commit_interval(Duration::from_millis(50))
+            .with_session_timeout(Duration::from_secs(6))
+            .with_max_aborts(max_aborts)
+            .with_max_abort_time(max_time)
+            .build()
+            .unwrap();
+        bed.produce(records, |i| Some(format!("k{i}")));
+        let app = StreamApp::start(cfg, b.build().unwrap()).await.unwrap();
+        TooLarge {
+            bed,
+            out,
+            app_id,
+            dir,
+            app,
+        }
+    }
+
+    /// Waits (up to 60 s) for the application to stop on its own.
+    async fn stopped(&self) {
+        let stopped = eventually_or(Duration::from_secs(60), || {
+            let done = self.app.is_finished();
+            async move { done }
+        })
+        .await;
+        assert!(stopped, "still retrying the failing batch after 60 s");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_output_that_fails_for_good_stops_exactly_once_after_bounded_aborts() {
-    let bed = TopicBed::new("eos-too-large", 1).await;
-    let out = bed.another_topic(&format!("{}-out", bed.topic), 1).await;
-    let app_id = unique_name("eos-too-large-app");
-    let b = StreamBuilder::new(&app_id);
-    // 2 MB values: over librdkafka's message.max.bytes (1,000,000).
-    b.stream::<String, String>(&bed.topic)
-        .map(|k, _| (k, "x".repeat(2_000_000)))
-        .to(&out);
-    let dir = state_dir("eos-too-large");
-    let cfg = StreamConfig::builder()
-        .with_brokers(bed.bootstrap())
-        .with_state_dir(&dir)
-        .with_guarantee(Guarantee::ExactlyOnce)
-        .with_commit_interval(Duration::from_millis(50))
-        .with_session_timeout(Duration::from_secs(6))
-        .with_max_aborts(3)
-        .with_max_abort_time(Duration::ZERO)
-        .build()
-        .unwrap();
-    bed.produce(3, |i| Some(format!("k{i}")));
-    let app = StreamApp::start(cfg, b.build().unwrap()).await.unwrap();
-
-    let stopped = eventually_or(Duration::from_secs(60), || {
-        let done = app.is_finished();
-        async move { done }
-    })
-    .await;
-    assert!(stopped, "still retrying the failing batch after 60 s");
-    let health = app.health().report();
+    let t = TooLarge::start("eos-too-large", 3, 3, Duration::ZERO).await;
+    t.stopped().await;
+    let health = t.app.health().report();
     assert!(!health.live && !health.ready, "{health:?}");
     assert!(
-        health.reasons.iter().any(|r| r.contains(&out)),
+        health.reasons.iter().any(|r| r.contains(&t.out)),
         "health names the output topic: {health:?}"
     );
-    match app.join().await {
+    let (bed, out, app_id, dir) = (t.bed, t.out, t.app_id, t.dir);
+    match t.app.join().await {
         Err(StreamError::Aborted { aborts, last }) => {
             assert_eq!(aborts, 3);
             assert!(
@@ -73,36 +105,13 @@ async fn an_output_that_fails_for_good_stops_exactly_once_after_bounded_aborts()
 /// passed too: a broker restart or a coordinator move is waited out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aborts_are_waited_out_for_the_configured_time() {
-    let bed = TopicBed::new("eos-abort-time", 1).await;
-    let out = bed.another_topic(&format!("{}-out", bed.topic), 1).await;
-    let app_id = unique_name("eos-abort-time-app");
-    let b = StreamBuilder::new(&app_id);
-    b.stream::<String, String>(&bed.topic)
-        .map(|k, _| (k, "x".repeat(2_000_000)))
-        .to(&out);
-    let dir = state_dir("eos-abort-time");
-    let cfg = StreamConfig::builder()
-        .with_brokers(bed.bootstrap())
-        .with_state_dir(&dir)
-        .with_guarantee(Guarantee::ExactlyOnce)
-        .with_commit_interval(Duration::from_millis(50))
-        .with_session_timeout(Duration::from_secs(6))
-        .with_max_aborts(1)
-        .with_max_abort_time(Duration::from_secs(4))
-        .build()
-        .unwrap();
-    bed.produce(1, |i| Some(format!("k{i}")));
-    let app = StreamApp::start(cfg, b.build().unwrap()).await.unwrap();
-    // The first abort comes within a few seconds of the join; one abort is
-    // the limit in number, yet the application is still up 2 s later.
-    let started = std::time::Instant::now();
-    let stopped = eventually_or(Duration::from_secs(60), || {
-        let done = app.is_finished();
-        async move { done }
-    })
-    .await;
-    assert!(stopped, "still retrying after 60 s");
-    match app.join().await {
+    // One abort is the limit in number; the application still goes on
+    // until 4 s have passed since the first.
+    let started = Instant::now();
+    let t = TooLarge::start("eos-abort-time", 1, 1, Duration::from_secs(4)).await;
+    t.stopped().await;
+    let dir = t.dir.clone();
+    match t.app.join().await {
         Err(StreamError::Aborted { aborts, .. }) => {
             assert!(aborts >= 2, "stopped at the first abort: {aborts}");
         }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use rebound_producer::{OutRecord, Producer, ProducerConfig};
-use rebound_stream::{Guarantee, StreamApp, StreamBuilder, Windowed, Windows};
+use rebound_stream::{Guarantee, StreamApp, StreamBuilder, StreamHandle, Windowed, Windows};
 use rebound_testkit::{read_all, read_at_least, unique_name, TopicBed};
 
 use crate::common::{config, state_dir};
@@ -199,25 +199,42 @@ fn last_in_changelog(recs: &[rebound_testkit::ReadRecord], key: &[u8]) -> Option
         .map(|r| r.value.clone())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expired_sessions_leave_the_store_with_tombstones_in_the_changelog() {
-    let bed = TopicBed::new("win-session-expiry", 1).await;
+/// A session count (`store`) over a new one-partition topic, each update
+/// labelled to `<topic>-out`: the bed, output topic, application id, state
+/// directory and application.
+async fn start_sessions(
+    name: &str,
+    windows: Windows,
+    store: &str,
+) -> (TopicBed, String, String, std::path::PathBuf, StreamHandle) {
+    let bed = TopicBed::new(name, 1).await;
     let out = bed.another_topic(&format!("{}-out", bed.topic), 1).await;
-    let app_id = unique_name("win-expiry-app");
+    let app_id = unique_name(&format!("{name}-app"));
     let b = StreamBuilder::new(&app_id);
     b.stream::<String, String>(&bed.topic)
         .group_by_key()
-        .windowed_by(Windows::session(Duration::from_secs(1)))
-        .count("sessions")
+        .windowed_by(windows)
+        .count(store)
         .map(label)
         .to(&out);
-    let dir = state_dir("session-expiry");
+    let dir = state_dir(name);
     let app = StreamApp::start(
         config(bed.bootstrap(), &dir, Guarantee::AtLeastOnce),
         b.build().unwrap(),
     )
     .await
     .unwrap();
+    (bed, out, app_id, dir, app)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_sessions_leave_the_store_with_tombstones_in_the_changelog() {
+    let (bed, out, app_id, dir, app) = start_sessions(
+        "win-session-expiry",
+        Windows::session(Duration::from_secs(1)),
+        "sessions",
+    )
+    .await;
     // Gap 1 s, no grace: "a"'s session [1 s, 1.5 s] is unreachable once
     // stream time passes 2.5 s; "b" at 10 s moves stream time there.
     produce_at(
@@ -273,23 +290,12 @@ async fn expired_sessions_leave_the_store_with_tombstones_in_the_changelog() {
 /// time is at 9 s, 1.5 s is late: dropped and counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_a_late_record_can_still_bridge_is_kept() {
-    let bed = TopicBed::new("win-session-bridge", 1).await;
-    let out = bed.another_topic(&format!("{}-out", bed.topic), 1).await;
-    let app_id = unique_name("win-bridge-app");
-    let b = StreamBuilder::new(&app_id);
-    b.stream::<String, String>(&bed.topic)
-        .group_by_key()
-        .windowed_by(Windows::session(Duration::from_secs(1)).with_grace(Duration::from_secs(2)))
-        .count("bridge")
-        .map(label)
-        .to(&out);
-    let dir = state_dir("session-bridge");
-    let app = StreamApp::start(
-        config(bed.bootstrap(), &dir, Guarantee::AtLeastOnce),
-        b.build().unwrap(),
+    let (bed, out, _, dir, app) = start_sessions(
+        "win-session-bridge",
+        Windows::session(Duration::from_secs(1)).with_grace(Duration::from_secs(2)),
+        "bridge",
     )
-    .await
-    .unwrap();
+    .await;
     produce_at(
         bed.bootstrap(),
         &bed.topic,

@@ -5,7 +5,35 @@
 //! every later record: none lost.
 
 use super::*;
-use rebound_worker::FloodGuardConfig;
+use rebound_worker::{FloodGuardConfig, Handler, WorkerHandle};
+
+/// A partition-ordered worker running `inner` under the DLQ layer of
+/// `policy`; its layer and metrics.
+async fn start_guarded<H: Handler>(
+    bed: &Bed,
+    group: &str,
+    policy: &DeadLetterPolicy,
+    inner: H,
+) -> (WorkerHandle, DeadLetterLayer, Arc<Metrics>) {
+    let metrics = Arc::new(Metrics::new());
+    let producer = Producer::new(&ProducerConfig::new(bed.bootstrap())).unwrap();
+    let layer = DeadLetterLayer::new(producer, policy.clone(), metrics.clone());
+    let cfg = bed
+        .config(group)
+        .with_ordering(Ordering::Partition)
+        .with_metrics(metrics.clone());
+    let w = Worker::start(cfg.build().unwrap(), layer.layer(inner))
+        .await
+        .unwrap();
+    (w, layer, metrics)
+}
+
+async fn wait_frozen(w: &WorkerHandle) {
+    wait_until(Duration::from_secs(60), "the partition freezes", || async {
+        !w.frozen().await.is_empty()
+    })
+    .await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_flood_guard_freezes_after_the_configured_ratio_and_loses_nothing() {
@@ -34,22 +62,9 @@ async fn the_flood_guard_freezes_after_the_configured_ratio_and_loses_nothing() 
             async move { r }
         })
     };
-    let metrics = Arc::new(Metrics::new());
-    let producer = Producer::new(&ProducerConfig::new(bed.bootstrap())).unwrap();
-    let layer = DeadLetterLayer::new(producer, policy.clone(), metrics.clone());
-    let cfg = bed
-        .config(&group)
-        .with_ordering(Ordering::Partition)
-        .with_metrics(metrics.clone());
-    let w = Worker::start(cfg.build().unwrap(), layer.layer(inner))
-        .await
-        .unwrap();
+    let (w, layer, metrics) = start_guarded(&bed, &group, &policy, inner).await;
     // 20..25 are dead-lettered (at most 5 of the last 10); 25 makes 6: trip.
-    wait_until(Duration::from_secs(60), "the partition freezes", || {
-        let w = &w;
-        async move { !w.frozen().await.is_empty() }
-    })
-    .await;
+    wait_frozen(&w).await;
     let frozen = w.frozen().await;
     assert_eq!(frozen.len(), 1);
     assert_eq!(
@@ -140,21 +155,8 @@ async fn tier_hops_do_not_break_a_run_of_dead_letters() {
         };
         async move { r }
     });
-    let metrics = Arc::new(Metrics::new());
-    let producer = Producer::new(&ProducerConfig::new(bed.bootstrap())).unwrap();
-    let layer = DeadLetterLayer::new(producer, policy.clone(), metrics.clone());
-    let cfg = bed
-        .config(&group)
-        .with_ordering(Ordering::Partition)
-        .with_metrics(metrics.clone());
-    let w = Worker::start(cfg.build().unwrap(), layer.layer(inner))
-        .await
-        .unwrap();
-    wait_until(Duration::from_secs(60), "the partition freezes", || {
-        let w = &w;
-        async move { !w.frozen().await.is_empty() }
-    })
-    .await;
+    let (w, layer, _) = start_guarded(&bed, &group, &policy, inner).await;
+    wait_frozen(&w).await;
     let frozen = w.frozen().await;
     assert_eq!(frozen[0].offset, 4, "the third dead-letter in a row trips");
     assert!(layer.flood_guard_tripped());
