@@ -93,9 +93,10 @@ pub enum StreamError {
     Aborted {
         /// Aborts in a row.
         aborts: u32,
-        /// Why the last one aborted (names the topic, and the partition
-        /// when it was chosen, of an output record that failed, when the
-        /// failure says which record it was).
+        /// The output (or changelog) record whose failure aborted the
+        /// last one, when the failure says which record it was.
+        failed: Option<FailedOutput>,
+        /// Why the last one aborted.
         last: String,
     },
     /// The processing loop stopped (its task ended or panicked).
@@ -127,3 +128,12 @@ impl StreamError {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = StreamError> = std::result::Result<T, E>;
+
+/// A record that could not be produced: where it was going.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedOutput {
+    /// Its topic.
+    pub topic: String,
+    /// Its partition, when it was chosen (not left to the partitioner).
+    pub partition: Option<i32>,
+}

@@ -113,7 +113,7 @@ pub mod window;
 
 pub use codec::{Codec, Json};
 pub use config::{Guarantee, StreamConfig, StreamConfigBuilder};
-pub use error::{Result, StreamError};
+pub use error::{FailedOutput, Result, StreamError};
 pub use health::StreamHealth;
 pub use metrics::StreamMetrics;
 pub use runtime::{StreamApp, StreamHandle};

@@ -21,7 +21,7 @@ use tracing::warn;
 
 use super::tasks::TaskKey;
 use super::{Output, Runner};
-use crate::error::{Result, StreamError};
+use crate::error::{FailedOutput, Result, StreamError};
 use crate::topology::node::{Ctx, Source};
 
 /// Per input partition: the first offset in the batch and the next one.
@@ -30,7 +30,8 @@ type Ranges = BTreeMap<TaskKey, (i64, i64)>;
 /// How a batch ended when it did not commit.
 pub(crate) enum Abort {
     /// The transaction was aborted and the input rewound: read it again.
-    Again(String),
+    /// Why, and the record whose failure caused it when known.
+    Again(String, Option<FailedOutput>),
     /// The application must stop.
     Fail(StreamError),
 }
@@ -45,7 +46,7 @@ impl From<TxnError> for Abort {
     fn from(e: TxnError) -> Self {
         match e.kind {
             TxnErrorKind::Fatal => Abort::Fail(e.into()),
-            _ => Abort::Again(rebound_core::DisplayChain(&e).to_string()),
+            _ => Abort::Again(rebound_core::DisplayChain(&e).to_string(), None),
         }
     }
 }
@@ -89,9 +90,9 @@ impl Runner {
                 self.metrics.commit("committed");
                 Ok(())
             }
-            Err(Abort::Again(why)) => {
+            Err(Abort::Again(why, failed)) => {
                 self.abort(&ranges, began).await?;
-                Err(Abort::Again(why))
+                Err(Abort::Again(why, failed))
             }
             Err(fail) => Err(fail),
         }
@@ -156,17 +157,20 @@ impl Runner {
         match &self.out {
             Output::Eos(p) => {
                 let group = self.consumer.group_metadata().ok_or_else(|| {
-                    Abort::Again("the consumer has no group metadata (not in the group yet)".into())
+                    Abort::Again(
+                        "the consumer has no group metadata (not in the group yet)".into(),
+                        None,
+                    )
                 })?;
                 p.send_offsets(&offsets, group).await?;
                 if let Err(e) = p.commit().await {
                     return Err(match Abort::from(e) {
-                        Abort::Again(why) => {
-                            Abort::Again(match self.failed_send(sent, changelog) {
-                                Some(record) => format!("{record}; {why}"),
-                                None => why,
-                            })
-                        }
+                        Abort::Again(why, _) => match self.failed_send(sent, changelog) {
+                            Some((record, failed)) => {
+                                Abort::Again(format!("{record}; {why}"), Some(failed))
+                            }
+                            None => Abort::Again(why, None),
+                        },
                         fail => fail,
                     });
                 }
@@ -218,7 +222,7 @@ impl Runner {
         &self,
         sent: Vec<Sent>,
         changelog: Vec<(TaskKey, usize, Ack)>,
-    ) -> Option<String> {
+    ) -> Option<(String, FailedOutput)> {
         let changelog = changelog
             .into_iter()
             .filter_map(|(key, id, ack)| match ack {
@@ -323,12 +327,21 @@ impl Runner {
 /// partitioner) and its acknowledgement.
 type Sent = (String, Option<i32>, PendingDelivery);
 
-/// Names a record that could not be produced.
-fn failed_record(topic: &str, partition: Option<i32>, err: &dyn std::fmt::Display) -> String {
-    match partition {
+/// Names a record that could not be produced, in words and typed.
+fn failed_record(
+    topic: &str,
+    partition: Option<i32>,
+    err: &dyn std::fmt::Display,
+) -> (String, FailedOutput) {
+    let words = match partition {
         Some(p) => format!("a record for {topic} partition {p} failed: {err}"),
         None => format!("a record for {topic} failed: {err}"),
-    }
+    };
+    let failed = FailedOutput {
+        topic: topic.to_string(),
+        partition,
+    };
+    (words, failed)
 }
 
 /// Queues `rec` in the transaction, waiting while the local queue is full.
@@ -345,8 +358,9 @@ async fn send_txn(
             }) => tokio::time::sleep(Duration::from_millis(2)).await,
             Err(e) => {
                 return Err(match Abort::from(e) {
-                    Abort::Again(why) => {
-                        Abort::Again(failed_record(&rec.topic, rec.partition, &why))
+                    Abort::Again(why, _) => {
+                        let (record, failed) = failed_record(&rec.topic, rec.partition, &why);
+                        Abort::Again(record, Some(failed))
                     }
                     fail => fail,
                 })

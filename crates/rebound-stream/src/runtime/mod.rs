@@ -254,11 +254,15 @@ async fn run(mut r: Runner, cancel: CancellationToken) -> Result<()> {
         if !batch.is_empty() {
             match r.run_batch(&mut batch).await {
                 Ok(()) => (aborts, first_abort) = (0, None),
-                Err(Abort::Again(why)) => {
+                Err(Abort::Again(why, failed)) => {
                     aborts += 1;
                     let since = *first_abort.get_or_insert_with(Instant::now);
                     if aborts >= r.cfg.max_aborts && since.elapsed() >= r.cfg.max_abort_time {
-                        break Err(StreamError::Aborted { aborts, last: why });
+                        break Err(StreamError::Aborted {
+                            aborts,
+                            failed,
+                            last: why,
+                        });
                     }
                     warn!(records = batch.len(), aborts, reason = %why, "transaction aborted; reading the batch again");
                     tokio::time::sleep(backoff.delay(aborts)).await;

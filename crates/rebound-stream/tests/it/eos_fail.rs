@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rebound_stream::{
-    Guarantee, StreamApp, StreamBuilder, StreamConfig, StreamError, StreamHandle,
+    FailedOutput, Guarantee, StreamApp, StreamBuilder, StreamConfig, StreamError, StreamHandle,
 };
 use rebound_testkit::{eventually_or, read_all_uncommitted, unique_name, TopicBed};
 
@@ -79,12 +79,17 @@ async fn an_output_that_fails_for_good_stops_exactly_once_after_bounded_aborts()
     );
     let (bed, out, app_id, dir) = (t.bed, t.out, t.app_id, t.dir);
     match t.app.join().await {
-        Err(StreamError::Aborted { aborts, last }) => {
+        Err(StreamError::Aborted {
+            aborts,
+            failed,
+            last,
+        }) => {
             assert_eq!(aborts, 3);
-            assert!(
-                last.contains(&format!("a record for {out} failed")),
-                "{last}"
-            );
+            let want = FailedOutput {
+                topic: out.clone(),
+                partition: None,
+            };
+            assert_eq!(failed, Some(want), "{last}");
         }
         other => panic!("want Aborted, got {other:?}"),
     }
