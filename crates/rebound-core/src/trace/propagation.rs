@@ -174,16 +174,24 @@ pub fn current_ids() -> Option<(String, String)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    /// A sampled upstream context, the one the trace tests start from.
+    pub(in crate::trace) const PARENT: &str =
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
-    fn with_parent() -> Vec<Header> {
-        vec![Header {
+    /// A `traceparent` header holding `value`.
+    pub(in crate::trace) fn traceparent(value: &str) -> Header {
+        Header {
             name: TRACEPARENT.into(),
-            value: Some(PARENT.as_bytes().to_vec()),
-        }]
+            value: Some(value.as_bytes().to_vec()),
+        }
+    }
+
+    /// Headers carrying [`PARENT`].
+    pub(in crate::trace) fn with_parent() -> Vec<Header> {
+        vec![traceparent(PARENT)]
     }
 
     #[test]
@@ -208,10 +216,6 @@ mod tests {
 
     #[test]
     fn the_canonical_form_reads_as_the_propagator_reads_it() {
-        let tp = |v: &str| Header {
-            name: TRACEPARENT.into(),
-            value: Some(v.as_bytes().to_vec()),
-        };
         let values = [
             PARENT,
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
@@ -226,7 +230,10 @@ mod tests {
             "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",
         ];
         for v in values {
-            for headers in [vec![tp(v)], vec![tp("stale"), tp(v)]] {
+            for headers in [
+                vec![traceparent(v)],
+                vec![traceparent("stale"), traceparent(v)],
+            ] {
                 let by_propagator =
                     propagator().extract_with_context(&Context::new(), &HeaderReader(&headers));
                 let read = extract(&headers);
@@ -238,7 +245,7 @@ mod tests {
             }
         }
         // With a tracestate the propagator reads both.
-        let mut headers = vec![tp(PARENT)];
+        let mut headers = with_parent();
         headers.push(Header {
             name: TRACESTATE.into(),
             value: Some(b"vendor=x".to_vec()),
