@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rebound_scheduler::error::Error;
-use rebound_scheduler::store::file::{FileStore, DB_FILE};
+use rebound_scheduler::store::file::{FileOptions, FileStore, DB_FILE};
 use rebound_scheduler::store::{Finish, ListQuery, Store};
 use rebound_scheduler::task::{Destination, DestinationType, Task, TaskSpec, TaskState};
 
-fn task(id: &str) -> Task {
+pub(super) fn task(id: &str) -> Task {
     let spec = TaskSpec {
         id: id.into(),
         source: "file".into(),
@@ -32,7 +32,7 @@ fn task(id: &str) -> Task {
     Task::new(spec, 1_000)
 }
 
-fn all() -> ListQuery {
+pub(super) fn all() -> ListQuery {
     ListQuery {
         state: None,
         client_id: None,
@@ -41,7 +41,7 @@ fn all() -> ListQuery {
     }
 }
 
-const LEASE: Duration = Duration::from_secs(60);
+pub(super) const LEASE: Duration = Duration::from_secs(60);
 
 #[tokio::test]
 async fn acknowledged_writes_survive_reopen_and_leases_do_not() {
@@ -181,13 +181,13 @@ async fn filled(dir: &std::path::Path) -> (std::path::PathBuf, usize) {
     (path, at)
 }
 
-fn flip(path: &std::path::Path, at: usize) {
+pub(super) fn flip(path: &std::path::Path, at: usize) {
     let mut bytes = std::fs::read(path).unwrap();
     bytes[at] ^= 0x01;
     std::fs::write(path, bytes).unwrap();
 }
 
-fn assert_names_damage(err: &Error, path: &std::path::Path) {
+pub(super) fn assert_names_damage(err: &Error, path: &std::path::Path) {
     assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains(&path.display().to_string()), "{msg}");
@@ -220,7 +220,15 @@ async fn a_large_file_opens_at_once_and_damage_is_still_reported() {
     let (path, at) = filled(dir.path()).await;
     flip(&path, at);
     // As if the file were too large to verify at open.
-    let store = FileStore::open_with(dir.path(), 0).await.unwrap();
+    let store = FileStore::open_with(
+        dir.path(),
+        FileOptions {
+            verify_at_open_max: 0,
+            ..FileOptions::default()
+        },
+    )
+    .await
+    .unwrap();
     let err = store.get("middle").await.unwrap_err();
     assert_names_damage(&err, &path);
     // The background walk finds it too and stops the store.

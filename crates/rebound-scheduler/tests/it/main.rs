@@ -11,5 +11,6 @@ mod file_store;
 mod http_api;
 mod redis_instances;
 mod redis_modes;
+mod redo_log;
 mod store_contract;
 mod tracing;

@@ -8,8 +8,8 @@ use std::path::Path;
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::tables::{
-    check_index, db_err, decode_lease, decode_task, due_key, encode_lease, encode_task, index_crc,
-    Lease, DUE, EXPIRY, EXPIRY_TAG, FINISHED, FINISHED_TAG, LEASES, TASKS,
+    check_index, db_err, decode_lease, decode_task, due_key, encode_lease, encode_task, Lease, DUE,
+    EXPIRY, EXPIRY_TAG, FINISHED, FINISHED_TAG, LEASES, META, TASKS,
 };
 use crate::error::{Error, Result};
 use crate::store::{Claimed, Finish};
@@ -42,8 +42,11 @@ pub(crate) enum Op {
     Purge {
         now_ms: u64,
     },
-    /// Nothing: answered once everything queued before it is durable.
+    /// Nothing: answered once everything queued before it is durable and
+    /// visible to readers.
     Barrier,
+    /// The earliest due time or lease expiry (a read, answered at once).
+    NextDue,
 }
 
 /// What an operation returned.
@@ -54,17 +57,22 @@ pub(crate) enum Out {
     Claimed(Vec<Claimed>),
     Finished(bool),
     Purged(usize),
+    NextDue(Option<u64>),
     Done,
 }
 
 /// The open tables of one write transaction.
+/// Every change goes through the logging writes of [`super::redo`].
 pub(crate) struct Tx<'t> {
-    path: &'t Path,
-    tasks: Table<'t, &'static str, &'static [u8]>,
-    due: Table<'t, (u8, u64, &'static str), u32>,
-    leases: Table<'t, &'static str, &'static [u8]>,
-    expiry: Table<'t, (u64, &'static str), u32>,
-    finished: Table<'t, (u64, &'static str), u32>,
+    pub(super) path: &'t Path,
+    pub(super) tasks: Table<'t, &'static str, &'static [u8]>,
+    pub(super) due: Table<'t, (u8, u64, &'static str), u32>,
+    pub(super) leases: Table<'t, &'static str, &'static [u8]>,
+    pub(super) expiry: Table<'t, (u64, &'static str), u32>,
+    pub(super) finished: Table<'t, (u64, &'static str), u32>,
+    pub(super) meta: Table<'t, &'static str, u64>,
+    /// The changes of the current group, for the redo log.
+    pub(super) redo: Vec<u8>,
 }
 
 impl<'t> Tx<'t> {
@@ -77,6 +85,8 @@ impl<'t> Tx<'t> {
             leases: txn.open_table(LEASES).map_err(e)?,
             expiry: txn.open_table(EXPIRY).map_err(e)?,
             finished: txn.open_table(FINISHED).map_err(e)?,
+            meta: txn.open_table(META).map_err(e)?,
+            redo: Vec::new(),
         })
     }
 
@@ -95,23 +105,16 @@ impl<'t> Tx<'t> {
     }
 
     fn put(&mut self, t: &Task) -> Result<()> {
-        self.tasks
-            .insert(t.id(), encode_task(t).as_slice())
-            .map_err(err(self.path))?;
+        self.task_put(t.id(), &encode_task(t))?;
         Ok(())
     }
 
     fn schedule(&mut self, t: &Task) -> Result<()> {
-        let (r, due, id) = due_key(t);
-        self.due
-            .insert((r, due, id), index_crc(r, due, id))
-            .map_err(err(self.path))?;
-        Ok(())
+        self.due_put(due_key(t))
     }
 
     fn unschedule(&mut self, t: &Task) -> Result<()> {
-        self.due.remove(due_key(t)).map_err(err(self.path))?;
-        Ok(())
+        self.due_del(due_key(t))
     }
 
     fn lease(&self, id: &str) -> Result<Option<Lease>> {
@@ -125,18 +128,13 @@ impl<'t> Tx<'t> {
         let Some(l) = self.lease(id)? else {
             return Ok(None);
         };
-        self.leases.remove(id).map_err(err(self.path))?;
-        self.expiry
-            .remove((l.until_ms, id))
-            .map_err(err(self.path))?;
+        self.lease_del(id)?;
+        self.expiry_set(false, l.until_ms, id)?;
         Ok(Some(l))
     }
 
     fn finalize(&mut self, t: &Task) -> Result<()> {
-        let (at, id) = (t.updated_at_ms, t.id());
-        self.finished
-            .insert((at, id), index_crc(FINISHED_TAG, at, id))
-            .map_err(err(self.path))?;
+        self.finished_set(true, t.updated_at_ms, t.id())?;
         self.put(t)
     }
 
@@ -164,6 +162,7 @@ impl<'t> Tx<'t> {
                 Out::Purged(self.sweep(now_ms.saturating_sub(retention_ms), usize::MAX)?)
             }
             Op::Barrier => Out::Done,
+            Op::NextDue => Out::NextDue(self.next_due()?),
         })
     }
 
@@ -173,16 +172,10 @@ impl<'t> Tx<'t> {
             // Insert first and look at what it replaced: one walk of the
             // tree for the common case (a new id) instead of a lookup and an
             // insert. An existing task is put back as it was.
-            let replaced = self
-                .tasks
-                .insert(t.id(), enc.as_slice())
-                .map_err(err(self.path))?
-                .map(|old| old.value().to_vec());
+            let replaced = self.task_put(t.id(), enc)?;
             out.push(match replaced {
                 Some(old) => {
-                    self.tasks
-                        .insert(t.id(), old.as_slice())
-                        .map_err(err(self.path))?;
+                    self.task_put(t.id(), &old)?;
                     if decode_task(self.path, t.id(), &old)?.spec == t.spec {
                         CreateOutcome::Duplicate
                     } else {
@@ -255,9 +248,7 @@ impl<'t> Tx<'t> {
             }
         }
         for (r, at, id) in due {
-            self.due
-                .remove((r, at, id.as_str()))
-                .map_err(err(self.path))?;
+            self.due_del((r, at, id.as_str()))?;
             ids.push(id);
         }
         let mut out = Vec::with_capacity(ids.len());
@@ -268,15 +259,8 @@ impl<'t> Tx<'t> {
                 until_ms,
                 token: *next_token,
             };
-            self.leases
-                .insert(id.as_str(), encode_lease(&id, lease).as_slice())
-                .map_err(err(self.path))?;
-            self.expiry
-                .insert(
-                    (until_ms, id.as_str()),
-                    index_crc(EXPIRY_TAG, until_ms, &id),
-                )
-                .map_err(err(self.path))?;
+            self.lease_put(&id, &encode_lease(&id, lease))?;
+            self.expiry_set(true, until_ms, &id)?;
             let mut t = self.indexed(&id)?;
             t.state = TaskState::Delivering;
             self.put(&t)?;
@@ -327,6 +311,26 @@ impl<'t> Tx<'t> {
         Ok(true)
     }
 
+    /// The head of each index: nothing else is read.
+    fn next_due(&self) -> Result<Option<u64>> {
+        let mut next = None::<u64>;
+        for r in [0u8, 1] {
+            let mut rows = self
+                .due
+                .range((r, 0u64, "")..(r + 1, 0u64, ""))
+                .map_err(err(self.path))?;
+            if let Some(row) = rows.next() {
+                let at = row.map_err(err(self.path))?.0.value().1;
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        if let Some((k, _)) = self.expiry.first().map_err(err(self.path))? {
+            let at = k.value().0;
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
+        Ok(next)
+    }
+
     /// Drops up to `max` final tasks last changed before `cutoff_ms`.
     pub(crate) fn sweep(&mut self, cutoff_ms: u64, max: usize) -> Result<usize> {
         let mut gone = Vec::new();
@@ -344,10 +348,8 @@ impl<'t> Tx<'t> {
             gone.push((at, id.to_string()));
         }
         for (at, id) in &gone {
-            self.finished
-                .remove((*at, id.as_str()))
-                .map_err(err(self.path))?;
-            self.tasks.remove(id.as_str()).map_err(err(self.path))?;
+            self.finished_set(false, *at, id)?;
+            self.task_del(id)?;
         }
         Ok(gone.len())
     }

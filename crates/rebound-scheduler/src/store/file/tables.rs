@@ -14,6 +14,7 @@
 //! | `leases` | id | `crc · until_ms · token` |
 //! | `expiry` | `(until_ms, id)` | `crc` |
 //! | `finished` | `(updated_at_ms, id)` of final tasks (retention) | `crc` |
+//! | `meta` | `seq` | the last redo-log group the tables hold |
 
 use std::path::Path;
 
@@ -27,6 +28,8 @@ pub(crate) const DUE: TableDefinition<(u8, u64, &str), u32> = TableDefinition::n
 pub(crate) const LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("leases");
 pub(crate) const EXPIRY: TableDefinition<(u64, &str), u32> = TableDefinition::new("expiry");
 pub(crate) const FINISHED: TableDefinition<(u64, &str), u32> = TableDefinition::new("finished");
+/// `seq`: the redo log's last group contained in the committed state.
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// First byte of the checksummed form of an `expiry` and a `finished` key
 /// (a `due` key starts with its rank).

@@ -1,0 +1,85 @@
+//! Recovery at open: after a crash redb is back at its last checkpoint (the
+//! last durable commit, whose `meta.seq` names the last group it holds); the
+//! groups logged after it are applied again, in order, in one durable
+//! commit. Then a new log file starts and the old ones go.
+//!
+//! A record missing in the sequence, a damaged record, or a record that
+//! does not decode refuses the open with [`Error::Corrupt`] naming the log
+//! file: acknowledged tasks are never dropped silently. Only an incomplete
+//! last record of the newest file (never acknowledged) is ignored, with a
+//! warning ([`super::redo::read`]).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{Database, Durability};
+
+use super::log::{self, Log};
+use super::ops::Tx;
+use super::redo;
+use super::tables::db_err;
+use super::writer::Shared;
+use crate::error::{Error, Result};
+
+/// Replays the log of the store in `dir` into `db` (file `path`); returns
+/// the last group's sequence number and the started log.
+pub(crate) fn recover(
+    db: &Database,
+    dir: &Path,
+    path: &Path,
+    shared: Arc<Shared>,
+) -> Result<(u64, Log)> {
+    let files = log::files(dir)?;
+    let mut txn = db.begin_write().map_err(|x| db_err(path, x))?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(|x| db_err(path, x))?;
+    txn.set_quick_repair(true);
+    let (seq, replayed) = {
+        let mut tx = Tx::open(path, &txn)?;
+        let start = tx.applied_seq()?;
+        let mut seq = start;
+        for (i, (_, file)) in files.iter().enumerate() {
+            let damaged = |reason: String| Error::Corrupt {
+                path: file.clone(),
+                reason,
+            };
+            let bytes = std::fs::read(file).map_err(|source| Error::Io {
+                path: file.clone(),
+                source,
+            })?;
+            let (records, torn) = redo::read(file, &bytes, i + 1 == files.len())?;
+            if let Some(note) = torn {
+                tracing::warn!("{note}");
+            }
+            for (s, range) in records {
+                if s <= seq {
+                    continue; // already in the checkpoint
+                }
+                if s != seq + 1 {
+                    return Err(damaged(format!(
+                        "the redo log jumps from group {seq} to group {s}: records are missing"
+                    )));
+                }
+                tx.replay(&bytes[range])?
+                    .map_err(|why| damaged(format!("redo log group {s}: {why}")))?;
+                seq = s;
+            }
+        }
+        tx.set_applied_seq(seq)?;
+        (seq, seq - start)
+    };
+    txn.commit().map_err(|x| db_err(path, x))?;
+    if replayed > 0 {
+        tracing::info!(path = %path.display(), groups = replayed,
+            "replayed the redo log written after the last checkpoint");
+    }
+    let next = files.last().map_or(0, |(n, _)| n + 1);
+    let file = log::create(dir, next)?;
+    for (_, old) in &files {
+        std::fs::remove_file(old).map_err(|source| Error::Io {
+            path: old.clone(),
+            source,
+        })?;
+    }
+    Ok((seq, Log::start(dir.to_path_buf(), next, file, shared)?))
+}

@@ -1,0 +1,371 @@
+//! The redo log's records: what one group of operations changed in the
+//! tables, and how it is framed on disk and read back.
+//!
+//! Every table write of the store goes through the `Tx` methods here, which
+//! make the change and append it to the transaction's redo buffer: a group's
+//! record is the exact list of puts and deletes it made (physical redo), so
+//! replaying it after a crash reproduces the state whatever the code that
+//! decided those changes. Index checksums are not logged: they are computed
+//! again from the key on replay.
+//!
+//! On disk a record is a 24-byte header — magic, payload length, sequence
+//! number, payload CRC-32, CRC-32 of the 20 bytes before it — then the
+//! payload. Reading a log ([`read`]) tells a torn tail from damage: only
+//! the last record of the newest file can be incomplete (it was being
+//! written when the process died, so it was never acknowledged: appends
+//! are acknowledged after `fdatasync`); anything wrong before a later valid
+//! header, or in an older file, is damage and refuses the open.
+
+use std::path::Path;
+
+use redb::ReadableTable;
+
+use super::ops::Tx;
+use super::tables::{db_err, index_crc, EXPIRY_TAG, FINISHED_TAG};
+use crate::error::{Error, Result};
+
+const MAGIC: u32 = 0x5242_4c47;
+const HEADER: usize = 24;
+
+const TASK_PUT: u8 = 1;
+const TASK_DEL: u8 = 2;
+const DUE_PUT: u8 = 3;
+const DUE_DEL: u8 = 4;
+const LEASE_PUT: u8 = 5;
+const LEASE_DEL: u8 = 6;
+const EXPIRY_PUT: u8 = 7;
+const EXPIRY_DEL: u8 = 8;
+const FINISHED_PUT: u8 = 9;
+const FINISHED_DEL: u8 = 10;
+
+fn put_id(buf: &mut Vec<u8>, tag: u8, id: &str) {
+    buf.push(tag);
+    buf.extend_from_slice(&(id.len() as u32).to_le_bytes());
+    buf.extend_from_slice(id.as_bytes());
+}
+
+fn put_bytes(buf: &mut Vec<u8>, v: &[u8]) {
+    buf.extend_from_slice(&(v.len() as u32).to_le_bytes());
+    buf.extend_from_slice(v);
+}
+
+impl Tx<'_> {
+    fn e(&self) -> impl Fn(redb::StorageError) -> Error + '_ {
+        |e| db_err(self.path, e)
+    }
+
+    /// Puts a task's stored bytes; returns what it replaced.
+    pub(super) fn task_put(&mut self, id: &str, v: &[u8]) -> Result<Option<Vec<u8>>> {
+        put_id(&mut self.redo, TASK_PUT, id);
+        put_bytes(&mut self.redo, v);
+        let old = self.tasks.insert(id, v).map_err(|e| db_err(self.path, e))?;
+        Ok(old.map(|o| o.value().to_vec()))
+    }
+
+    pub(super) fn task_del(&mut self, id: &str) -> Result<()> {
+        put_id(&mut self.redo, TASK_DEL, id);
+        self.tasks.remove(id).map_err(|e| db_err(self.path, e))?;
+        Ok(())
+    }
+
+    pub(super) fn due_put(&mut self, (r, at, id): (u8, u64, &str)) -> Result<()> {
+        put_id(&mut self.redo, DUE_PUT, id);
+        self.redo.push(r);
+        self.redo.extend_from_slice(&at.to_le_bytes());
+        let v = index_crc(r, at, id);
+        self.due
+            .insert((r, at, id), v)
+            .map_err(|e| db_err(self.path, e))?;
+        Ok(())
+    }
+
+    pub(super) fn due_del(&mut self, (r, at, id): (u8, u64, &str)) -> Result<()> {
+        put_id(&mut self.redo, DUE_DEL, id);
+        self.redo.push(r);
+        self.redo.extend_from_slice(&at.to_le_bytes());
+        self.due
+            .remove((r, at, id))
+            .map_err(|e| db_err(self.path, e))?;
+        Ok(())
+    }
+
+    pub(super) fn lease_put(&mut self, id: &str, v: &[u8; 20]) -> Result<()> {
+        put_id(&mut self.redo, LEASE_PUT, id);
+        self.redo.extend_from_slice(v);
+        self.leases
+            .insert(id, v.as_slice())
+            .map_err(|e| db_err(self.path, e))?;
+        Ok(())
+    }
+
+    pub(super) fn lease_del(&mut self, id: &str) -> Result<()> {
+        put_id(&mut self.redo, LEASE_DEL, id);
+        self.leases.remove(id).map_err(|e| db_err(self.path, e))?;
+        Ok(())
+    }
+
+    /// Puts (`put`) or deletes an `expiry` entry.
+    pub(super) fn expiry_set(&mut self, put: bool, at: u64, id: &str) -> Result<()> {
+        put_id(
+            &mut self.redo,
+            if put { EXPIRY_PUT } else { EXPIRY_DEL },
+            id,
+        );
+        self.redo.extend_from_slice(&at.to_le_bytes());
+        let r = if put {
+            let v = index_crc(EXPIRY_TAG, at, id);
+            self.expiry.insert((at, id), v).map(|_| ())
+        } else {
+            self.expiry.remove((at, id)).map(|_| ())
+        };
+        r.map_err(|e| db_err(self.path, e))
+    }
+
+    /// Puts (`put`) or deletes a `finished` entry.
+    pub(super) fn finished_set(&mut self, put: bool, at: u64, id: &str) -> Result<()> {
+        put_id(
+            &mut self.redo,
+            if put { FINISHED_PUT } else { FINISHED_DEL },
+            id,
+        );
+        self.redo.extend_from_slice(&at.to_le_bytes());
+        let r = if put {
+            let v = index_crc(FINISHED_TAG, at, id);
+            self.finished.insert((at, id), v).map(|_| ())
+        } else {
+            self.finished.remove((at, id)).map(|_| ())
+        };
+        r.map_err(|e| db_err(self.path, e))
+    }
+
+    /// The changes made since the last call: one group's redo payload.
+    pub(crate) fn take_redo(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.redo)
+    }
+
+    /// Applies a logged payload again (at open, after a crash). `Err` is a
+    /// description of a malformed payload.
+    pub(crate) fn replay(&mut self, payload: &[u8]) -> Result<std::result::Result<(), String>> {
+        let mut c = Cursor { b: payload, at: 0 };
+        while c.at < payload.len() {
+            let Some((tag, id)) = c.tag_id() else {
+                return Ok(Err(format!("entry at byte {} cut short", c.at)));
+            };
+            let done = match tag {
+                TASK_PUT => match c.bytes() {
+                    Some(v) => self.tasks.insert(id, v).map(|_| ()),
+                    None => return Ok(Err(format!("task {id:?} cut short"))),
+                },
+                TASK_DEL => self.tasks.remove(id).map(|_| ()),
+                DUE_PUT | DUE_DEL => {
+                    let (Some(r), Some(at)) = (c.u8(), c.u64()) else {
+                        return Ok(Err(format!("due entry of {id:?} cut short")));
+                    };
+                    if tag == DUE_PUT {
+                        self.due
+                            .insert((r, at, id), index_crc(r, at, id))
+                            .map(|_| ())
+                    } else {
+                        self.due.remove((r, at, id)).map(|_| ())
+                    }
+                }
+                LEASE_PUT => match c.take(20) {
+                    Some(v) => self.leases.insert(id, v).map(|_| ()),
+                    None => return Ok(Err(format!("lease of {id:?} cut short"))),
+                },
+                LEASE_DEL => self.leases.remove(id).map(|_| ()),
+                EXPIRY_PUT | EXPIRY_DEL | FINISHED_PUT | FINISHED_DEL => {
+                    let Some(at) = c.u64() else {
+                        return Ok(Err(format!("index entry of {id:?} cut short")));
+                    };
+                    match tag {
+                        EXPIRY_PUT => self
+                            .expiry
+                            .insert((at, id), index_crc(EXPIRY_TAG, at, id))
+                            .map(|_| ()),
+                        EXPIRY_DEL => self.expiry.remove((at, id)).map(|_| ()),
+                        FINISHED_PUT => self
+                            .finished
+                            .insert((at, id), index_crc(FINISHED_TAG, at, id))
+                            .map(|_| ()),
+                        _ => self.finished.remove((at, id)).map(|_| ()),
+                    }
+                }
+                t => return Ok(Err(format!("unknown entry kind {t} at byte {}", c.at))),
+            };
+            done.map_err(self.e())?;
+        }
+        Ok(Ok(()))
+    }
+
+    /// The sequence number of the last group in the committed state.
+    pub(crate) fn applied_seq(&self) -> Result<u64> {
+        Ok(self
+            .meta
+            .get("seq")
+            .map_err(self.e())?
+            .map_or(0, |v| v.value()))
+    }
+
+    pub(crate) fn set_applied_seq(&mut self, seq: u64) -> Result<()> {
+        self.meta
+            .insert("seq", seq)
+            .map_err(|e| db_err(self.path, e))?;
+        Ok(())
+    }
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.b.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(s)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        self.take(8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+    fn tag_id(&mut self) -> Option<(u8, &'a str)> {
+        let tag = self.u8()?;
+        let id = std::str::from_utf8(self.bytes()?).ok()?;
+        Some((tag, id))
+    }
+}
+
+/// Appends the framed record of group `seq` to `out`.
+pub(crate) fn frame(seq: u64, payload: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&MAGIC.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    let h = crc32fast::hash(&out[start..start + 20]);
+    out.extend_from_slice(&h.to_le_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// A header at `at`, if a valid one is there: (payload length, sequence
+/// number, payload CRC).
+fn header(b: &[u8], at: usize) -> Option<(usize, u64, u32)> {
+    let h = b.get(at..at + HEADER)?;
+    let word = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().expect("4 bytes"));
+    if word(0) != MAGIC || word(20) != crc32fast::hash(&h[..20]) {
+        return None;
+    }
+    let seq = u64::from_le_bytes(h[8..16].try_into().expect("8 bytes"));
+    Some((word(4) as usize, seq, word(16)))
+}
+
+/// The records of one log file, in order: `(seq, payload range)`. `newest`:
+/// the file being written when the process stopped, the only one that may
+/// end in a torn record (reported in the second value, then ignored).
+pub(crate) type Records = Vec<(u64, std::ops::Range<usize>)>;
+
+pub(crate) fn read(path: &Path, b: &[u8], newest: bool) -> Result<(Records, Option<String>)> {
+    let damaged = |at: usize, what: &str| Error::Corrupt {
+        path: path.to_path_buf(),
+        reason: format!("redo log record at byte {at}: {what}"),
+    };
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < b.len() {
+        let whole = header(b, at).and_then(|(len, seq, crc)| {
+            let body = at + HEADER..at.checked_add(HEADER + len)?;
+            let ok = b.get(body.clone()).map(crc32fast::hash) == Some(crc);
+            Some((seq, body, ok))
+        });
+        match whole {
+            Some((seq, body, true)) => {
+                at = body.end;
+                out.push((seq, body));
+                continue;
+            }
+            Some((_, body, false)) if body.end < b.len() => {
+                return Err(damaged(at, "checksum mismatch with records after it"));
+            }
+            _ => {}
+        }
+        // A bad header, or a bad last record: torn only if nothing valid
+        // follows and this is the newest file.
+        if let Some(later) = (at + 1..b.len()).find(|&i| header(b, i).is_some()) {
+            return Err(damaged(
+                at,
+                &format!("damaged, with a valid record at byte {later} after it"),
+            ));
+        }
+        if !newest {
+            return Err(damaged(at, "damaged in a file that was complete"));
+        }
+        let note = format!(
+            "{}: ignoring an incomplete last record at byte {at} ({} bytes; \
+             written when the process stopped, never acknowledged)",
+            path.display(),
+            b.len() - at
+        );
+        return Ok((out, Some(note)));
+    }
+    Ok((out, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(seqs: std::ops::RangeInclusive<u64>) -> Vec<u8> {
+        let mut out = Vec::new();
+        for s in seqs {
+            frame(s, format!("group {s}").as_bytes(), &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn records_read_back_in_order() {
+        let b = log(1..=3);
+        let (recs, torn) = read(Path::new("l"), &b, true).unwrap();
+        let seqs: Vec<u64> = recs.iter().map(|r| r.0).collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        assert_eq!(&b[recs[1].1.clone()], b"group 2");
+        assert!(torn.is_none());
+    }
+
+    #[test]
+    fn a_cut_last_record_is_torn_only_in_the_newest_file() {
+        let b = log(1..=3);
+        for cut in [b.len() - 1, b.len() - 8, b.len() - 20] {
+            let (recs, torn) = read(Path::new("l"), &b[..cut], true).unwrap();
+            assert_eq!(recs.len(), 2, "cut at {cut}");
+            assert!(torn.unwrap().contains("incomplete last record"));
+            let err = read(Path::new("l"), &b[..cut], false).unwrap_err();
+            assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn any_flipped_byte_before_the_last_record_is_damage() {
+        let b = log(1..=3);
+        let last = b.len() - (HEADER + "group 3".len());
+        for i in 0..last {
+            let mut bad = b.clone();
+            bad[i] ^= 0x04;
+            let err = read(Path::new("l"), &bad, true).unwrap_err();
+            assert!(matches!(err, Error::Corrupt { .. }), "byte {i}: {err}");
+        }
+    }
+}

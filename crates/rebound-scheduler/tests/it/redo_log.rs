@@ -1,0 +1,158 @@
+//! The embedded store's redo log. Writes acknowledged since the last durable
+//! checkpoint live in the log; a crash image of the store directory (its
+//! files copied while the store runs, as a SIGKILL leaves them) opens with
+//! every one of them. A damaged record before the end of the log refuses the
+//! open naming the log file; only an incomplete last record (a write cut
+//! short by the crash, so never acknowledged) is ignored.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rebound_scheduler::store::file::{FileOptions, FileStore, DB_FILE};
+use rebound_scheduler::store::{Finish, Store};
+use rebound_scheduler::task::{CancelOutcome, TaskState};
+
+use super::file_store::{all, assert_names_damage, flip, task, LEASE};
+
+/// No checkpoint while the test runs: everything written after the open is
+/// only in the log.
+fn no_checkpoint() -> FileOptions {
+    FileOptions {
+        checkpoint_every: Duration::from_secs(3600),
+        ..FileOptions::default()
+    }
+}
+
+/// 20 creates of 10 tasks (one log record each: each call is awaited), one
+/// retry, one cancel and one claim left in flight; returns the running store.
+async fn written(dir: &Path) -> FileStore {
+    let store = FileStore::open_with(dir, no_checkpoint()).await.unwrap();
+    for b in 0..20 {
+        let batch = (0..10).map(|i| task(&format!("r{b}-{i}"))).collect();
+        store.create(batch).await.unwrap();
+    }
+    let c = store.claim(2_000, 1, LEASE).await.unwrap();
+    let retry = Finish::Retry {
+        attempts: 1,
+        next_due_ms: 9_000,
+        error: "e".into(),
+    };
+    assert!(store.finish(&c[0], retry, 2_000).await.unwrap());
+    assert_eq!(store.claim(2_000, 1, LEASE).await.unwrap().len(), 1);
+    assert_eq!(
+        store.cancel("r0-5", 2_000).await.unwrap(),
+        CancelOutcome::Cancelled
+    );
+    // The last create: the newest record of the log.
+    store.create(vec![task("last")]).await.unwrap();
+    store
+}
+
+/// Copies the store's files as they are on disk now, the lock excepted.
+fn crash_image(from: &Path, to: &Path) -> PathBuf {
+    let mut log = None;
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name == "LOCK" {
+            continue;
+        }
+        std::fs::copy(e.path(), to.join(&name)).unwrap();
+        if name.starts_with("redo-") && e.metadata().unwrap().len() > 0 {
+            assert!(log.is_none(), "one log file since the open");
+            log = Some(to.join(&name));
+        }
+    }
+    log.expect("the writes are in a redo log file")
+}
+
+fn position(bytes: &[u8], needle: &str) -> usize {
+    bytes
+        .windows(needle.len())
+        .position(|w| w == needle.as_bytes())
+        .unwrap_or_else(|| panic!("{needle:?} is in the log"))
+}
+
+#[tokio::test]
+async fn a_crash_image_has_every_acknowledged_write() {
+    let (dir, image) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let store = written(dir.path()).await;
+    let log = crash_image(dir.path(), image.path());
+    drop(store);
+    // They are in the log, so it is the replay that brings them back.
+    let bytes = std::fs::read(&log).unwrap();
+    for b in 0..20 {
+        position(&bytes, &format!("payload of r{b}-9 "));
+    }
+    let store = FileStore::open(image.path()).await.unwrap();
+    let tasks = store.list(&all()).await.unwrap().tasks;
+    assert_eq!(tasks.len(), 201);
+    let state = |id: &str| tasks.iter().find(|t| t.id() == id).unwrap();
+    assert_eq!(state("r0-5").state, TaskState::Cancelled);
+    assert!(state("last").state == TaskState::Scheduled);
+    let retried: Vec<_> = tasks.iter().filter(|t| t.attempts == 1).collect();
+    assert_eq!(retried.len(), 1);
+    assert_eq!(retried[0].next_due_ms, Some(9_000));
+    assert!(
+        tasks.iter().all(|t| t.state != TaskState::Delivering),
+        "the lease in flight at the crash is requeued"
+    );
+    // 201 tasks, one cancelled: every other one is claimable.
+    assert_eq!(store.claim(10_000, 1000, LEASE).await.unwrap().len(), 200);
+    drop(store);
+    // The replay was made durable: the log is gone, the tasks are not.
+    let store = FileStore::open(image.path()).await.unwrap();
+    assert_eq!(store.list(&all()).await.unwrap().tasks.len(), 201);
+}
+
+#[tokio::test]
+async fn a_damaged_record_before_the_end_refuses_the_open() {
+    let (dir, image) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let store = written(dir.path()).await;
+    let log = crash_image(dir.path(), image.path());
+    drop(store);
+    let at = position(&std::fs::read(&log).unwrap(), "payload of r10-3 ");
+    flip(&log, at);
+    let len = std::fs::metadata(&log).unwrap().len();
+    let err = FileStore::open(image.path()).await.unwrap_err();
+    assert_names_damage(&err, &log);
+    assert!(err.to_string().contains("redo log"), "{err}");
+    // Refused again, with nothing cut away from the log or applied.
+    let err = FileStore::open(image.path()).await.unwrap_err();
+    assert_names_damage(&err, &log);
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), len);
+    assert!(image.path().join(DB_FILE).exists());
+}
+
+#[tokio::test]
+async fn a_damaged_header_is_not_taken_for_a_torn_tail() {
+    let (dir, image) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let store = written(dir.path()).await;
+    let log = crash_image(dir.path(), image.path());
+    drop(store);
+    // The first record's header: a length that no longer reads makes the
+    // rest unreachable by walking, but the records after it are found.
+    flip(&log, 5);
+    let err = FileStore::open(image.path()).await.unwrap_err();
+    assert_names_damage(&err, &log);
+}
+
+#[tokio::test]
+async fn an_incomplete_last_record_is_ignored() {
+    let (dir, image) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let store = written(dir.path()).await;
+    let log = crash_image(dir.path(), image.path());
+    drop(store);
+    // Cut inside the last record, as a crash during its write leaves it.
+    let bytes = std::fs::read(&log).unwrap();
+    let cut = position(&bytes, "payload of last ");
+    std::fs::write(&log, &bytes[..cut]).unwrap();
+    let store = FileStore::open(image.path()).await.unwrap();
+    let tasks = store.list(&all()).await.unwrap().tasks;
+    assert_eq!(tasks.len(), 200, "all but the cut record's task");
+    assert!(store.get("last").await.unwrap().is_none());
+    assert_eq!(
+        store.get("r0-5").await.unwrap().unwrap().state,
+        TaskState::Cancelled
+    );
+}
