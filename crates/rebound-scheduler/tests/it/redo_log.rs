@@ -66,6 +66,15 @@ fn crash_image(from: &Path, to: &Path) -> PathBuf {
     log.expect("the writes are in a redo log file")
 }
 
+/// The crash image of a store [`written`] to, and its log file.
+async fn crashed() -> (tempfile::TempDir, PathBuf) {
+    let (dir, image) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let store = written(dir.path()).await;
+    let log = crash_image(dir.path(), image.path());
+    drop(store);
+    (image, log)
+}
+
 fn position(bytes: &[u8], needle: &str) -> usize {
     bytes
         .windows(needle.len())
@@ -75,10 +84,7 @@ fn position(bytes: &[u8], needle: &str) -> usize {
 
 #[tokio::test]
 async fn a_crash_image_has_every_acknowledged_write() {
-    let (dir, image) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let store = written(dir.path()).await;
-    let log = crash_image(dir.path(), image.path());
-    drop(store);
+    let (image, log) = crashed().await;
     // They are in the log, so it is the replay that brings them back.
     let bytes = std::fs::read(&log).unwrap();
     for b in 0..20 {
@@ -107,10 +113,7 @@ async fn a_crash_image_has_every_acknowledged_write() {
 
 #[tokio::test]
 async fn a_damaged_record_before_the_end_refuses_the_open() {
-    let (dir, image) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let store = written(dir.path()).await;
-    let log = crash_image(dir.path(), image.path());
-    drop(store);
+    let (image, log) = crashed().await;
     let at = position(&std::fs::read(&log).unwrap(), "payload of r10-3 ");
     flip(&log, at);
     let len = std::fs::metadata(&log).unwrap().len();
@@ -126,10 +129,7 @@ async fn a_damaged_record_before_the_end_refuses_the_open() {
 
 #[tokio::test]
 async fn a_damaged_header_is_not_taken_for_a_torn_tail() {
-    let (dir, image) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let store = written(dir.path()).await;
-    let log = crash_image(dir.path(), image.path());
-    drop(store);
+    let (image, log) = crashed().await;
     // The first record's header: a length that no longer reads makes the
     // rest unreachable by walking, but the records after it are found.
     flip(&log, 5);
@@ -139,10 +139,7 @@ async fn a_damaged_header_is_not_taken_for_a_torn_tail() {
 
 #[tokio::test]
 async fn an_incomplete_last_record_is_ignored() {
-    let (dir, image) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let store = written(dir.path()).await;
-    let log = crash_image(dir.path(), image.path());
-    drop(store);
+    let (image, log) = crashed().await;
     // Cut inside the last record, as a crash during its write leaves it.
     let bytes = std::fs::read(&log).unwrap();
     let cut = position(&bytes, "payload of last ");

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use redb::{ReadableTable, Table, WriteTransaction};
 
+use super::redo::AtIndex;
 use super::tables::{
     check_index, db_err, decode_lease, decode_task, due_key, encode_lease, encode_task, Lease, DUE,
     EXPIRY, EXPIRY_TAG, FINISHED, FINISHED_TAG, LEASES, META, TASKS,
@@ -129,12 +130,12 @@ impl<'t> Tx<'t> {
             return Ok(None);
         };
         self.lease_del(id)?;
-        self.expiry_set(false, l.until_ms, id)?;
+        self.at_set(AtIndex::Expiry, false, l.until_ms, id)?;
         Ok(Some(l))
     }
 
     fn finalize(&mut self, t: &Task) -> Result<()> {
-        self.finished_set(true, t.updated_at_ms, t.id())?;
+        self.at_set(AtIndex::Finished, true, t.updated_at_ms, t.id())?;
         self.put(t)
     }
 
@@ -260,7 +261,7 @@ impl<'t> Tx<'t> {
                 token: *next_token,
             };
             self.lease_put(&id, &encode_lease(&id, lease))?;
-            self.expiry_set(true, until_ms, &id)?;
+            self.at_set(AtIndex::Expiry, true, until_ms, &id)?;
             let mut t = self.indexed(&id)?;
             t.state = TaskState::Delivering;
             self.put(&t)?;
@@ -348,7 +349,7 @@ impl<'t> Tx<'t> {
             gone.push((at, id.to_string()));
         }
         for (at, id) in &gone {
-            self.finished_set(false, *at, id)?;
+            self.at_set(AtIndex::Finished, false, *at, id)?;
             self.task_del(id)?;
         }
         Ok(gone.len())

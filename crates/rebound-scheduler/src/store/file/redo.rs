@@ -38,6 +38,26 @@ const EXPIRY_DEL: u8 = 8;
 const FINISHED_PUT: u8 = 9;
 const FINISHED_DEL: u8 = 10;
 
+/// The two indexes keyed `(at, id)`.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum AtIndex {
+    /// Leases by expiry.
+    Expiry,
+    /// Final tasks by last change (retention).
+    Finished,
+}
+
+impl AtIndex {
+    fn tag(self, put: bool) -> u8 {
+        match (self, put) {
+            (AtIndex::Expiry, true) => EXPIRY_PUT,
+            (AtIndex::Expiry, false) => EXPIRY_DEL,
+            (AtIndex::Finished, true) => FINISHED_PUT,
+            (AtIndex::Finished, false) => FINISHED_DEL,
+        }
+    }
+}
+
 fn put_id(buf: &mut Vec<u8>, tag: u8, id: &str) {
     buf.push(tag);
     buf.extend_from_slice(&(id.len() as u32).to_le_bytes());
@@ -104,38 +124,31 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Puts (`put`) or deletes an `expiry` entry.
-    pub(super) fn expiry_set(&mut self, put: bool, at: u64, id: &str) -> Result<()> {
-        put_id(
-            &mut self.redo,
-            if put { EXPIRY_PUT } else { EXPIRY_DEL },
-            id,
-        );
+    /// Puts (`put`) or deletes an entry of the `expiry` or `finished` index.
+    pub(super) fn at_set(&mut self, index: AtIndex, put: bool, at: u64, id: &str) -> Result<()> {
+        put_id(&mut self.redo, index.tag(put), id);
         self.redo.extend_from_slice(&at.to_le_bytes());
-        let r = if put {
-            let v = index_crc(EXPIRY_TAG, at, id);
-            self.expiry.insert((at, id), v).map(|_| ())
-        } else {
-            self.expiry.remove((at, id)).map(|_| ())
-        };
-        r.map_err(|e| db_err(self.path, e))
+        self.at_apply(index, put, at, id)
+            .map_err(|e| db_err(self.path, e))
     }
 
-    /// Puts (`put`) or deletes a `finished` entry.
-    pub(super) fn finished_set(&mut self, put: bool, at: u64, id: &str) -> Result<()> {
-        put_id(
-            &mut self.redo,
-            if put { FINISHED_PUT } else { FINISHED_DEL },
-            id,
-        );
-        self.redo.extend_from_slice(&at.to_le_bytes());
-        let r = if put {
-            let v = index_crc(FINISHED_TAG, at, id);
-            self.finished.insert((at, id), v).map(|_| ())
-        } else {
-            self.finished.remove((at, id)).map(|_| ())
+    fn at_apply(
+        &mut self,
+        index: AtIndex,
+        put: bool,
+        at: u64,
+        id: &str,
+    ) -> std::result::Result<(), redb::StorageError> {
+        let (table, sum_tag) = match index {
+            AtIndex::Expiry => (&mut self.expiry, EXPIRY_TAG),
+            AtIndex::Finished => (&mut self.finished, FINISHED_TAG),
         };
-        r.map_err(|e| db_err(self.path, e))
+        if put {
+            table.insert((at, id), index_crc(sum_tag, at, id))?;
+        } else {
+            table.remove((at, id))?;
+        }
+        Ok(())
     }
 
     /// The changes made since the last call: one group's redo payload.
@@ -178,18 +191,13 @@ impl Tx<'_> {
                     let Some(at) = c.u64() else {
                         return Ok(Err(format!("index entry of {id:?} cut short")));
                     };
-                    match tag {
-                        EXPIRY_PUT => self
-                            .expiry
-                            .insert((at, id), index_crc(EXPIRY_TAG, at, id))
-                            .map(|_| ()),
-                        EXPIRY_DEL => self.expiry.remove((at, id)).map(|_| ()),
-                        FINISHED_PUT => self
-                            .finished
-                            .insert((at, id), index_crc(FINISHED_TAG, at, id))
-                            .map(|_| ()),
-                        _ => self.finished.remove((at, id)).map(|_| ()),
-                    }
+                    let index = if tag <= EXPIRY_DEL {
+                        AtIndex::Expiry
+                    } else {
+                        AtIndex::Finished
+                    };
+                    let put = tag == EXPIRY_PUT || tag == FINISHED_PUT;
+                    self.at_apply(index, put, at, id)
                 }
                 t => return Ok(Err(format!("unknown entry kind {t} at byte {}", c.at))),
             };
