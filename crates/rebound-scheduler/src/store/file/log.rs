@@ -13,15 +13,18 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use super::ops::Out;
-use super::writer::Shared;
+use super::record;
+use super::recover::sync_dir;
+use super::shared::Shared;
 use crate::error::{Error, Result};
 
 /// A caller's answer, sent once what came before it is durable.
 pub(crate) type Reply = (oneshot::Sender<Result<Out>>, Result<Out>);
 
 pub(crate) enum Msg {
-    /// A framed record and the answers it makes durable.
-    Append(Vec<u8>, Vec<Reply>),
+    /// Group `seq`'s changes ([`super::redo`]) and the answers they make
+    /// durable; framed here ([`super::record`]).
+    Append(u64, Vec<u8>, Vec<Reply>),
     /// Answers that need only what was appended before them to be durable.
     Reply(Vec<Reply>),
     /// Later records go to a new file.
@@ -38,13 +41,9 @@ pub(crate) fn file_name(dir: &Path, n: u64) -> PathBuf {
 
 /// The log files in `dir`, oldest first.
 pub(crate) fn files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
-    let io = |source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
     let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).map_err(io)? {
-        let name = e.map_err(io)?.file_name();
+    for e in std::fs::read_dir(dir).map_err(Error::io(dir))? {
+        let name = e.map_err(Error::io(dir))?.file_name();
         let name = name.to_string_lossy();
         let n = name
             .strip_prefix("redo-")
@@ -65,16 +64,8 @@ pub(crate) fn create(dir: &Path, n: u64) -> Result<File> {
         .create_new(true)
         .append(true)
         .open(&path)
-        .map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|source| Error::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        .map_err(Error::io(&path))?;
+    sync_dir(dir)?;
     Ok(f)
 }
 
@@ -82,13 +73,21 @@ pub(crate) fn create(dir: &Path, n: u64) -> Result<File> {
 #[derive(Debug)]
 pub(crate) struct Log {
     tx: mpsc::Sender<Msg>,
+    shared: Arc<Shared>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Log {
-    /// Starts the thread on the (new, empty) file `n` of `dir`.
-    pub(crate) fn start(dir: PathBuf, n: u64, file: File, shared: Arc<Shared>) -> Result<Self> {
+    /// Starts the thread on the (new, empty) file `n` of `dir`; groups up
+    /// to `synced` are durable already.
+    pub(crate) fn start(
+        dir: PathBuf,
+        (n, file): (u64, File),
+        synced: u64,
+        shared: Arc<Shared>,
+    ) -> Result<Self> {
         let (tx, rx) = mpsc::channel();
+        let handle = shared.clone();
         let thread = std::thread::Builder::new()
             .name("rebound-store-log".into())
             .spawn(move || {
@@ -100,28 +99,31 @@ impl Log {
                     buf: Vec::new(),
                     waiting: Vec::new(),
                     broken: None,
+                    synced,
+                    written: synced,
                 };
                 w.run(rx)
             })
-            .map_err(|source| Error::Io {
-                path: PathBuf::from("<store log thread>"),
-                source,
-            })?;
+            .map_err(Error::io("<store log thread>"))?;
         Ok(Log {
             tx,
+            shared: handle,
             thread: Some(thread),
         })
     }
 
     pub(crate) fn send(&self, m: Msg) {
         if let Err(mpsc::SendError(m)) = self.tx.send(m) {
-            // The thread is gone (it only stops when this handle does).
+            // The thread is gone (it panicked: it only stops otherwise when
+            // this handle does): nothing more is durable.
+            let why = "store log thread gone";
+            self.shared.fail(why.into());
             let replies = match m {
-                Msg::Append(_, r) | Msg::Reply(r) => r,
+                Msg::Append(_, _, r) | Msg::Reply(r) => r,
                 _ => return,
             };
             for (tx, _) in replies {
-                let _ = tx.send(Err(Error::WriterStopped("store log thread gone".into())));
+                let _ = tx.send(Err(Error::WriterStopped(why.into())));
             }
         }
     }
@@ -145,6 +147,9 @@ struct LogWriter {
     waiting: Vec<Reply>,
     /// Why the log stopped writing, once it has.
     broken: Option<String>,
+    /// The last group synced, and the last one in `buf`.
+    synced: u64,
+    written: u64,
 }
 
 impl LogWriter {
@@ -160,8 +165,9 @@ impl LogWriter {
 
     fn take(&mut self, m: Msg) {
         match m {
-            Msg::Append(rec, replies) => {
-                self.buf.extend_from_slice(&rec);
+            Msg::Append(seq, changes, replies) => {
+                record::frame(seq, self.synced, &changes, &mut self.buf);
+                self.written = seq;
                 self.waiting.extend(replies);
             }
             Msg::Reply(replies) => self.waiting.extend(replies),
@@ -219,11 +225,16 @@ impl LogWriter {
                     .file
                     .write_all(&self.buf)
                     .and_then(|()| self.file.sync_data());
-                if let Err(source) = r {
-                    let path = file_name(&self.dir, self.n);
-                    let e = Error::Io { path, source };
-                    self.fail(&e);
-                    self.broken = Some(rebound_core::DisplayChain(&e).to_string());
+                match r {
+                    Ok(()) => {
+                        self.synced = self.written;
+                        self.shared.set_durable(self.synced);
+                    }
+                    Err(source) => {
+                        let e = Error::io(file_name(&self.dir, self.n))(source);
+                        self.fail(&e);
+                        self.broken = Some(rebound_core::DisplayChain(&e).to_string());
+                    }
                 }
             }
         }

@@ -35,15 +35,18 @@ use crate::task::{CancelOutcome, Task};
 
 mod log;
 mod ops;
+mod record;
 mod recover;
 mod redo;
+mod shared;
 mod tables;
 pub mod verify;
 mod writer;
 
 use ops::{Op, Out};
+use shared::Shared;
 use tables::{db_err, decode_task, TASKS};
-use writer::{Shared, Writer};
+use writer::Writer;
 
 /// redb's page cache: the store's memory, whatever the number of tasks.
 pub const CACHE_BYTES: usize = 48 * 1024 * 1024;
@@ -104,30 +107,31 @@ impl FileStore {
     }
 
     fn open_blocking(dir: &Path, options: FileOptions) -> Result<Self> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| Error::Io { path, source }
-        };
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        if options.checkpoint_every < Duration::from_millis(1) {
+            return Err(Error::Config {
+                name: "checkpoint_every".into(),
+                reason: format!(
+                    "{:?}: at least 1 ms (a checkpoint per group would be one durable \
+                     commit per write)",
+                    options.checkpoint_every
+                ),
+            });
+        }
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
         let lock_path = dir.join("LOCK");
-        let lock = File::create(&lock_path).map_err(io(&lock_path))?;
+        let lock = File::create(&lock_path).map_err(Error::io(&lock_path))?;
         lock.try_lock().map_err(|e| match e {
             std::fs::TryLockError::WouldBlock => Error::Locked {
                 dir: dir.to_path_buf(),
             },
-            std::fs::TryLockError::Error(source) => Error::Io {
-                path: lock_path.clone(),
-                source,
-            },
+            std::fs::TryLockError::Error(source) => Error::io(&lock_path)(source),
         })?;
         let path = dir.join(DB_FILE);
         let (db, verified) = verify::open_file(&path, options.verify_at_open_max)?;
         let store = Self::start(db, path.clone(), Some(options.checkpoint_every), Some(lock))?;
         // Make the new file's directory entry durable: otherwise a crash
         // could lose the whole database.
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(dir))?;
+        recover::sync_dir(dir)?;
         verify::after_open(&store.db, verified, path, store.shared.clone());
         Ok(store)
     }
@@ -280,19 +284,28 @@ impl Store for FileStore {
     }
 
     fn create(&self, tasks: Vec<Task>) -> BoxFuture<'_, Result<Vec<crate::task::CreateOutcome>>> {
-        // Encoded here, on the callers' threads, not on the one writer.
-        let tasks = tasks
-            .into_iter()
-            .map(|t| {
-                let enc = tables::encode_task(&t);
-                (t, enc)
-            })
-            .collect();
-        async move {
-            match self.writer.call(Op::Create(tasks)).await? {
-                Out::Created(o) => Ok(o),
-                o => unreachable!("create answered {o:?}"),
+        // Encoded here, on the callers' threads, not on the one writer; a
+        // very large batch goes as several calls (bounded log records).
+        let mut calls: Vec<Vec<(Task, Vec<u8>)>> = vec![Vec::new()];
+        let mut bytes = 0;
+        for t in tasks {
+            let enc = tables::encode_task(&t);
+            if bytes + enc.len() > writer::MAX_GROUP_BYTES && bytes > 0 {
+                calls.push(Vec::new());
+                bytes = 0;
             }
+            bytes += enc.len();
+            calls.last_mut().expect("one call at least").push((t, enc));
+        }
+        async move {
+            let mut out = Vec::new();
+            for call in calls {
+                match self.writer.call(Op::Create(call)).await? {
+                    Out::Created(o) => out.extend(o),
+                    o => unreachable!("create answered {o:?}"),
+                }
+            }
+            Ok(out)
         }
         .boxed()
     }

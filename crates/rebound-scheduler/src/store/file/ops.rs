@@ -63,7 +63,9 @@ pub(crate) enum Out {
 }
 
 /// The open tables of one write transaction.
-/// Every change goes through the logging writes of [`super::redo`].
+/// Every change goes through the logging writes of [`super::redo`]: a write
+/// to a table field directly would be missing from the redo log, so lost in
+/// a crash (the fields are visible to `redo` for that, and for replay).
 pub(crate) struct Tx<'t> {
     pub(super) path: &'t Path,
     pub(super) tasks: Table<'t, &'static str, &'static [u8]>,
@@ -139,6 +141,26 @@ impl<'t> Tx<'t> {
         self.put(t)
     }
 
+    /// Applies a group of operations in order, then the retention sweep
+    /// if one of them carries the time.
+    pub(crate) fn apply_group<'o>(
+        &mut self,
+        ops: impl IntoIterator<Item = &'o Op>,
+        next_token: &mut u64,
+        retention_ms: u64,
+    ) -> Result<Vec<Out>> {
+        let mut outs = Vec::new();
+        let mut now = None;
+        for op in ops {
+            outs.push(self.apply(op, next_token, retention_ms)?);
+            now = now.max(clock_of(op));
+        }
+        if let Some(now) = now {
+            self.sweep_some(now, retention_ms)?;
+        }
+        Ok(outs)
+    }
+
     /// Applies one operation. `next_token` numbers leases.
     pub(crate) fn apply(
         &mut self,
@@ -173,10 +195,11 @@ impl<'t> Tx<'t> {
             // Insert first and look at what it replaced: one walk of the
             // tree for the common case (a new id) instead of a lookup and an
             // insert. An existing task is put back as it was.
+            let mark = self.redo.len();
             let replaced = self.task_put(t.id(), enc)?;
             out.push(match replaced {
                 Some(old) => {
-                    self.task_put(t.id(), &old)?;
+                    self.task_put_undo(mark, t.id(), &old)?;
                     if decode_task(self.path, t.id(), &old)?.spec == t.spec {
                         CreateOutcome::Duplicate
                     } else {
@@ -392,7 +415,7 @@ fn err(path: &Path) -> impl Fn(redb::StorageError) -> Error + '_ {
 }
 
 /// The current time carried by an operation, for the retention sweep.
-pub(crate) fn clock_of(op: &Op) -> Option<u64> {
+fn clock_of(op: &Op) -> Option<u64> {
     match op {
         Op::Cancel { now_ms, .. } | Op::Claim { now_ms, .. } | Op::Finish { now_ms, .. } => {
             Some(*now_ms)

@@ -1,13 +1,13 @@
 //! Recovery at open: after a crash redb is back at its last checkpoint (the
 //! last durable commit, whose `meta.seq` names the last group it holds); the
 //! groups logged after it are applied again, in order, in one durable
-//! commit. Then a new log file starts and the old ones go.
+//! commit. Then the old log files go and a new one starts.
 //!
 //! A record missing in the sequence, a damaged record, or a record that
 //! does not decode refuses the open with [`Error::Corrupt`] naming the log
-//! file: acknowledged tasks are never dropped silently. Only an incomplete
-//! last record of the newest file (never acknowledged) is ignored, with a
-//! warning ([`super::redo::read`]).
+//! file: acknowledged tasks are never dropped silently. Only the last batch
+//! written before the crash, when cut short, is ignored with a warning
+//! ([`super::record::read`] says how it is told from damage).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,9 +16,9 @@ use redb::{Database, Durability};
 
 use super::log::{self, Log};
 use super::ops::Tx;
-use super::redo;
+use super::record;
+use super::shared::Shared;
 use super::tables::db_err;
-use super::writer::Shared;
 use crate::error::{Error, Result};
 
 /// Replays the log of the store in `dir` into `db` (file `path`); returns
@@ -43,11 +43,8 @@ pub(crate) fn recover(
                 path: file.clone(),
                 reason,
             };
-            let bytes = std::fs::read(file).map_err(|source| Error::Io {
-                path: file.clone(),
-                source,
-            })?;
-            let (records, torn) = redo::read(file, &bytes, i + 1 == files.len())?;
+            let bytes = std::fs::read(file).map_err(Error::io(file))?;
+            let (records, torn) = record::read(file, &bytes, i + 1 == files.len(), seq)?;
             if let Some(note) = torn {
                 tracing::warn!("{note}");
             }
@@ -73,13 +70,24 @@ pub(crate) fn recover(
         tracing::info!(path = %path.display(), groups = replayed,
             "replayed the redo log written after the last checkpoint");
     }
+    // The old files go for good before a new one starts: a crash in between
+    // must not leave an old, possibly torn, file that is no longer the
+    // newest (it would read as damage).
+    for (_, old) in &files {
+        std::fs::remove_file(old).map_err(Error::io(old))?;
+    }
+    sync_dir(dir)?;
     let next = files.last().map_or(0, |(n, _)| n + 1);
     let file = log::create(dir, next)?;
-    for (_, old) in &files {
-        std::fs::remove_file(old).map_err(|source| Error::Io {
-            path: old.clone(),
-            source,
-        })?;
-    }
-    Ok((seq, Log::start(dir.to_path_buf(), next, file, shared)?))
+    Ok((
+        seq,
+        Log::start(dir.to_path_buf(), (next, file), seq, shared)?,
+    ))
+}
+
+/// Makes the directory's entries (files created or removed) durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(Error::io(dir))
 }

@@ -1,5 +1,5 @@
-//! The redo log's records: what one group of operations changed in the
-//! tables, and how it is framed on disk and read back.
+//! What one group of operations changed in the tables: the payload of its
+//! redo-log record ([`super::record`] frames it on disk).
 //!
 //! Every table write of the store goes through the `Tx` methods here, which
 //! make the change and append it to the transaction's redo buffer: a group's
@@ -7,25 +7,12 @@
 //! replaying it after a crash reproduces the state whatever the code that
 //! decided those changes. Index checksums are not logged: they are computed
 //! again from the key on replay.
-//!
-//! On disk a record is a 24-byte header — magic, payload length, sequence
-//! number, payload CRC-32, CRC-32 of the 20 bytes before it — then the
-//! payload. Reading a log ([`read`]) tells a torn tail from damage: only
-//! the last record of the newest file can be incomplete (it was being
-//! written when the process died, so it was never acknowledged: appends
-//! are acknowledged after `fdatasync`); anything wrong before a later valid
-//! header, or in an older file, is damage and refuses the open.
-
-use std::path::Path;
 
 use redb::ReadableTable;
 
 use super::ops::Tx;
 use super::tables::{db_err, index_crc, EXPIRY_TAG, FINISHED_TAG};
 use crate::error::{Error, Result};
-
-const MAGIC: u32 = 0x5242_4c47;
-const HEADER: usize = 24;
 
 const TASK_PUT: u8 = 1;
 const TASK_DEL: u8 = 2;
@@ -80,6 +67,16 @@ impl Tx<'_> {
         put_bytes(&mut self.redo, v);
         let old = self.tasks.insert(id, v).map_err(|e| db_err(self.path, e))?;
         Ok(old.map(|o| o.value().to_vec()))
+    }
+
+    /// Undoes the [`Tx::task_put`] made when the redo buffer was `mark`
+    /// long (its entry goes too: the group changed nothing there).
+    pub(super) fn task_put_undo(&mut self, mark: usize, id: &str, old: &[u8]) -> Result<()> {
+        self.redo.truncate(mark);
+        self.tasks
+            .insert(id, old)
+            .map_err(|e| db_err(self.path, e))?;
+        Ok(())
     }
 
     pub(super) fn task_del(&mut self, id: &str) -> Result<()> {
@@ -253,127 +250,5 @@ impl<'a> Cursor<'a> {
         let tag = self.u8()?;
         let id = std::str::from_utf8(self.bytes()?).ok()?;
         Some((tag, id))
-    }
-}
-
-/// Appends the framed record of group `seq` to `out`.
-pub(crate) fn frame(seq: u64, payload: &[u8], out: &mut Vec<u8>) {
-    let start = out.len();
-    out.extend_from_slice(&MAGIC.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&seq.to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-    let h = crc32fast::hash(&out[start..start + 20]);
-    out.extend_from_slice(&h.to_le_bytes());
-    out.extend_from_slice(payload);
-}
-
-/// A header at `at`, if a valid one is there: (payload length, sequence
-/// number, payload CRC).
-fn header(b: &[u8], at: usize) -> Option<(usize, u64, u32)> {
-    let h = b.get(at..at + HEADER)?;
-    let word = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().expect("4 bytes"));
-    if word(0) != MAGIC || word(20) != crc32fast::hash(&h[..20]) {
-        return None;
-    }
-    let seq = u64::from_le_bytes(h[8..16].try_into().expect("8 bytes"));
-    Some((word(4) as usize, seq, word(16)))
-}
-
-/// The records of one log file, in order: `(seq, payload range)`. `newest`:
-/// the file being written when the process stopped, the only one that may
-/// end in a torn record (reported in the second value, then ignored).
-pub(crate) type Records = Vec<(u64, std::ops::Range<usize>)>;
-
-pub(crate) fn read(path: &Path, b: &[u8], newest: bool) -> Result<(Records, Option<String>)> {
-    let damaged = |at: usize, what: &str| Error::Corrupt {
-        path: path.to_path_buf(),
-        reason: format!("redo log record at byte {at}: {what}"),
-    };
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at < b.len() {
-        let whole = header(b, at).and_then(|(len, seq, crc)| {
-            let body = at + HEADER..at.checked_add(HEADER + len)?;
-            let ok = b.get(body.clone()).map(crc32fast::hash) == Some(crc);
-            Some((seq, body, ok))
-        });
-        match whole {
-            Some((seq, body, true)) => {
-                at = body.end;
-                out.push((seq, body));
-                continue;
-            }
-            Some((_, body, false)) if body.end < b.len() => {
-                return Err(damaged(at, "checksum mismatch with records after it"));
-            }
-            _ => {}
-        }
-        // A bad header, or a bad last record: torn only if nothing valid
-        // follows and this is the newest file.
-        if let Some(later) = (at + 1..b.len()).find(|&i| header(b, i).is_some()) {
-            return Err(damaged(
-                at,
-                &format!("damaged, with a valid record at byte {later} after it"),
-            ));
-        }
-        if !newest {
-            return Err(damaged(at, "damaged in a file that was complete"));
-        }
-        let note = format!(
-            "{}: ignoring an incomplete last record at byte {at} ({} bytes; \
-             written when the process stopped, never acknowledged)",
-            path.display(),
-            b.len() - at
-        );
-        return Ok((out, Some(note)));
-    }
-    Ok((out, None))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn log(seqs: std::ops::RangeInclusive<u64>) -> Vec<u8> {
-        let mut out = Vec::new();
-        for s in seqs {
-            frame(s, format!("group {s}").as_bytes(), &mut out);
-        }
-        out
-    }
-
-    #[test]
-    fn records_read_back_in_order() {
-        let b = log(1..=3);
-        let (recs, torn) = read(Path::new("l"), &b, true).unwrap();
-        let seqs: Vec<u64> = recs.iter().map(|r| r.0).collect();
-        assert_eq!(seqs, [1, 2, 3]);
-        assert_eq!(&b[recs[1].1.clone()], b"group 2");
-        assert!(torn.is_none());
-    }
-
-    #[test]
-    fn a_cut_last_record_is_torn_only_in_the_newest_file() {
-        let b = log(1..=3);
-        for cut in [b.len() - 1, b.len() - 8, b.len() - 20] {
-            let (recs, torn) = read(Path::new("l"), &b[..cut], true).unwrap();
-            assert_eq!(recs.len(), 2, "cut at {cut}");
-            assert!(torn.unwrap().contains("incomplete last record"));
-            let err = read(Path::new("l"), &b[..cut], false).unwrap_err();
-            assert!(matches!(err, Error::Corrupt { .. }), "{err}");
-        }
-    }
-
-    #[test]
-    fn any_flipped_byte_before_the_last_record_is_damage() {
-        let b = log(1..=3);
-        let last = b.len() - (HEADER + "group 3".len());
-        for i in 0..last {
-            let mut bad = b.clone();
-            bad[i] ^= 0x04;
-            let err = read(Path::new("l"), &bad, true).unwrap_err();
-            assert!(matches!(err, Error::Corrupt { .. }), "byte {i}: {err}");
-        }
     }
 }

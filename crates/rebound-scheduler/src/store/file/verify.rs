@@ -26,8 +26,8 @@ use std::sync::{Arc, Weak};
 use redb::{Database, Durability, ReadableDatabase};
 
 use super::ops::Tx;
+use super::shared::Shared;
 use super::tables::{db_err, verify_task, TASKS};
-use super::writer::Shared;
 use super::CACHE_BYTES;
 use crate::error::{Error, Result};
 

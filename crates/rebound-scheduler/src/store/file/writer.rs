@@ -7,17 +7,19 @@
 //! concurrent creates cost one append and one sync, and redb's per-commit
 //! cost is paid once per transaction, not once per group.
 //!
-//! The transaction is committed without sync (`Durability::None`) every
-//! [`COMMIT_EVERY`] or [`MAX_ROWS`] tasks, and at once when a reader needs
-//! to see what was acknowledged (an [`Op::Barrier`]); every
-//! `checkpoint_every` (or [`CHECKPOINT_BYTES`] of log) the commit is
-//! durable instead, and the log files it covers are removed. After a crash
-//! redb is back at its last checkpoint and the open replays the log from
-//! there ([`super::recover`]).
+//! The transaction is committed without sync (`Durability::None`) only when
+//! a reader needs to see what was acknowledged (an [`Op::Barrier`]) or after
+//! [`MAX_ROWS`] tasks; `checkpoint_every` after its first change (or after
+//! [`CHECKPOINT_BYTES`] of log) the commit is durable instead (a checkpoint),
+//! and the log files it covers are removed. No commit happens before the
+//! log has synced every group in it, so readers and redb's durable state
+//! never hold a change the log could lose. A transaction that changed
+//! nothing is dropped. After a crash redb is back at its last checkpoint and
+//! the open replays the log from there ([`super::recover`]).
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,8 +27,8 @@ use redb::{Database, Durability};
 use tokio::sync::oneshot;
 
 use super::log::{Log, Msg, Reply};
-use super::ops::{clock_of, Op, Out, Tx};
-use super::redo::frame;
+use super::ops::{Op, Out, Tx};
+use super::shared::Shared;
 use super::tables::db_err;
 use crate::error::{Error, Result};
 
@@ -34,39 +36,15 @@ use crate::error::{Error, Result};
 /// queued calls adds to the first of them.
 const MAX_BATCH: usize = 16_384;
 
+/// Most encoded task bytes one group takes (a single create call may be
+/// larger: [`super::FileStore`] splits those).
+pub(crate) const MAX_GROUP_BYTES: usize = 64 * 1024 * 1024;
+
 /// Most tasks one transaction takes before it is committed.
 pub(crate) const MAX_ROWS: usize = 32_768;
 
 /// Most log bytes between durable commits.
 pub(crate) const CHECKPOINT_BYTES: usize = 32 * 1024 * 1024;
-
-/// State shared by the store handle and its writer thread.
-#[derive(Debug, Default)]
-pub(crate) struct Shared {
-    /// How long final tasks stay readable.
-    pub(crate) retention_ms: AtomicU64,
-    /// Set once a write failed or damage was found: every later write and
-    /// health check reports it (the file needs an operator, not retries).
-    pub(crate) failed: Mutex<Option<String>>,
-    /// The last group applied in the writer's open transaction.
-    pub(crate) applied: AtomicU64,
-    /// The last group committed, so visible to read transactions.
-    pub(crate) visible: AtomicU64,
-}
-
-impl Shared {
-    pub(crate) fn fail(&self, why: String) {
-        let mut f = self.failed.lock().unwrap_or_else(|p| p.into_inner());
-        f.get_or_insert(why);
-    }
-
-    pub(crate) fn check(&self) -> Result<()> {
-        match &*self.failed.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(why) => Err(Error::WriterStopped(why.clone())),
-            None => Ok(()),
-        }
-    }
-}
 
 struct Job {
     op: Op,
@@ -117,13 +95,11 @@ impl Writer {
         let (tx, rx) = mpsc::channel();
         shared.applied.store(seq, Ordering::Release);
         shared.visible.store(seq, Ordering::Release);
+        shared.set_durable(seq);
         let thread = std::thread::Builder::new()
             .name("rebound-store-writer".into())
             .spawn(move || run(&db, &path, &shared, rx, (log, seq), checkpoint_every))
-            .map_err(|source| Error::Io {
-                path: PathBuf::from("<store writer thread>"),
-                source,
-            })?;
+            .map_err(Error::io("<store writer thread>"))?;
         Ok(Writer {
             tx: Some(tx),
             thread: Some(thread),
@@ -147,8 +123,7 @@ impl Writer {
             i.shared.check()?;
             let retention = i.shared.retention_ms.load(Ordering::Relaxed);
             let mut token = i.next_token.lock().unwrap_or_else(|p| p.into_inner());
-            let mut outs = commit(&i.db, Path::new(""), &[&op], &mut token, retention)?;
-            return Ok(outs.pop().expect("one operation, one answer"));
+            return commit(&i.db, &op, &mut token, retention);
         }
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -160,28 +135,44 @@ impl Writer {
     }
 }
 
-fn weight(op: &Op) -> usize {
+/// Tasks and encoded bytes of an operation.
+fn weight(op: &Op) -> (usize, usize) {
     match op {
-        Op::Create(t) => t.len().max(1),
-        _ => 1,
+        Op::Create(t) => (t.len().max(1), t.iter().map(|(_, e)| e.len()).sum()),
+        _ => (1, 0),
     }
 }
 
-/// Everything queued after `first`, up to [`MAX_BATCH`] tasks: one group.
-fn gather(first: Job, rx: &mpsc::Receiver<Job>, rows: &mut usize) -> Vec<Job> {
-    let mut size = weight(&first.op);
+/// Everything queued after `first`, up to [`MAX_BATCH`] tasks or
+/// [`MAX_GROUP_BYTES`]: one group. Adds its weight to `size`.
+fn gather(first: Job, rx: &mpsc::Receiver<Job>, size: &mut (usize, usize)) -> Vec<Job> {
+    let (mut rows, mut bytes) = weight(&first.op);
     let mut jobs = vec![first];
-    while size < MAX_BATCH {
+    while rows < MAX_BATCH && bytes < MAX_GROUP_BYTES {
         match rx.try_recv() {
             Ok(j) => {
-                size += weight(&j.op);
+                let (r, b) = weight(&j.op);
+                rows += r;
+                bytes += b;
                 jobs.push(j);
             }
             Err(_) => break,
         }
     }
-    *rows += size;
+    size.0 += rows;
+    size.1 += bytes;
     jobs
+}
+
+/// How a transaction ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    /// Dropped: it changed nothing.
+    None,
+    /// Committed without sync: visible to readers.
+    Visible,
+    /// Committed durably: a checkpoint.
+    Checkpoint,
 }
 
 fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
@@ -202,7 +193,8 @@ struct Run<'a> {
     /// Tokens only need to differ from those of this process's earlier
     /// leases: leases die with the process (they are requeued at open).
     next_token: u64,
-    last_checkpoint: Instant,
+    /// When the first group after the last checkpoint was applied.
+    since_checkpoint: Instant,
     checkpoint_every: Duration,
     logged_since_checkpoint: usize,
     /// Groups committed since the last checkpoint (non-durably in redb).
@@ -224,7 +216,7 @@ fn run(
         log: &log,
         seq,
         next_token: 0,
-        last_checkpoint: Instant::now(),
+        since_checkpoint: Instant::now(),
         checkpoint_every,
         logged_since_checkpoint: 0,
         dirty: false,
@@ -234,7 +226,7 @@ fn run(
         let first = if r.dirty {
             let left = r
                 .checkpoint_every
-                .saturating_sub(r.last_checkpoint.elapsed());
+                .saturating_sub(r.since_checkpoint.elapsed());
             match rx.recv_timeout(left) {
                 Ok(j) => Some(j),
                 Err(mpsc::RecvTimeoutError::Timeout) => None,
@@ -263,21 +255,29 @@ impl Run<'_> {
     fn transaction(&mut self, first: Option<Job>, rx: &mpsc::Receiver<Job>) -> bool {
         let mut open = true;
         let checkpoint_only = first.is_none();
+        if !self.dirty {
+            // The log replayed after a crash starts with this transaction.
+            self.since_checkpoint = Instant::now();
+        }
         // Barrier answers: sent after the commit, so what they promise is
-        // visible to readers.
+        // visible to readers (and durable: see below).
         let mut held: Vec<Reply> = Vec::new();
-        let r = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<bool> {
+        let r = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Commit> {
             let mut txn = self.db.begin_write().map_err(|x| db_err(self.path, x))?;
+            let mut logged = false;
             {
                 let mut tx = Tx::open(self.path, &txn)?;
-                let deadline = self.last_checkpoint + self.checkpoint_every;
-                let mut rows = 0;
+                let deadline = self
+                    .since_checkpoint
+                    .checked_add(self.checkpoint_every)
+                    .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+                let mut size = (0, 0);
                 let mut next = first;
                 while let Some(j) = next.take() {
-                    let jobs = gather(j, rx, &mut rows);
-                    self.group(&mut tx, jobs, &mut held)?;
+                    let jobs = gather(j, rx, &mut size);
+                    logged |= self.group(&mut tx, jobs, &mut held)?;
                     let left = deadline.saturating_duration_since(Instant::now());
-                    if !held.is_empty() || left.is_zero() || rows >= MAX_ROWS {
+                    if !held.is_empty() || left.is_zero() || size.0 >= MAX_ROWS {
                         break;
                     }
                     next = match rx.recv_timeout(left) {
@@ -291,13 +291,20 @@ impl Run<'_> {
                 }
                 tx.set_applied_seq(self.seq)?;
             }
-            // A log that failed leaves the transaction uncommitted: the
-            // store stops, and the next open replays what the log holds.
-            self.shared.check()?;
+            if !logged && !self.dirty {
+                return Ok(Commit::None); // nothing changed: the transaction is dropped
+            }
             let checkpoint = checkpoint_only
                 || !open
-                || self.last_checkpoint.elapsed() >= self.checkpoint_every
+                || self.since_checkpoint.elapsed() >= self.checkpoint_every
                 || self.logged_since_checkpoint >= CHECKPOINT_BYTES;
+            if !checkpoint && !logged {
+                return Ok(Commit::None);
+            }
+            // Nothing reaches readers or redb's durable state before its
+            // record is synced: a failed log leaves the transaction
+            // uncommitted and the store stopped.
+            self.shared.wait_durable(self.seq)?;
             if checkpoint {
                 // Later records go to a new file; the older ones are
                 // retired once this commit is durable.
@@ -314,7 +321,11 @@ impl Run<'_> {
                     .map_err(|x| db_err(self.path, x))?;
             }
             txn.commit().map_err(|x| db_err(self.path, x))?;
-            Ok(checkpoint)
+            Ok(if checkpoint {
+                Commit::Checkpoint
+            } else {
+                Commit::Visible
+            })
         }))
         .unwrap_or_else(|p| {
             Err(Error::Corrupt {
@@ -323,15 +334,19 @@ impl Run<'_> {
             })
         });
         match r {
-            Ok(checkpoint) => {
-                self.shared.visible.store(self.seq, Ordering::Release);
-                if checkpoint {
+            Ok(commit) => {
+                if commit != Commit::None {
+                    self.shared.visible.store(self.seq, Ordering::Release);
+                }
+                if commit == Commit::Checkpoint {
                     self.log.send(Msg::Retire);
-                    self.last_checkpoint = Instant::now();
                     self.logged_since_checkpoint = 0;
                     self.dirty = false;
-                } else {
+                } else if commit == Commit::Visible {
                     self.dirty = true;
+                }
+                for (tx, out) in held {
+                    let _ = tx.send(out);
                 }
             }
             Err(e) => {
@@ -340,32 +355,24 @@ impl Run<'_> {
                     tracing::error!(error = %why, "store write failed; the store stops accepting writes");
                 }
                 self.shared.fail(why);
-                for (tx, _) in held.drain(..) {
+                // Failed for good: wait for calls (each answered with the
+                // failure), not for a checkpoint that cannot come.
+                self.dirty = false;
+                for (tx, _) in held {
                     let _ = tx.send(Err(copy(&e)));
                 }
             }
         }
-        if !held.is_empty() {
-            self.log.send(Msg::Reply(held));
-        }
         open
     }
 
-    /// Applies one group in the open transaction and hands its record and
-    /// answers to the log. On failure the group's callers get the error.
-    fn group(&mut self, tx: &mut Tx, jobs: Vec<Job>, held: &mut Vec<Reply>) -> Result<()> {
+    /// Applies one group in the open transaction and hands its changes and
+    /// answers to the log; `true` if it changed anything. On failure the
+    /// group's callers get the error.
+    fn group(&mut self, tx: &mut Tx, jobs: Vec<Job>, held: &mut Vec<Reply>) -> Result<bool> {
         let retention = self.shared.retention_ms.load(Ordering::Relaxed);
         let applied = self.shared.check().and_then(|()| {
-            let mut outs = Vec::with_capacity(jobs.len());
-            let mut now = None;
-            for j in &jobs {
-                outs.push(tx.apply(&j.op, &mut self.next_token, retention)?);
-                now = now.max(clock_of(&j.op));
-            }
-            if let Some(now) = now {
-                tx.sweep_some(now, retention)?;
-            }
-            Ok(outs)
+            tx.apply_group(jobs.iter().map(|j| &j.op), &mut self.next_token, retention)
         });
         let outs = match applied {
             Ok(outs) => outs,
@@ -392,17 +399,15 @@ impl Run<'_> {
             if !replies.is_empty() {
                 self.log.send(Msg::Reply(replies));
             }
-            return Ok(());
+            return Ok(false);
         }
         self.seq += 1;
         // Before any answer can go out: a reader that sees this group
         // acknowledged must also see that it is not yet visible.
         self.shared.applied.store(self.seq, Ordering::Release);
-        let mut rec = Vec::with_capacity(redo.len() + 24);
-        frame(self.seq, &redo, &mut rec);
-        self.logged_since_checkpoint += rec.len();
-        self.log.send(Msg::Append(rec, replies));
-        Ok(())
+        self.logged_since_checkpoint += redo.len();
+        self.log.send(Msg::Append(self.seq, redo, replies));
+        Ok(true)
     }
 }
 
@@ -418,26 +423,10 @@ fn copy(e: &Error) -> Error {
 }
 
 /// `memory://`: one transaction per call; nothing to log or sync.
-fn commit(
-    db: &Database,
-    path: &Path,
-    ops: &[&Op],
-    next_token: &mut u64,
-    retention_ms: u64,
-) -> Result<Vec<Out>> {
+fn commit(db: &Database, op: &Op, next_token: &mut u64, retention_ms: u64) -> Result<Out> {
+    let path = Path::new("");
     let txn = db.begin_write().map_err(|x| db_err(path, x))?;
-    let mut outs = Vec::with_capacity(ops.len());
-    {
-        let mut tx = Tx::open(path, &txn)?;
-        let mut now = None;
-        for op in ops {
-            outs.push(tx.apply(op, next_token, retention_ms)?);
-            now = now.max(clock_of(op));
-        }
-        if let Some(now) = now {
-            tx.sweep_some(now, retention_ms)?;
-        }
-    }
+    let mut outs = Tx::open(path, &txn)?.apply_group([op], next_token, retention_ms)?;
     txn.commit().map_err(|x| db_err(path, x))?;
-    Ok(outs)
+    Ok(outs.pop().expect("one operation, one answer"))
 }

@@ -1,0 +1,68 @@
+//! State the store handle, its writer thread and its log thread share:
+//! settings, the failure that stopped the store, and how far the groups
+//! have got (applied, synced to the log, visible to readers).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// State shared by the store handle and its writer thread.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    /// How long final tasks stay readable.
+    pub(crate) retention_ms: AtomicU64,
+    /// Set once a write failed or damage was found: every later write and
+    /// health check reports it (the file needs an operator, not retries).
+    pub(crate) failed: Mutex<Option<String>>,
+    /// The last group applied in the writer's open transaction.
+    pub(crate) applied: AtomicU64,
+    /// The last group committed, so visible to read transactions.
+    pub(crate) visible: AtomicU64,
+    /// The last group synced to the log.
+    durable: AtomicU64,
+    durable_changed: (Mutex<()>, Condvar),
+}
+
+impl Shared {
+    pub(crate) fn fail(&self, why: String) {
+        let mut f = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        f.get_or_insert(why);
+        drop(f);
+        self.durable_changed.1.notify_all();
+    }
+
+    /// The log thread: groups up to `seq` are synced.
+    pub(crate) fn set_durable(&self, seq: u64) {
+        self.durable.store(seq, Ordering::Release);
+        let _g = self.durable_changed.0.lock();
+        self.durable_changed.1.notify_all();
+    }
+
+    /// Waits until groups up to `seq` are synced; fails once the store has.
+    pub(crate) fn wait_durable(&self, seq: u64) -> Result<()> {
+        let mut g = self
+            .durable_changed
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        while self.durable.load(Ordering::Acquire) < seq {
+            self.check()?;
+            g = self
+                .durable_changed
+                .1
+                .wait_timeout(g, Duration::from_millis(10))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check(&self) -> Result<()> {
+        match &*self.failed.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(why) => Err(Error::WriterStopped(why.clone())),
+            None => Ok(()),
+        }
+    }
+}
