@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rebound_scheduler::store::file::{FileOptions, FileStore, DB_FILE};
 use rebound_scheduler::store::{Finish, Store};
-use rebound_scheduler::task::{CancelOutcome, TaskState};
+use rebound_scheduler::task::{CancelOutcome, Task, TaskState};
 
 use super::file_store::{all, assert_names_damage, flip, task, LEASE};
 
@@ -77,13 +77,15 @@ fn crash_image(from: &Path, to: &Path) -> PathBuf {
     logs.pop().unwrap()
 }
 
-/// The crash image of a store [`written`] to, and its log file.
-async fn crashed() -> (tempfile::TempDir, PathBuf) {
+/// The crash image of a store [`written`] to, its log file, and every task
+/// as the store had them when the image was taken.
+async fn crashed() -> (tempfile::TempDir, PathBuf, Vec<Task>) {
     let (dir, image) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let store = written(dir.path()).await;
     let log = crash_image(dir.path(), image.path());
+    let live = store.list(&all()).await.unwrap().tasks;
     drop(store);
-    (image, log)
+    (image, log, live)
 }
 
 fn position(bytes: &[u8], needle: &str) -> usize {
@@ -95,7 +97,7 @@ fn position(bytes: &[u8], needle: &str) -> usize {
 
 #[tokio::test]
 async fn a_crash_image_has_every_acknowledged_write() {
-    let (image, log) = crashed().await;
+    let (image, log, live) = crashed().await;
     // They are in the log, so it is the replay that brings them back.
     let bytes = std::fs::read(&log).unwrap();
     for b in 0..20 {
@@ -104,6 +106,21 @@ async fn a_crash_image_has_every_acknowledged_write() {
     let store = FileStore::open(image.path()).await.unwrap();
     let tasks = store.list(&all()).await.unwrap().tasks;
     assert_eq!(tasks.len(), 201);
+    // Exactly the state the store had, byte for byte, but the lease that
+    // died with it: every write went through the log.
+    let requeued: Vec<Task> = live
+        .into_iter()
+        .map(|mut t| {
+            if t.state == TaskState::Delivering {
+                t.state = TaskState::Scheduled;
+            }
+            t
+        })
+        .collect();
+    assert_eq!(tasks.len(), requeued.len());
+    for (got, want) in tasks.iter().zip(&requeued) {
+        assert_eq!(got, want, "task {} after the replay", want.id());
+    }
     let state = |id: &str| tasks.iter().find(|t| t.id() == id).unwrap();
     assert_eq!(state("r0-5").state, TaskState::Cancelled);
     assert!(state("last").state == TaskState::Scheduled);
@@ -167,7 +184,7 @@ async fn crash_images_taken_across_checkpoints_have_every_acknowledged_write() {
 
 #[tokio::test]
 async fn a_damaged_record_before_the_end_refuses_the_open() {
-    let (image, log) = crashed().await;
+    let (image, log, _) = crashed().await;
     let at = position(&std::fs::read(&log).unwrap(), "payload of r10-3 ");
     flip(&log, at);
     let len = std::fs::metadata(&log).unwrap().len();
@@ -183,7 +200,7 @@ async fn a_damaged_record_before_the_end_refuses_the_open() {
 
 #[tokio::test]
 async fn a_damaged_header_is_not_taken_for_a_torn_tail() {
-    let (image, log) = crashed().await;
+    let (image, log, _) = crashed().await;
     // The first record's header: a length that no longer reads makes the
     // rest unreachable by walking, but the records after it are found.
     flip(&log, 5);
@@ -193,7 +210,7 @@ async fn a_damaged_header_is_not_taken_for_a_torn_tail() {
 
 #[tokio::test]
 async fn an_incomplete_last_record_is_ignored() {
-    let (image, log) = crashed().await;
+    let (image, log, _) = crashed().await;
     // Cut inside the last record, as a crash during its write leaves it.
     let bytes = std::fs::read(&log).unwrap();
     let cut = position(&bytes, "payload of last ");
