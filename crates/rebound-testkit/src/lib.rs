@@ -42,7 +42,7 @@ pub use kafka::{
     broker_keeps_commit_metadata, create_topic, produce_records, read_all, read_all_uncommitted,
     ReadRecord, TestRecord, FAST_SESSION_TIMEOUT_MS,
 };
-pub use process::KillOnDrop;
+pub use process::{child_env, test_child, KillOnDrop};
 pub use rebound_localbroker::{free_port, install, LocalBroker};
 pub use services::{database_url, redis_url, unique_name};
 

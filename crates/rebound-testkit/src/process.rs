@@ -27,3 +27,19 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// A command that runs the ignored test `name` (its path in the test
+/// binary, e.g. `kill::relay_child`) of the current test binary alone, as a
+/// child process: how a test runs an application it must kill with SIGKILL.
+/// Add the child's settings with `.env(..)`; it reads them with
+/// [`child_env`].
+pub fn test_child(name: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(std::env::current_exe().expect("the test binary"));
+    c.args([name, "--exact", "--ignored", "--nocapture"]);
+    c
+}
+
+/// A setting the parent test gave its [`test_child`].
+pub fn child_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by the parent test"))
+}

@@ -6,7 +6,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,14 +29,8 @@ pub struct ChildRelay {
 
 impl ChildRelay {
     pub fn spawn(bed: &Bed, log: &Path, batch: usize) -> ChildRelay {
-        let child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "kill::relay_child",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+        let child = rebound_testkit::test_child("kill::relay_child")
+            .arg("--test-threads=1")
             .env("OUTBOX_CHILD_URL", &bed.url)
             .env("OUTBOX_CHILD_TABLE", bed.table.as_str())
             .env("OUTBOX_CHILD_BROKERS", bed.bootstrap())
@@ -95,7 +89,7 @@ fn relay_child() {
     let Ok(url) = std::env::var("OUTBOX_CHILD_URL") else {
         return;
     };
-    let var = |n: &str| std::env::var(n).unwrap();
+    let var = rebound_testkit::child_env;
     let log = PathBuf::from(var("OUTBOX_CHILD_LOG"));
     let pid = std::process::id();
     let observer = Arc::new(move |b: &BatchReport| {

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use rand::Rng;
@@ -54,7 +54,7 @@ fn topology(app: &str, input: &str, output: &str) -> StreamBuilder {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run by apache_kafka_rekey::exactly_once_rekeying_killed_keeps_counts_exact"]
 async fn rekey_child() {
-    let var = |k: &str| std::env::var(k).unwrap();
+    let var = rebound_testkit::child_env;
     let dir = std::path::PathBuf::from(var("REKEY_DIR"));
     let b = topology(&var("REKEY_APP"), &var("REKEY_INPUT"), &var("REKEY_OUTPUT"));
     let _app = StreamApp::start(
@@ -68,13 +68,7 @@ async fn rekey_child() {
 
 fn spawn(bed: &TopicBed, app: &str, output: &str, dir: &Path) -> KillOnDrop {
     KillOnDrop(
-        Command::new(std::env::current_exe().unwrap())
-            .args([
-                "apache_kafka_rekey::rekey_child",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-            ])
+        rebound_testkit::test_child("apache_kafka_rekey::rekey_child")
             .env("REKEY_BROKERS", bed.bootstrap())
             .env("REKEY_APP", app)
             .env("REKEY_INPUT", &bed.topic)

@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,9 +22,7 @@ const PARTITIONS: i32 = 8;
 const RECORDS: usize = 12_000;
 const KEYS: usize = 300;
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by the parent test"))
-}
+use rebound_testkit::child_env as env;
 
 /// The member that gets killed: handles records until SIGKILLed, appending
 /// each handled index to a file (one write per record, so a kill loses
@@ -176,13 +174,7 @@ async fn all_owned(members: &[&WorkerHandle], what: &str) {
 }
 
 fn spawn_member(bed: &Bed, group: &str, log: &std::path::Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "apache_kafka_churn::churn_member_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-        ])
+    rebound_testkit::test_child("apache_kafka_churn::churn_member_child")
         .env("CHURN_BROKERS", bed.bootstrap())
         .env("CHURN_GROUP", group)
         .env("CHURN_TOPIC", &bed.topic)

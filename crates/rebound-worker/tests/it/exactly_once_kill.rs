@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -72,9 +72,7 @@ impl CommitObserver for Journal {
     }
 }
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by the parent test"))
-}
+use rebound_testkit::child_env as env;
 
 /// The child: runs the pipeline until it is killed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,27 +124,21 @@ impl Bed {
     }
 
     fn spawn_with(&self, run: u32, hold_commit: bool) -> Child {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        let mut cmd = rebound_testkit::test_child("exactly_once_kill::pipeline_child");
         if hold_commit {
             cmd.env("EOS_HOLD_COMMIT", "1");
         }
-        cmd.args([
-            "exactly_once_kill::pipeline_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env("EOS_BROKERS", self.io.bootstrap())
-        .env("EOS_IN", &self.input)
-        .env("EOS_OUT", &self.output)
-        .env("EOS_GROUP", &self.group)
-        .env("EOS_TXN", &self.txn)
-        .env("EOS_RUN", run.to_string())
-        .env("EOS_JOURNAL", &self.journal)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+        cmd.env("EOS_BROKERS", self.io.bootstrap())
+            .env("EOS_IN", &self.input)
+            .env("EOS_OUT", &self.output)
+            .env("EOS_GROUP", &self.group)
+            .env("EOS_TXN", &self.txn)
+            .env("EOS_RUN", run.to_string())
+            .env("EOS_JOURNAL", &self.journal)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
     }
 
     fn journal(&self) -> String {
