@@ -9,8 +9,14 @@
 //! changelog's next offset. An aborted transaction drops the dirty keys:
 //! the file still holds the last committed state.
 //!
+//! At-least-once pipelines batches: a batch's dirty keys are *sealed*
+//! (copied out and marked clean) when it is done, so the next batch's
+//! changes start a new dirty set while the sealed one waits for its
+//! acknowledgements and is then written (see `seal`).
+//!
 //! - `db`: the state directory, its lock, opening a file.
 //! - `restore`: the changelog tail (or all of it) into the file.
+//! - `seal`: a batch's changes taken apart from the next batch's.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -23,6 +29,9 @@ use crate::error::Result;
 
 pub(crate) mod db;
 pub(crate) mod restore;
+mod seal;
+
+pub(crate) use seal::Sealed;
 
 use db::{db_err, store_table, OrDb, META};
 
@@ -279,42 +288,23 @@ impl Task {
     /// positions move together) and is brought forward from the changelog
     /// at the next assignment. An fsync per commit cost ~100 ms here.
     pub fn persist(&mut self, checkpoint: i64, changelog_next: &[(usize, i64)]) -> Result<()> {
-        for &(id, next) in changelog_next {
-            self.store(id).changelog_next = next;
+        let mut dirty: Vec<Vec<(&[u8], Option<&[u8]>)>> = Vec::new();
+        for s in &self.stores {
+            dirty.push(match s {
+                Some(s) if s.dirty > 0 => s.dirty().map(|(k, v, _)| (k, v)).collect(),
+                _ => Vec::new(),
+            });
         }
-        self.checkpoint = checkpoint;
-        let Some((db, path)) = &self.file else {
-            return Ok(());
-        };
-        let file: &std::path::Path = path;
-        let mut txn = db.begin_write().or_db(file)?;
-        let sync = self.synced.elapsed() >= SYNC_EVERY;
-        if !sync {
-            txn.set_durability(redb::Durability::None).or_db(file)?;
-        }
-        {
-            let mut meta = txn.open_table(META).or_db(file)?;
-            meta.insert("checkpoint", checkpoint).or_db(file)?;
-            for s in self.stores.iter().flatten() {
-                let key = format!("changelog:{}", s.name);
-                meta.insert(key.as_str(), s.changelog_next).or_db(file)?;
-                if s.dirty == 0 {
-                    continue;
-                }
-                let mut table = txn.open_table(store_table(&s.name)).or_db(file)?;
-                for (k, v, _) in s.dirty() {
-                    match v {
-                        Some(v) => table.insert(k, v).map(drop),
-                        None => table.remove(k).map(drop),
-                    }
-                    .or_db(file)?;
-                }
-            }
-        }
-        txn.commit().or_db(file)?;
-        if sync {
-            self.synced = Instant::now();
-        }
+        let sync = write(
+            self.file.as_ref(),
+            &self.synced,
+            checkpoint,
+            &self.stores,
+            changelog_next,
+            &dirty,
+        )?;
+        drop(dirty);
+        self.written(checkpoint, changelog_next, sync);
         for s in self.stores.iter_mut().flatten() {
             if s.entries.len() > CACHE_ENTRIES {
                 s.entries.clear();
@@ -324,6 +314,17 @@ impl Task {
             s.dirty = 0;
         }
         Ok(())
+    }
+
+    /// After a write: the positions it recorded, and when it was synced.
+    fn written(&mut self, checkpoint: i64, changelog_next: &[(usize, i64)], synced: bool) {
+        for &(id, next) in changelog_next {
+            self.store(id).changelog_next = next;
+        }
+        self.checkpoint = checkpoint;
+        if synced {
+            self.synced = Instant::now();
+        }
     }
 
     /// Bytes of the partition's file.
@@ -339,6 +340,55 @@ impl Task {
         let (db, path) = self.file.as_ref().expect("a task with stores has a file");
         (db, path)
     }
+}
+
+/// Writes `entries` (key, value; `None` deletes) by store id, the
+/// checkpoint and the changelog positions (those in `changelog_next`,
+/// the stores' current ones otherwise) in one transaction; durable when
+/// [`SYNC_EVERY`] has passed since `synced`. Returns whether it synced.
+fn write(
+    file: Option<&(Database, PathBuf)>,
+    synced: &Instant,
+    checkpoint: i64,
+    stores: &[Option<Store>],
+    changelog_next: &[(usize, i64)],
+    entries: &[Vec<(&[u8], Option<&[u8]>)>],
+) -> Result<bool> {
+    let Some((db, path)) = file else {
+        return Ok(false);
+    };
+    let file: &std::path::Path = path;
+    let mut txn = db.begin_write().or_db(file)?;
+    let sync = synced.elapsed() >= SYNC_EVERY;
+    if !sync {
+        txn.set_durability(redb::Durability::None).or_db(file)?;
+    }
+    {
+        let mut meta = txn.open_table(META).or_db(file)?;
+        meta.insert("checkpoint", checkpoint).or_db(file)?;
+        for (id, s) in stores.iter().enumerate() {
+            let Some(s) = s else { continue };
+            let next = changelog_next
+                .iter()
+                .find(|(i, _)| *i == id)
+                .map_or(s.changelog_next, |(_, n)| *n);
+            let key = format!("changelog:{}", s.name);
+            meta.insert(key.as_str(), next).or_db(file)?;
+            let Some(rows) = entries.get(id).filter(|r| !r.is_empty()) else {
+                continue;
+            };
+            let mut table = txn.open_table(store_table(&s.name)).or_db(file)?;
+            for (k, v) in rows {
+                match v {
+                    Some(v) => table.insert(*k, *v).map(drop),
+                    None => table.remove(*k).map(drop),
+                }
+                .or_db(file)?;
+            }
+        }
+    }
+    txn.commit().or_db(file)?;
+    Ok(sync)
 }
 
 /// The value of `key` in the store table `name` of `file`.
