@@ -69,8 +69,9 @@ impl Runner {
                 if let Some(p) = pending.take() {
                     self.finish(p).await?;
                 }
-                give_up(&self.consumer)
+                let n = give_up(&self.consumer)
                     .map_err(|e| StreamError::kafka("giving up revoked partitions", e))?;
+                self.metrics.revokes_deferred.inc_by(n as u64);
             }
             self.apply(events).await?;
             let next = if batch.is_empty() {

@@ -68,6 +68,12 @@ impl ConsumerContext for StreamCtx {
     /// that a revoke while a batch is pending is deferred (module docs).
     fn rebalance(&self, c: &BaseConsumer<Self>, err: RespErr, tpl: &mut TopicPartitionList) {
         let revoke = err == RespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS;
+        eprintln!(
+            "DEBUG rebalance {err:?} defer={} lost={} n={}",
+            self.defer.load(Ordering::Acquire),
+            c.assignment_lost(),
+            tpl.count()
+        );
         if revoke && self.defer.load(Ordering::Acquire) && !c.assignment_lost() {
             info!(
                 partitions = tpl.count(),
@@ -124,8 +130,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Gives up the partitions whose revoke was deferred (the pending batch is
-/// committed) and stops deferring until the loop says so again.
-pub(crate) fn give_up(consumer: &Consumer) -> KafkaResult<()> {
+/// committed) and stops deferring until the loop says so again. Returns
+/// how many revokes it gave up.
+pub(crate) fn give_up(consumer: &Consumer) -> KafkaResult<usize> {
     let ctx = consumer.context();
     ctx.defer_revokes(false);
     let deferred = std::mem::take(&mut *lock(&ctx.deferred));
@@ -133,6 +140,7 @@ pub(crate) fn give_up(consumer: &Consumer) -> KafkaResult<()> {
         consumer.rebalance_protocol(),
         RebalanceProtocol::Cooperative
     );
+    let n = deferred.len();
     for parts in deferred {
         let mut tpl = TopicPartitionList::new();
         for (t, p) in &parts {
@@ -141,7 +149,7 @@ pub(crate) fn give_up(consumer: &Consumer) -> KafkaResult<()> {
         info!(partitions = parts.len(), "revoked partitions given up");
         unassign(consumer.as_ref(), cooperative, &tpl)?;
     }
-    Ok(())
+    Ok(n)
 }
 
 impl StreamCtx {
