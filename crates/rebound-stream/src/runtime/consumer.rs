@@ -68,12 +68,6 @@ impl ConsumerContext for StreamCtx {
     /// that a revoke while a batch is pending is deferred (module docs).
     fn rebalance(&self, c: &BaseConsumer<Self>, err: RespErr, tpl: &mut TopicPartitionList) {
         let revoke = err == RespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS;
-        eprintln!(
-            "DEBUG rebalance {err:?} defer={} lost={} n={}",
-            self.defer.load(Ordering::Acquire),
-            c.assignment_lost(),
-            tpl.count()
-        );
         if revoke && self.defer.load(Ordering::Acquire) && !c.assignment_lost() {
             info!(
                 partitions = tpl.count(),
