@@ -17,6 +17,7 @@
 //! - `db`: the state directory, its lock, opening a file.
 //! - `restore`: the changelog tail (or all of it) into the file.
 //! - `seal`: a batch's changes taken apart from the next batch's.
+//! - `write`: one commit's changes, checkpoint and positions into the file.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -30,8 +31,10 @@ use crate::error::Result;
 pub(crate) mod db;
 pub(crate) mod restore;
 mod seal;
+mod write;
 
 pub(crate) use seal::Sealed;
+use write::{write, Row};
 
 use db::{db_err, store_table, OrDb, META};
 
@@ -288,7 +291,7 @@ impl Task {
     /// positions move together) and is brought forward from the changelog
     /// at the next assignment. An fsync per commit cost ~100 ms here.
     pub fn persist(&mut self, checkpoint: i64, changelog_next: &[(usize, i64)]) -> Result<()> {
-        let mut dirty: Vec<Vec<(&[u8], Option<&[u8]>)>> = Vec::new();
+        let mut dirty: Vec<Vec<Row<'_>>> = Vec::new();
         for s in &self.stores {
             dirty.push(match s {
                 Some(s) if s.dirty > 0 => s.dirty().map(|(k, v, _)| (k, v)).collect(),
@@ -340,55 +343,6 @@ impl Task {
         let (db, path) = self.file.as_ref().expect("a task with stores has a file");
         (db, path)
     }
-}
-
-/// Writes `entries` (key, value; `None` deletes) by store id, the
-/// checkpoint and the changelog positions (those in `changelog_next`,
-/// the stores' current ones otherwise) in one transaction; durable when
-/// [`SYNC_EVERY`] has passed since `synced`. Returns whether it synced.
-fn write(
-    file: Option<&(Database, PathBuf)>,
-    synced: &Instant,
-    checkpoint: i64,
-    stores: &[Option<Store>],
-    changelog_next: &[(usize, i64)],
-    entries: &[Vec<(&[u8], Option<&[u8]>)>],
-) -> Result<bool> {
-    let Some((db, path)) = file else {
-        return Ok(false);
-    };
-    let file: &std::path::Path = path;
-    let mut txn = db.begin_write().or_db(file)?;
-    let sync = synced.elapsed() >= SYNC_EVERY;
-    if !sync {
-        txn.set_durability(redb::Durability::None).or_db(file)?;
-    }
-    {
-        let mut meta = txn.open_table(META).or_db(file)?;
-        meta.insert("checkpoint", checkpoint).or_db(file)?;
-        for (id, s) in stores.iter().enumerate() {
-            let Some(s) = s else { continue };
-            let next = changelog_next
-                .iter()
-                .find(|(i, _)| *i == id)
-                .map_or(s.changelog_next, |(_, n)| *n);
-            let key = format!("changelog:{}", s.name);
-            meta.insert(key.as_str(), next).or_db(file)?;
-            let Some(rows) = entries.get(id).filter(|r| !r.is_empty()) else {
-                continue;
-            };
-            let mut table = txn.open_table(store_table(&s.name)).or_db(file)?;
-            for (k, v) in rows {
-                match v {
-                    Some(v) => table.insert(*k, *v).map(drop),
-                    None => table.remove(*k).map(drop),
-                }
-                .or_db(file)?;
-            }
-        }
-    }
-    txn.commit().or_db(file)?;
-    Ok(sync)
 }
 
 /// The value of `key` in the store table `name` of `file`.

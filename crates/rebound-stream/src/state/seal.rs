@@ -9,7 +9,7 @@
 //! acknowledged. It must run before the next `seal`: it may empty the
 //! cache of clean entries, and only then is every clean entry in the file.
 
-use super::{write, Task, CACHE_ENTRIES};
+use super::{write, Row, Task, CACHE_ENTRIES};
 use crate::error::Result;
 
 /// One batch's changes: by store id, each changed key's value (`None`:
@@ -54,7 +54,7 @@ impl Task {
         checkpoint: i64,
         changelog_next: &[(usize, i64)],
     ) -> Result<()> {
-        let rows: Vec<Vec<(&[u8], Option<&[u8]>)>> = sealed
+        let rows: Vec<Vec<Row<'_>>> = sealed
             .stores
             .iter()
             .map(|rows| {
