@@ -67,7 +67,7 @@ impl Runner {
             self.health.looped();
             if events.iter().any(|e| matches!(e, Event::Revoked(_))) {
                 if let Some(p) = pending.take() {
-                    self.finish(p).await?;
+                    self.finish(p, CommitMode::Sync).await?;
                 }
                 let n = give_up(&self.consumer)
                     .map_err(|e| StreamError::kafka("giving up revoked partitions", e))?;
@@ -80,7 +80,7 @@ impl Runner {
                 Some(self.start(&mut batch).await.map_err(Abort::into_error)?)
             };
             if let Some(p) = pending.take() {
-                self.finish(p).await?;
+                self.finish(p, CommitMode::Async).await?;
             }
             if let Some((ranges, outputs)) = next {
                 pending = Some(self.seal(ranges, outputs).await?);
@@ -88,7 +88,7 @@ impl Runner {
             self.consumer.context().defer_revokes(pending.is_some());
             if stopping {
                 if let Some(p) = pending.take() {
-                    self.finish(p).await?;
+                    self.finish(p, CommitMode::Sync).await?;
                 }
                 self.consumer.context().defer_revokes(false);
                 return Ok(());
@@ -146,8 +146,11 @@ impl Runner {
     }
 
     /// Waits for every acknowledgement of `p`, writes its state and
-    /// commits its input offsets.
-    async fn finish(&mut self, p: PendingBatch) -> Result<()> {
+    /// commits its input offsets: asynchronously while the partitions stay
+    /// (a failure stops the loop at the next commit; a later commit
+    /// carries later offsets anyway), synchronously before they are given
+    /// up or the application stops.
+    async fn finish(&mut self, p: PendingBatch, mode: CommitMode) -> Result<()> {
         p.outputs.wait(ACK_TIMEOUT).await?;
         let positions = changelog_positions(p.changelog)
             .await
@@ -161,21 +164,31 @@ impl Runner {
             let cl = positions.get(key).map_or(&[][..], Vec::as_slice);
             task.persist_sealed(sealed, task.checkpoint.max(next), cl)?;
         }
-        self.commit_offsets(&p.ranges).await?;
+        self.commit_offsets(&p.ranges, mode).await?;
         self.metrics.commit("committed");
         Ok(())
     }
 
-    async fn commit_offsets(&self, ranges: &Ranges) -> Result<()> {
+    async fn commit_offsets(&self, ranges: &Ranges, mode: CommitMode) -> Result<()> {
+        let failed = |e| StreamError::kafka("committing the input offsets", e);
+        if let Some(e) = self.consumer.context().take_commit_failure() {
+            return Err(failed(e));
+        }
         let mut tpl = TopicPartitionList::new();
         for ((t, p), (_, next)) in ranges {
             tpl.add_partition_offset(t.as_str(), *p, Offset::Offset(*next))
                 .map_err(|e| StreamError::kafka("committing", e))?;
         }
-        let c = self.consumer.clone();
-        tokio::task::spawn_blocking(move || c.commit(&tpl, CommitMode::Sync))
-            .await
-            .map_err(|e| StreamError::Stopped(e.to_string()))?
-            .map_err(|e| StreamError::kafka("committing the input offsets", e))
+        match mode {
+            // Only queues the request.
+            CommitMode::Async => self.consumer.commit(&tpl, mode).map_err(failed),
+            CommitMode::Sync => {
+                let c = self.consumer.clone();
+                tokio::task::spawn_blocking(move || c.commit(&tpl, mode))
+                    .await
+                    .map_err(|e| StreamError::Stopped(e.to_string()))?
+                    .map_err(failed)
+            }
+        }
     }
 }

@@ -25,7 +25,7 @@ use futures::{FutureExt as _, StreamExt as _};
 use rdkafka::consumer::{
     BaseConsumer, Consumer as _, ConsumerContext, RebalanceProtocol, StreamConsumer,
 };
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::Message;
 use rdkafka::types::RDKafkaRespErr as RespErr;
 use rdkafka::{ClientContext, TopicPartitionList};
@@ -52,6 +52,8 @@ pub(crate) struct StreamCtx {
     defer: AtomicBool,
     /// Revoked partitions still assigned until the loop gives them up.
     deferred: Mutex<Vec<Vec<(Topic, i32)>>>,
+    /// The first failure of an asynchronous offset commit, for the loop.
+    commit_failed: Mutex<Option<KafkaError>>,
 }
 
 fn partitions(tpl: &rdkafka::TopicPartitionList) -> Vec<(Topic, i32)> {
@@ -64,6 +66,15 @@ fn partitions(tpl: &rdkafka::TopicPartitionList) -> Vec<(Topic, i32)> {
 impl ClientContext for StreamCtx {}
 
 impl ConsumerContext for StreamCtx {
+    /// An asynchronous commit's outcome (served while collecting): a
+    /// failure is kept for the loop, which stops at its next commit.
+    fn commit_callback(&self, result: KafkaResult<()>, _: &TopicPartitionList) {
+        if let Err(e) = result {
+            warn!(error = %e, "committing the input offsets failed");
+            lock(&self.commit_failed).get_or_insert(e);
+        }
+    }
+
     /// rdkafka's default (pre-rebalance, then assign or unassign), except
     /// that a revoke while a batch is pending is deferred (module docs).
     fn rebalance(&self, c: &BaseConsumer<Self>, err: RespErr, tpl: &mut TopicPartitionList) {
@@ -150,6 +161,11 @@ impl StreamCtx {
     /// Whether a revoke must wait for [`give_up`] (a batch is pending).
     pub(crate) fn defer_revokes(&self, on: bool) {
         self.defer.store(on, Ordering::Release);
+    }
+
+    /// The failure of an asynchronous commit since the last call, if any.
+    pub(crate) fn take_commit_failure(&self) -> Option<KafkaError> {
+        lock(&self.commit_failed).take()
     }
 
     fn push(&self, e: Event) {
