@@ -114,24 +114,32 @@ impl Runner {
         let (mut changelog, mut sealed) = (Vec::new(), Vec::with_capacity(ranges.len()));
         for key in ranges.keys() {
             let task = self.tasks.get_mut(key).expect("opened by start");
-            let changes = task.seal();
-            for (id, rows) in changes.stores.iter().enumerate() {
-                let Some(store) = task.stores[id].as_ref() else {
+            let mut changes = task.seal();
+            for (id, rows) in changes.stores.iter_mut().enumerate() {
+                let Some(store) = task.stores[id].as_ref().filter(|_| !rows.is_empty()) else {
                     continue;
                 };
-                for (k, v, tag) in rows {
-                    let rec = OutRecord {
-                        topic: store.changelog.clone(),
-                        partition: Some(task.partition),
-                        key: Some(k.clone()),
-                        value: v.clone(),
-                        headers: vec![Header {
-                            name: STREAM_INPUT_OFFSET.to_string(),
-                            value: Some(tag.to_string().into_bytes()),
-                        }],
-                        timestamp: None,
-                    };
-                    changelog.push((*key, id, Ack::Alo(p.enqueue(&rec).await?)));
+                // One record reused for the store: each row's key and value
+                // are moved in to be queued (librdkafka copies them) and
+                // moved back for the state file, never cloned.
+                let mut rec = OutRecord {
+                    topic: store.changelog.clone(),
+                    partition: Some(task.partition),
+                    key: None,
+                    value: None,
+                    headers: vec![Header {
+                        name: STREAM_INPUT_OFFSET.to_string(),
+                        value: None,
+                    }],
+                    timestamp: None,
+                };
+                for (k, v, tag) in rows.iter_mut() {
+                    rec.key = Some(std::mem::take(k));
+                    rec.value = v.take();
+                    rec.headers[0].value = Some(tag.to_string().into_bytes());
+                    let queued = p.enqueue(&rec).await;
+                    (*k, *v) = (rec.key.take().unwrap_or_default(), rec.value.take());
+                    changelog.push((*key, id, Ack::Alo(queued?)));
                 }
                 self.metrics.changelog_writes.inc_by(rows.len() as u64);
             }
