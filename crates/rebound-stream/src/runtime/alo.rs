@@ -25,6 +25,7 @@ use rebound_core::headers::STREAM_INPUT_OFFSET;
 use rebound_core::{Header, Record};
 use rebound_producer::OutRecord;
 use tokio_util::sync::CancellationToken;
+use tracing::warn;
 
 use super::acks::BatchAcks;
 use super::commit::{changelog_positions, Abort, Ack, Ranges, Sink};
@@ -66,8 +67,13 @@ impl Runner {
             .await;
             self.health.looped();
             if events.iter().any(|e| matches!(e, Event::Revoked(_))) {
+                // Lost partitions are someone else's already: their
+                // offsets are not committed (the new owner starts from
+                // the group's; the state file may be ahead, as after a
+                // crash).
+                let lost = self.consumer.context().take_lost();
                 if let Some(p) = pending.take() {
-                    self.finish(p, CommitMode::Sync).await?;
+                    self.finish(p, (!lost).then_some(CommitMode::Sync)).await?;
                 }
                 let n = give_up(&self.consumer)
                     .map_err(|e| StreamError::kafka("giving up revoked partitions", e))?;
@@ -80,7 +86,7 @@ impl Runner {
                 Some(self.start(&mut batch).await.map_err(Abort::into_error)?)
             };
             if let Some(p) = pending.take() {
-                self.finish(p, CommitMode::Async).await?;
+                self.finish(p, Some(CommitMode::Async)).await?;
             }
             if let Some((ranges, outputs)) = next {
                 pending = Some(self.seal(ranges, outputs).await?);
@@ -88,7 +94,7 @@ impl Runner {
             self.consumer.context().defer_revokes(pending.is_some());
             if stopping {
                 if let Some(p) = pending.take() {
-                    self.finish(p, CommitMode::Sync).await?;
+                    self.finish(p, Some(CommitMode::Sync)).await?;
                 }
                 self.consumer.context().defer_revokes(false);
                 return Ok(());
@@ -157,8 +163,9 @@ impl Runner {
     /// commits its input offsets: asynchronously while the partitions stay
     /// (a failure stops the loop at the next commit; a later commit
     /// carries later offsets anyway), synchronously before they are given
-    /// up or the application stops.
-    async fn finish(&mut self, p: PendingBatch, mode: CommitMode) -> Result<()> {
+    /// up or the application stops; not at all when `mode` is `None` (the
+    /// partitions were lost).
+    async fn finish(&mut self, p: PendingBatch, mode: Option<CommitMode>) -> Result<()> {
         p.outputs.wait(ACK_TIMEOUT).await?;
         let positions = changelog_positions(p.changelog)
             .await
@@ -172,8 +179,16 @@ impl Runner {
             let cl = positions.get(key).map_or(&[][..], Vec::as_slice);
             task.persist_sealed(sealed, task.checkpoint.max(next), cl)?;
         }
-        self.commit_offsets(&p.ranges, mode).await?;
-        self.metrics.commit("committed");
+        match mode {
+            Some(mode) => {
+                self.commit_offsets(&p.ranges, mode).await?;
+                self.metrics.commit("committed");
+            }
+            None => warn!(
+                partitions = p.ranges.len(),
+                "assignment lost with a batch pending: its offsets are not committed"
+            ),
+        }
         Ok(())
     }
 

@@ -54,6 +54,9 @@ pub(crate) struct StreamCtx {
     deferred: Mutex<Vec<Vec<(Topic, i32)>>>,
     /// The first failure of an asynchronous offset commit, for the loop.
     commit_failed: Mutex<Option<KafkaError>>,
+    /// A revoke arrived as a lost assignment (session timeout): the
+    /// partitions are someone else's already.
+    lost: AtomicBool,
 }
 
 fn partitions(tpl: &rdkafka::TopicPartitionList) -> Vec<(Topic, i32)> {
@@ -88,6 +91,9 @@ impl ConsumerContext for StreamCtx {
             lock(&self.deferred).push(parts.clone());
             self.push(Event::Revoked(parts));
             return;
+        }
+        if revoke && c.assignment_lost() {
+            self.lost.store(true, Ordering::Release);
         }
         let cooperative = matches!(c.rebalance_protocol(), RebalanceProtocol::Cooperative);
         let done = match err {
@@ -161,6 +167,11 @@ impl StreamCtx {
     /// Whether a revoke must wait for [`give_up`] (a batch is pending).
     pub(crate) fn defer_revokes(&self, on: bool) {
         self.defer.store(on, Ordering::Release);
+    }
+
+    /// Whether a revoke since the last call was a lost assignment.
+    pub(crate) fn take_lost(&self) -> bool {
+        self.lost.swap(false, Ordering::AcqRel)
     }
 
     /// The failure of an asynchronous commit since the last call, if any.

@@ -62,6 +62,17 @@ pub(crate) struct Runner {
     pub followers: Vec<table::Follower>,
 }
 
+impl Drop for Runner {
+    /// Also when the loop's task is aborted (a crash simulation): a revoke
+    /// still deferred would make closing the consumer wait for ever (its
+    /// drop polls until librdkafka says closed, which needs the unassign).
+    fn drop(&mut self) {
+        if let Err(e) = consumer::give_up(&self.consumer) {
+            warn!(error = %e, "giving up revoked partitions");
+        }
+    }
+}
+
 async fn stop_followers(followers: Vec<table::Follower>) {
     let _ =
         tokio::task::spawn_blocking(move || followers.into_iter().for_each(table::Follower::stop))

@@ -7,6 +7,9 @@
 //!   (a backlog) takes partitions over, then leaves again (the state
 //!   moves twice, through the changelog), and every count is exact (no
 //!   crash: no record may count twice or be lost);
+//! - an application aborted (the demo's crash simulation) while a batch
+//!   is pending closes its consumer at once, and a restart counts every
+//!   record at least once;
 //! - an output that fails delivery in the pending batch stops the
 //!   application with the input offsets where they were (Apache Kafka:
 //!   it enforces a topic's `max.message.bytes`, tansu does not).
@@ -89,6 +92,51 @@ async fn a_revoke_while_a_batch_is_pending_keeps_every_count_exact() {
     a.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir_a);
     let _ = std::fs::remove_dir_all(&dir_b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_while_a_batch_is_pending_closes_and_a_restart_counts_every_record() {
+    let bed = TopicBed::new("alo-abort", 2).await;
+    let (app_id, out) = (unique_name("alo-abort-app"), format!("{}-out", bed.topic));
+    let dir = state_dir("alo-abort");
+    const N: usize = 20_000;
+    bed.produce(N, |i| Some(key(i)));
+    let a = start_slow_count(&bed, &app_id, &out, &dir).await;
+    let m = a.metrics().clone();
+    eventually(
+        WAIT,
+        "a batch committed and the next ones pending",
+        || async { m.commits_total("committed") > 0 && m.processed_total(&bed.topic) > 2_000 },
+    )
+    .await;
+    // The consumer's close (when the aborted loop's state is dropped)
+    // revokes its partitions while a batch is pending: it must not wait
+    // for an unassign the aborted loop will never make.
+    tokio::time::timeout(Duration::from_secs(30), a.abort())
+        .await
+        .expect("the aborted application closed within 30 s");
+    let b = start_slow_count(&bed, &app_id, &out, &dir).await;
+    // At least once: the last update of each key is at least its count.
+    let want = expected_counts(N, key);
+    let ok = rebound_testkit::eventually_or(WAIT, || {
+        let got =
+            crate::common::last_values(&rebound_testkit::read_all(bed.bootstrap(), &out).unwrap());
+        let done = want.iter().all(|(k, v)| {
+            let (have, need): (u64, u64) = (
+                got.get(k).map_or(0, |g| g.parse().unwrap()),
+                v.parse().unwrap(),
+            );
+            have >= need
+        });
+        async move { done }
+    })
+    .await;
+    assert!(
+        ok,
+        "some key counted less than its records after the restart"
+    );
+    b.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
