@@ -19,13 +19,51 @@ pub const FAST_SESSION_TIMEOUT_MS: u32 = 6000;
 
 /// Creates `topic` with `partitions` partitions (replication 1). An existing
 /// topic is not an error.
+/// Returns once every partition has a leader: Apache Kafka answers
+/// `NotLeaderOrFollower` to reads of a partition created a moment ago.
 pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<()> {
     rebound_producer::admin::create_topic(bootstrap, topic, partitions)
         .await
         .map_err(|e| Error::Kafka {
             topic: e.topic,
             source: e.source,
-        })
+        })?;
+    let (b, t) = (bootstrap.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || wait_for_leaders(&b, &t, partitions))
+        .await
+        .expect("leader wait thread")
+}
+
+fn wait_for_leaders(bootstrap: &str, topic: &str, partitions: i32) -> Result<()> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let kerr = |source| Error::Kafka {
+        topic: topic.to_string(),
+        source,
+    };
+    let client: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .map_err(kerr)?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let md = client
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .map_err(kerr)?;
+        let led = md
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .map_or(0, |t| {
+                t.partitions()
+                    .iter()
+                    .filter(|p| p.leader() >= 0 && p.error().is_none())
+                    .count()
+            });
+        if led >= partitions as usize || std::time::Instant::now() > deadline {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// One record to produce in a test.
