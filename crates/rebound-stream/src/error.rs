@@ -99,23 +99,6 @@ pub enum StreamError {
         /// Why the last one aborted.
         last: String,
     },
-    /// At-least-once: output records of a batch failed delivery; the
-    /// application stopped without committing the batch's input offsets
-    /// (a restart processes it again).
-    #[error(
-        "{failed} output record(s) of a batch failed delivery (first: {} partition {}: {why}); \
-         the batch's input offsets are not committed",
-        output.topic,
-        output.partition.map_or_else(|| "chosen by the partitioner".to_string(), |p| p.to_string())
-    )]
-    Undelivered {
-        /// How many of the batch's outputs failed.
-        failed: usize,
-        /// Where the first failed record was going.
-        output: FailedOutput,
-        /// Why it failed.
-        why: String,
-    },
     /// The processing loop stopped (its task ended or panicked).
     #[error("the stream loop stopped: {0}")]
     Stopped(String),

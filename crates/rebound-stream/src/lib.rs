@@ -7,13 +7,7 @@
 //!
 //! - **At-least-once** (default): per batch, output and changelog records
 //!   are acknowledged, the state files written, then the input offsets
-//!   committed. Batches are pipelined: batch N's acknowledgements are
-//!   awaited while batch N+1 is collected and processed (N's state
-//!   changes are sealed apart from N+1's), never an offset past an
-//!   unacknowledged record; a partition revoked while N is pending is
-//!   given up only once N is committed. A failed output stops the
-//!   application ([`StreamError::Undelivered`]) with the batch
-//!   uncommitted. A crash processes records again (their output repeats); the
+//!   committed. A crash processes records again (their output repeats); the
 //!   state skips input below its own checkpoint, so counts stay exact as
 //!   long as the state file survives.
 //! - **Exactly-once** ([`Guarantee::ExactlyOnce`]): output, changelog

@@ -23,9 +23,6 @@ pub struct StreamMetrics {
     pub state_bytes: IntGauge,
     /// Keys written to changelogs (one per key changed per commit).
     pub changelog_writes: IntCounter,
-    /// At-least-once: revokes that waited for the pending batch to be
-    /// acknowledged and committed before the partitions were given up.
-    pub revokes_deferred: IntCounter,
     late: IntCounterVec,
     commits: IntCounterVec,
 }
@@ -102,14 +99,6 @@ impl StreamMetrics {
                 IntCounter::new(
                     "rebound_stream_changelog_records_total",
                     "Changelog records written (one per key changed per commit)",
-                )
-                .expect("valid metric"),
-            ),
-            revokes_deferred: reg(
-                &r,
-                IntCounter::new(
-                    "rebound_stream_revokes_deferred_total",
-                    "Revokes that waited for the pending batch to commit (at-least-once)",
                 )
                 .expect("valid metric"),
             ),

@@ -1,15 +1,16 @@
-//! Processing a batch's records (both guarantees), and exactly-once's
-//! commit: output, changelog and input offsets go in one transaction;
-//! after it commits the state files are written. An aborted transaction
-//! drops the batch's state changes and rewinds the consumer.
-//! At-least-once's commit is pipelined (`alo`).
+//! One batch: process every record, then commit.
+//!
+//! At-least-once: output and changelog records are sent and acknowledged,
+//! the state files written (with the checkpoint), then the input offsets
+//! committed. Exactly-once: output, changelog and input offsets go in one
+//! transaction; after it commits the state files are written. An aborted
+//! transaction drops the batch's state changes and rewinds the consumer.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt as _;
-use rdkafka::consumer::Consumer as _;
+use rdkafka::consumer::{CommitMode, Consumer as _};
 use rdkafka::error::KafkaError;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
@@ -18,14 +19,13 @@ use rebound_core::{epoch_ms, Header, Record, Topic};
 use rebound_producer::{OutRecord, Pending, PendingDelivery, TxnError, TxnErrorKind};
 use tracing::warn;
 
-use super::acks::BatchAcks;
 use super::tasks::TaskKey;
 use super::{Output, Runner};
 use crate::error::{FailedOutput, Result, StreamError};
 use crate::topology::node::{Ctx, Source};
 
 /// Per input partition: the first offset in the batch and the next one.
-pub(crate) type Ranges = BTreeMap<TaskKey, (i64, i64)>;
+type Ranges = BTreeMap<TaskKey, (i64, i64)>;
 
 /// How a batch ended when it did not commit.
 pub(crate) enum Abort {
@@ -42,16 +42,6 @@ impl From<StreamError> for Abort {
     }
 }
 
-impl Abort {
-    /// At-least-once never reads a batch again: every abort stops.
-    pub(crate) fn into_error(self) -> StreamError {
-        match self {
-            Abort::Fail(e) => e,
-            Abort::Again(why, _) => StreamError::Stopped(why),
-        }
-    }
-}
-
 impl From<TxnError> for Abort {
     fn from(e: TxnError) -> Self {
         match e.kind {
@@ -62,23 +52,15 @@ impl From<TxnError> for Abort {
 }
 
 /// A changelog record's acknowledgement, by task and store.
-pub(crate) enum Ack {
+enum Ack {
     Alo(Pending),
     Eos(PendingDelivery),
 }
 
-/// Where a batch's output records go.
-pub(crate) enum Sink<'a> {
-    /// At-least-once: queued, counted in the batch's acknowledgements.
-    Alo(&'a Arc<BatchAcks>),
-    /// Exactly-once: in the transaction; each acknowledgement kept.
-    Eos(&'a mut Vec<Sent>),
-}
-
 impl Runner {
-    /// The batch's offset range per input partition; opens (restores)
-    /// the partitions not open yet.
-    pub(crate) async fn ranges(&mut self, batch: &[Record]) -> Result<Ranges, Abort> {
+    /// Processes and commits `batch`; on `Abort::Again` nothing of it is
+    /// committed and it will be read again.
+    pub(crate) async fn run_batch(&mut self, batch: &mut [Record]) -> Result<(), Abort> {
         let mut ranges = Ranges::new();
         for r in batch.iter() {
             let e = ranges
@@ -92,18 +74,11 @@ impl Runner {
             .cloned()
             .collect();
         self.open(missing).await?;
-        Ok(ranges)
-    }
-
-    /// Exactly-once: processes and commits `batch`; on `Abort::Again`
-    /// nothing of it is committed and it will be read again.
-    pub(crate) async fn run_batch(&mut self, batch: &mut [Record]) -> Result<(), Abort> {
-        let ranges = self.ranges(batch).await?;
         // A transaction that could not begin has nothing to abort, but the
         // batch must still be read again: the consumer is past it.
         let begun = match &self.out {
             Output::Eos(p) => p.begin().map_err(Abort::from),
-            Output::Alo(_) => unreachable!("at-least-once batches are pipelined (alo)"),
+            Output::Alo(_) => Ok(()),
         };
         let began = begun.is_ok();
         let result = match begun {
@@ -128,54 +103,14 @@ impl Runner {
         batch: &mut [Record],
         ranges: &Ranges,
     ) -> Result<(), Abort> {
-        // Each output's acknowledgement, to name the record that made a
-        // commit fail.
-        let mut sent = Vec::new();
-        self.process(batch, &mut Sink::Eos(&mut sent)).await?;
-        let changelog = self.send_changelogs(ranges).await?;
-        let offsets: Vec<(String, i32, i64)> = ranges
-            .iter()
-            .map(|((t, p), (_, next))| (t.to_string(), *p, *next))
-            .collect();
-        let Output::Eos(p) = &self.out else {
-            unreachable!("at-least-once batches are pipelined (alo)")
-        };
-        let group = self.consumer.group_metadata().ok_or_else(|| {
-            Abort::Again(
-                "the consumer has no group metadata (not in the group yet)".into(),
-                None,
-            )
-        })?;
-        p.send_offsets(&offsets, group).await?;
-        if let Err(e) = p.commit().await {
-            return Err(match Abort::from(e) {
-                Abort::Again(why, _) => match self.failed_send(sent, changelog) {
-                    Some((record, failed)) => {
-                        Abort::Again(format!("{record}; {why}"), Some(failed))
-                    }
-                    None => Abort::Again(why, None),
-                },
-                fail => fail,
-            });
-        }
-        let positions = changelog_positions(changelog).await?;
-        for ((t, p), (_, next)) in ranges {
-            let key = (*t, *p);
-            let task = self.tasks.get_mut(&key).expect("task");
-            let cl: Vec<(usize, i64)> = positions.get(&key).cloned().unwrap_or_default();
-            task.persist(task.checkpoint.max(*next), &cl)?;
-        }
-        Ok(())
-    }
-
-    /// Runs every record of `batch` through the topology; outputs go to
-    /// `sink` as they are made (in chunks).
-    pub(crate) async fn process(
-        &mut self,
-        batch: &mut [Record],
-        sink: &mut Sink<'_>,
-    ) -> Result<(), Abort> {
         let mut out = Vec::with_capacity(1024);
+        // Exactly-once: each output's acknowledgement, to name the record
+        // that made a commit fail.
+        let mut sent = Vec::new();
+        let failed_before = match &self.out {
+            Output::Alo(p) => p.metrics().failed_total(),
+            Output::Eos(_) => 0,
+        };
         // Records processed per topic (few topics: a short list).
         let mut counts: Vec<(Topic, u64, Source)> = Vec::new();
         for rec in batch.iter_mut() {
@@ -207,24 +142,74 @@ impl Runner {
             };
             source(&mut ctx, key, value)?;
             if out.len() >= 1024 {
-                self.send_all(&mut out, sink).await?;
+                self.send_all(&mut out, &mut sent).await?;
             }
         }
         for (topic, n, _) in counts {
             self.metrics.processed(topic.as_str(), n);
         }
-        self.send_all(&mut out, sink).await
+        self.send_all(&mut out, &mut sent).await?;
+        let changelog = self.send_changelogs(ranges).await?;
+        let offsets: Vec<(String, i32, i64)> = ranges
+            .iter()
+            .map(|((t, p), (_, next))| (t.to_string(), *p, *next))
+            .collect();
+        match &self.out {
+            Output::Eos(p) => {
+                let group = self.consumer.group_metadata().ok_or_else(|| {
+                    Abort::Again(
+                        "the consumer has no group metadata (not in the group yet)".into(),
+                        None,
+                    )
+                })?;
+                p.send_offsets(&offsets, group).await?;
+                if let Err(e) = p.commit().await {
+                    return Err(match Abort::from(e) {
+                        Abort::Again(why, _) => match self.failed_send(sent, changelog) {
+                            Some((record, failed)) => {
+                                Abort::Again(format!("{record}; {why}"), Some(failed))
+                            }
+                            None => Abort::Again(why, None),
+                        },
+                        fail => fail,
+                    });
+                }
+            }
+            Output::Alo(p) => {
+                // Every output acknowledged (or failed) before the offsets
+                // move; a failure stops the app (a restart redoes the batch).
+                p.flush_async(Duration::from_secs(60))
+                    .await
+                    .map_err(StreamError::from)?;
+                let failed = p.metrics().failed_total() - failed_before;
+                if failed > 0 {
+                    return Err(Abort::Fail(StreamError::Stopped(format!(
+                        "{failed} output record(s) failed delivery; the batch is not committed"
+                    ))));
+                }
+            }
+        }
+        let positions = changelog_positions(changelog).await?;
+        for ((t, p), (_, next)) in ranges {
+            let key = (*t, *p);
+            let task = self.tasks.get_mut(&key).expect("task");
+            let cl: Vec<(usize, i64)> = positions.get(&key).cloned().unwrap_or_default();
+            task.persist(task.checkpoint.max(*next), &cl)?;
+        }
+        if let Output::Alo(_) = &self.out {
+            self.commit_offsets(&offsets).await?;
+        }
+        Ok(())
     }
 
-    async fn send_all(&self, out: &mut Vec<OutRecord>, sink: &mut Sink<'_>) -> Result<(), Abort> {
+    async fn send_all(&self, out: &mut Vec<OutRecord>, sent: &mut Vec<Sent>) -> Result<(), Abort> {
         for rec in out.drain(..) {
-            match (&self.out, &mut *sink) {
-                (Output::Alo(p), Sink::Alo(acks)) => acks.send(p, &rec).await?,
-                (Output::Eos(p), Sink::Eos(sent)) => {
+            match &self.out {
+                Output::Alo(p) => p.send_and_forget(&rec).await.map_err(StreamError::from)?,
+                Output::Eos(p) => {
                     let ack = send_txn(p, &rec).await?;
                     sent.push((rec.topic, rec.partition, ack));
                 }
-                _ => unreachable!("a batch's sink is of its guarantee"),
             }
         }
         Ok(())
@@ -276,8 +261,10 @@ impl Runner {
                         timestamp: None,
                     };
                     let ack = match &self.out {
+                        Output::Alo(p) => {
+                            Ack::Alo(p.enqueue(&rec).await.map_err(StreamError::from)?)
+                        }
                         Output::Eos(p) => Ack::Eos(send_txn(p, &rec).await?),
-                        Output::Alo(_) => unreachable!("at-least-once seals its changes (alo)"),
                     };
                     acks.push((*key, id, ack));
                 }
@@ -287,6 +274,19 @@ impl Runner {
             }
         }
         Ok(acks)
+    }
+
+    async fn commit_offsets(&self, offsets: &[(String, i32, i64)]) -> Result<(), Abort> {
+        let mut tpl = TopicPartitionList::new();
+        for (t, p, o) in offsets {
+            tpl.add_partition_offset(t, *p, Offset::Offset(*o))
+                .map_err(|e| StreamError::kafka("committing", e))?;
+        }
+        let c = self.consumer.clone();
+        tokio::task::spawn_blocking(move || c.commit(&tpl, CommitMode::Sync))
+            .await
+            .map_err(|e| StreamError::Stopped(e.to_string()))?
+            .map_err(|e| Abort::Fail(StreamError::kafka("committing the input offsets", e)))
     }
 
     /// Aborts the transaction, forgets the batch's state changes and moves
@@ -325,7 +325,7 @@ impl Runner {
 /// An output record sent in a transaction: its topic (moved out of the
 /// record sent, no copy), its partition (when chosen, not left to the
 /// partitioner) and its acknowledgement.
-pub(crate) type Sent = (String, Option<i32>, PendingDelivery);
+type Sent = (String, Option<i32>, PendingDelivery);
 
 /// Names a record that could not be produced, in words and typed.
 fn failed_record(
@@ -370,7 +370,7 @@ async fn send_txn(
 }
 
 /// The next changelog offset per task and store, from the acknowledgements.
-pub(crate) async fn changelog_positions(
+async fn changelog_positions(
     acks: Vec<(TaskKey, usize, Ack)>,
 ) -> Result<HashMap<TaskKey, Vec<(usize, i64)>>, Abort> {
     let mut next: HashMap<TaskKey, BTreeMap<usize, i64>> = HashMap::new();

@@ -3,12 +3,9 @@
 //! the loop: collect a batch → apply assignment changes (restore) →
 //! process and commit the batch.
 //!
-//! - `consumer`: the consumer context (assignment events, deferred
-//!   revokes) and `collect`.
+//! - `consumer`: the consumer context (assignment events) and `collect`.
 //! - `tasks`: opening, restoring and closing partitions' state.
-//! - `commit`: processing a batch; exactly-once's commit.
-//! - `alo`: at-least-once's pipelined loop (batch N acknowledged while
-//!   N+1 is processed); `acks`: one batch's output acknowledgements.
+//! - `commit`: processing a batch and committing it (both guarantees).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,8 +28,6 @@ use crate::state::{restore, Task};
 use crate::table;
 use crate::topology::Topology;
 
-mod acks;
-mod alo;
 mod commit;
 mod consumer;
 mod tasks;
@@ -60,17 +55,6 @@ pub(crate) struct Runner {
     pub restore_src: restore::Source,
     /// Threads following the global tables.
     pub followers: Vec<table::Follower>,
-}
-
-impl Drop for Runner {
-    /// Also when the loop's task is aborted (a crash simulation): a revoke
-    /// still deferred would make closing the consumer wait for ever (its
-    /// drop polls until librdkafka says closed, which needs the unassign).
-    fn drop(&mut self) {
-        if let Err(e) = consumer::give_up(&self.consumer) {
-            warn!(error = %e, "giving up revoked partitions");
-        }
-    }
 }
 
 async fn stop_followers(followers: Vec<table::Follower>) {
@@ -245,77 +229,61 @@ async fn partition_count(cfg: &StreamConfig, topic: &str) -> Result<Option<i32>>
 }
 
 async fn run(mut r: Runner, cancel: CancellationToken) -> Result<()> {
-    let result = match r.out {
-        Output::Alo(_) => r.run_alo(&cancel).await,
-        Output::Eos(_) => r.run_eos(&cancel).await,
+    let mut batch = Vec::with_capacity(r.cfg.max_batch);
+    // Aborted transactions in a row: bounded in number and time, so an
+    // output that fails for good stops the application instead of spinning
+    // on the same batch, while a broker restart is waited out.
+    let backoff = Backoff::exponential(Duration::from_millis(100), Duration::from_secs(5));
+    let (mut aborts, mut first_abort) = (0u32, None);
+    let result = loop {
+        batch.clear();
+        let mut events = Vec::new();
+        let stopping = collect(
+            &r.consumer,
+            &cancel,
+            r.cfg.commit_interval,
+            r.cfg.max_batch,
+            &mut batch,
+            &mut events,
+        )
+        .await;
+        r.health.looped();
+        if let Err(e) = r.apply(events).await {
+            break Err(e);
+        }
+        if !batch.is_empty() {
+            match r.run_batch(&mut batch).await {
+                Ok(()) => (aborts, first_abort) = (0, None),
+                Err(Abort::Again(why, failed)) => {
+                    aborts += 1;
+                    let since = *first_abort.get_or_insert_with(Instant::now);
+                    if aborts >= r.cfg.max_aborts && since.elapsed() >= r.cfg.max_abort_time {
+                        break Err(StreamError::Aborted {
+                            aborts,
+                            failed,
+                            last: why,
+                        });
+                    }
+                    warn!(records = batch.len(), aborts, reason = %why, "transaction aborted; reading the batch again");
+                    tokio::time::sleep(backoff.delay(aborts)).await;
+                }
+                Err(Abort::Fail(e)) => break Err(e),
+            }
+        }
+        if stopping {
+            break Ok(());
+        }
     };
     if let Err(e) = &result {
         error!(error = %rebound_core::DisplayChain(e), "stream application stopped");
         r.health.set_fatal(e.to_string());
     }
     r.health.set_stopping();
-    // A revoke deferred for a batch that failed: give it up, or closing
-    // the consumer would wait for it.
-    if let Err(e) = consumer::give_up(&r.consumer) {
-        warn!(error = %e, "giving up revoked partitions");
-    }
     r.consumer.unsubscribe();
     stop_followers(std::mem::take(&mut r.followers)).await;
     // Dropping the clients waits for their threads: not on an async thread.
     let _ = tokio::task::spawn_blocking(move || drop(r)).await;
     result
-}
-
-impl Runner {
-    /// The exactly-once loop: collect a batch, apply assignment changes,
-    /// process and commit it in one transaction.
-    async fn run_eos(&mut self, cancel: &CancellationToken) -> Result<()> {
-        let mut batch = Vec::with_capacity(self.cfg.max_batch);
-        // Aborted transactions in a row: bounded in number and time, so an
-        // output that fails for good stops the application instead of
-        // spinning on the same batch, while a broker restart is waited out.
-        let backoff = Backoff::exponential(Duration::from_millis(100), Duration::from_secs(5));
-        let (mut aborts, mut first_abort) = (0u32, None);
-        loop {
-            batch.clear();
-            let mut events = Vec::new();
-            let stopping = collect(
-                &self.consumer,
-                cancel,
-                self.cfg.commit_interval,
-                self.cfg.max_batch,
-                &mut batch,
-                &mut events,
-            )
-            .await;
-            self.health.looped();
-            self.apply(events).await?;
-            if !batch.is_empty() {
-                match self.run_batch(&mut batch).await {
-                    Ok(()) => (aborts, first_abort) = (0, None),
-                    Err(Abort::Again(why, failed)) => {
-                        aborts += 1;
-                        let since = *first_abort.get_or_insert_with(Instant::now);
-                        if aborts >= self.cfg.max_aborts
-                            && since.elapsed() >= self.cfg.max_abort_time
-                        {
-                            return Err(StreamError::Aborted {
-                                aborts,
-                                failed,
-                                last: why,
-                            });
-                        }
-                        warn!(records = batch.len(), aborts, reason = %why, "transaction aborted; reading the batch again");
-                        tokio::time::sleep(backoff.delay(aborts)).await;
-                    }
-                    Err(Abort::Fail(e)) => return Err(e),
-                }
-            }
-            if stopping {
-                return Ok(());
-            }
-        }
-    }
 }
 
 /// A running stream application.

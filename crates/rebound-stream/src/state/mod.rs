@@ -9,15 +9,8 @@
 //! changelog's next offset. An aborted transaction drops the dirty keys:
 //! the file still holds the last committed state.
 //!
-//! At-least-once pipelines batches: a batch's dirty keys are *sealed*
-//! (copied out and marked clean) when it is done, so the next batch's
-//! changes start a new dirty set while the sealed one waits for its
-//! acknowledgements and is then written (see `seal`).
-//!
 //! - `db`: the state directory, its lock, opening a file.
 //! - `restore`: the changelog tail (or all of it) into the file.
-//! - `seal`: a batch's changes taken apart from the next batch's.
-//! - `write`: one commit's changes, checkpoint and positions into the file.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -30,11 +23,6 @@ use crate::error::Result;
 
 pub(crate) mod db;
 pub(crate) mod restore;
-mod seal;
-mod write;
-
-pub(crate) use seal::Sealed;
-use write::{write, Row};
 
 use db::{db_err, store_table, OrDb, META};
 
@@ -291,23 +279,42 @@ impl Task {
     /// positions move together) and is brought forward from the changelog
     /// at the next assignment. An fsync per commit cost ~100 ms here.
     pub fn persist(&mut self, checkpoint: i64, changelog_next: &[(usize, i64)]) -> Result<()> {
-        let mut dirty: Vec<Vec<Row<'_>>> = Vec::new();
-        for s in &self.stores {
-            dirty.push(match s {
-                Some(s) if s.dirty > 0 => s.dirty().map(|(k, v, _)| (k, v)).collect(),
-                _ => Vec::new(),
-            });
+        for &(id, next) in changelog_next {
+            self.store(id).changelog_next = next;
         }
-        let sync = write(
-            self.file.as_ref(),
-            &self.synced,
-            checkpoint,
-            &self.stores,
-            changelog_next,
-            &dirty,
-        )?;
-        drop(dirty);
-        self.written(checkpoint, changelog_next, sync);
+        self.checkpoint = checkpoint;
+        let Some((db, path)) = &self.file else {
+            return Ok(());
+        };
+        let file: &std::path::Path = path;
+        let mut txn = db.begin_write().or_db(file)?;
+        let sync = self.synced.elapsed() >= SYNC_EVERY;
+        if !sync {
+            txn.set_durability(redb::Durability::None).or_db(file)?;
+        }
+        {
+            let mut meta = txn.open_table(META).or_db(file)?;
+            meta.insert("checkpoint", checkpoint).or_db(file)?;
+            for s in self.stores.iter().flatten() {
+                let key = format!("changelog:{}", s.name);
+                meta.insert(key.as_str(), s.changelog_next).or_db(file)?;
+                if s.dirty == 0 {
+                    continue;
+                }
+                let mut table = txn.open_table(store_table(&s.name)).or_db(file)?;
+                for (k, v, _) in s.dirty() {
+                    match v {
+                        Some(v) => table.insert(k, v).map(drop),
+                        None => table.remove(k).map(drop),
+                    }
+                    .or_db(file)?;
+                }
+            }
+        }
+        txn.commit().or_db(file)?;
+        if sync {
+            self.synced = Instant::now();
+        }
         for s in self.stores.iter_mut().flatten() {
             if s.entries.len() > CACHE_ENTRIES {
                 s.entries.clear();
@@ -317,17 +324,6 @@ impl Task {
             s.dirty = 0;
         }
         Ok(())
-    }
-
-    /// After a write: the positions it recorded, and when it was synced.
-    fn written(&mut self, checkpoint: i64, changelog_next: &[(usize, i64)], synced: bool) {
-        for &(id, next) in changelog_next {
-            self.store(id).changelog_next = next;
-        }
-        self.checkpoint = checkpoint;
-        if synced {
-            self.synced = Instant::now();
-        }
     }
 
     /// Bytes of the partition's file.

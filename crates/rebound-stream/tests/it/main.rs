@@ -1,7 +1,6 @@
 //! Integration tests of rebound-stream against the test kit's broker.
 
 mod aggregate;
-mod alo_pipeline;
 mod apache_kafka_rekey;
 mod common;
 mod eos;
