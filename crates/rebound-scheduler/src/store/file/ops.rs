@@ -5,12 +5,12 @@
 
 use std::path::Path;
 
-use redb::{ReadableTable, Table, WriteTransaction};
+use redb::ReadableTable;
 
-use super::redo::AtIndex;
+use super::redo::{AtIndex, Tx};
 use super::tables::{
-    check_index, db_err, decode_lease, decode_task, due_key, encode_lease, encode_task, Lease, DUE,
-    EXPIRY, EXPIRY_TAG, FINISHED, FINISHED_TAG, LEASES, META, TASKS,
+    check_index, db_err, decode_lease, decode_task, due_key, encode_lease, encode_task, Lease,
+    EXPIRY_TAG, FINISHED_TAG,
 };
 use crate::error::{Error, Result};
 use crate::store::{Claimed, Finish};
@@ -62,39 +62,9 @@ pub(crate) enum Out {
     Done,
 }
 
-/// The open tables of one write transaction.
-/// Every change goes through the logging writes of [`super::redo`]: a write
-/// to a table field directly would be missing from the redo log, so lost in
-/// a crash (the fields are visible to `redo` for that, and for replay).
-pub(crate) struct Tx<'t> {
-    pub(super) path: &'t Path,
-    pub(super) tasks: Table<'t, &'static str, &'static [u8]>,
-    pub(super) due: Table<'t, (u8, u64, &'static str), u32>,
-    pub(super) leases: Table<'t, &'static str, &'static [u8]>,
-    pub(super) expiry: Table<'t, (u64, &'static str), u32>,
-    pub(super) finished: Table<'t, (u64, &'static str), u32>,
-    pub(super) meta: Table<'t, &'static str, u64>,
-    /// The changes of the current group, for the redo log.
-    pub(super) redo: Vec<u8>,
-}
-
-impl<'t> Tx<'t> {
-    pub(crate) fn open(path: &'t Path, txn: &'t WriteTransaction) -> Result<Self> {
-        let e = |e| db_err(path, e);
-        Ok(Tx {
-            path,
-            tasks: txn.open_table(TASKS).map_err(e)?,
-            due: txn.open_table(DUE).map_err(e)?,
-            leases: txn.open_table(LEASES).map_err(e)?,
-            expiry: txn.open_table(EXPIRY).map_err(e)?,
-            finished: txn.open_table(FINISHED).map_err(e)?,
-            meta: txn.open_table(META).map_err(e)?,
-            redo: Vec::new(),
-        })
-    }
-
+impl Tx<'_> {
     fn get(&self, id: &str) -> Result<Option<Task>> {
-        match self.tasks.get(id).map_err(err(self.path))? {
+        match self.tasks().get(id).map_err(err(self.path))? {
             Some(v) => decode_task(self.path, id, v.value()).map(Some),
             None => Ok(None),
         }
@@ -121,7 +91,7 @@ impl<'t> Tx<'t> {
     }
 
     fn lease(&self, id: &str) -> Result<Option<Lease>> {
-        match self.leases.get(id).map_err(err(self.path))? {
+        match self.leases().get(id).map_err(err(self.path))? {
             Some(v) => decode_lease(self.path, id, v.value()).map(Some),
             None => Ok(None),
         }
@@ -195,7 +165,7 @@ impl<'t> Tx<'t> {
             // Insert first and look at what it replaced: one walk of the
             // tree for the common case (a new id) instead of a lookup and an
             // insert. An existing task is put back as it was.
-            let mark = self.redo.len();
+            let mark = self.redo_mark();
             let replaced = self.task_put(t.id(), enc)?;
             out.push(match replaced {
                 Some(old) => {
@@ -243,7 +213,7 @@ impl<'t> Tx<'t> {
     ) -> Result<Vec<Claimed>> {
         let mut ids: Vec<String> = Vec::new();
         for row in self
-            .expiry
+            .expiry()
             .range((0u64, "")..(now_ms + 1, ""))
             .map_err(err(self.path))?
         {
@@ -258,7 +228,7 @@ impl<'t> Tx<'t> {
         let mut due = Vec::new();
         for r in [0u8, 1] {
             for row in self
-                .due
+                .due()
                 .range((r, 0u64, "")..(r, now_ms + 1, ""))
                 .map_err(err(self.path))?
             {
@@ -340,7 +310,7 @@ impl<'t> Tx<'t> {
         let mut next = None::<u64>;
         for r in [0u8, 1] {
             let mut rows = self
-                .due
+                .due()
                 .range((r, 0u64, "")..(r + 1, 0u64, ""))
                 .map_err(err(self.path))?;
             if let Some(row) = rows.next() {
@@ -348,7 +318,7 @@ impl<'t> Tx<'t> {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
         }
-        if let Some((k, _)) = self.expiry.first().map_err(err(self.path))? {
+        if let Some((k, _)) = self.expiry().first().map_err(err(self.path))? {
             let at = k.value().0;
             next = Some(next.map_or(at, |n| n.min(at)));
         }
@@ -359,7 +329,7 @@ impl<'t> Tx<'t> {
     pub(crate) fn sweep(&mut self, cutoff_ms: u64, max: usize) -> Result<usize> {
         let mut gone = Vec::new();
         for row in self
-            .finished
+            .finished()
             .range((0u64, "")..(cutoff_ms, ""))
             .map_err(err(self.path))?
         {
@@ -391,7 +361,7 @@ impl<'t> Tx<'t> {
     /// what was in flight, not by the number of tasks.
     pub(crate) fn requeue_leased(&mut self) -> Result<usize> {
         let mut ids = Vec::new();
-        for row in self.leases.iter().map_err(err(self.path))? {
+        for row in self.leases().iter().map_err(err(self.path))? {
             let (k, _) = row.map_err(err(self.path))?;
             ids.push(k.value().to_string());
         }

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use redb::{Database, Durability};
 
 use super::log::{self, Log};
-use super::ops::Tx;
 use super::record;
+use super::redo::Tx;
 use super::shared::Shared;
 use super::tables::db_err;
 use crate::error::{Error, Result};

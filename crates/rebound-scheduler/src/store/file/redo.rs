@@ -8,10 +8,13 @@
 //! decided those changes. Index checksums are not logged: they are computed
 //! again from the key on replay.
 
-use redb::ReadableTable;
+use std::path::Path;
 
-use super::ops::Tx;
-use super::tables::{db_err, index_crc, EXPIRY_TAG, FINISHED_TAG};
+use redb::{ReadableTable, Table, WriteTransaction};
+
+use super::tables::{
+    db_err, index_crc, DUE, EXPIRY, EXPIRY_TAG, FINISHED, FINISHED_TAG, LEASES, META, TASKS,
+};
 use crate::error::{Error, Result};
 
 const TASK_PUT: u8 = 1;
@@ -42,6 +45,60 @@ impl AtIndex {
             (AtIndex::Finished, true) => FINISHED_PUT,
             (AtIndex::Finished, false) => FINISHED_DEL,
         }
+    }
+}
+
+/// The open tables of one write transaction.
+/// The tables are private to this module: other modules read them through
+/// the accessors and change them only through the logging writes below, so
+/// no change can miss the redo log.
+pub(crate) struct Tx<'t> {
+    pub(super) path: &'t Path,
+    tasks: Table<'t, &'static str, &'static [u8]>,
+    due: Table<'t, (u8, u64, &'static str), u32>,
+    leases: Table<'t, &'static str, &'static [u8]>,
+    expiry: Table<'t, (u64, &'static str), u32>,
+    finished: Table<'t, (u64, &'static str), u32>,
+    meta: Table<'t, &'static str, u64>,
+    /// The changes of the current group, for the redo log.
+    redo: Vec<u8>,
+}
+
+impl<'t> Tx<'t> {
+    pub(crate) fn open(path: &'t Path, txn: &'t WriteTransaction) -> Result<Self> {
+        let e = |e| db_err(path, e);
+        Ok(Tx {
+            path,
+            tasks: txn.open_table(TASKS).map_err(e)?,
+            due: txn.open_table(DUE).map_err(e)?,
+            leases: txn.open_table(LEASES).map_err(e)?,
+            expiry: txn.open_table(EXPIRY).map_err(e)?,
+            finished: txn.open_table(FINISHED).map_err(e)?,
+            meta: txn.open_table(META).map_err(e)?,
+            redo: Vec::new(),
+        })
+    }
+
+    /// The tables, for reading.
+    pub(super) fn tasks(&self) -> &Table<'t, &'static str, &'static [u8]> {
+        &self.tasks
+    }
+    pub(super) fn due(&self) -> &Table<'t, (u8, u64, &'static str), u32> {
+        &self.due
+    }
+    pub(super) fn leases(&self) -> &Table<'t, &'static str, &'static [u8]> {
+        &self.leases
+    }
+    pub(super) fn expiry(&self) -> &Table<'t, (u64, &'static str), u32> {
+        &self.expiry
+    }
+    pub(super) fn finished(&self) -> &Table<'t, (u64, &'static str), u32> {
+        &self.finished
+    }
+
+    /// Where the redo buffer is now, for [`Tx::task_put_undo`].
+    pub(super) fn redo_mark(&self) -> usize {
+        self.redo.len()
     }
 }
 

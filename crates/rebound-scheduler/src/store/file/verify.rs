@@ -25,7 +25,7 @@ use std::sync::{Arc, Weak};
 
 use redb::{Database, Durability, ReadableDatabase};
 
-use super::ops::Tx;
+use super::redo::Tx;
 use super::shared::Shared;
 use super::tables::{db_err, verify_task, TASKS};
 use super::CACHE_BYTES;

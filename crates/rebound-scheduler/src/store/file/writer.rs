@@ -27,7 +27,8 @@ use redb::{Database, Durability};
 use tokio::sync::oneshot;
 
 use super::log::{Log, Msg, Reply};
-use super::ops::{Op, Out, Tx};
+use super::ops::{Op, Out};
+use super::redo::Tx;
 use super::shared::Shared;
 use super::tables::db_err;
 use crate::error::{Error, Result};
