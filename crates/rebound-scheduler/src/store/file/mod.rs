@@ -61,11 +61,12 @@ pub struct FileOptions {
     /// open at once and are verified in the background (see [`verify`]).
     pub verify_at_open_max: u64,
     /// Longest time between durable checkpoints of the database (default
-    /// 100 ms). Between them acknowledged writes are durable in the redo
+    /// 25 ms). Between them acknowledged writes are durable in the redo
     /// log; a restart after a crash replays at most this much writing. A
     /// checkpoint holds up the writes queued behind it for as long as it
-    /// takes (a few ms at 5,000 tasks/s here), so longer intervals mean
-    /// fewer but longer pauses.
+    /// takes, so longer intervals mean fewer but longer pauses: 100 ms gave
+    /// ~10 % more creates/s here but occasional dispatch p99s of 37–260 ms
+    /// at 5,000 tasks/s (BENCHMARKS.md).
     pub checkpoint_every: Duration,
 }
 
@@ -73,7 +74,7 @@ impl Default for FileOptions {
     fn default() -> Self {
         FileOptions {
             verify_at_open_max: verify::VERIFY_AT_OPEN_MAX,
-            checkpoint_every: Duration::from_millis(100),
+            checkpoint_every: Duration::from_millis(25),
         }
     }
 }
