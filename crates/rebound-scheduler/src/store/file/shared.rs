@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
-/// State shared by the store handle and its writer thread.
+/// State shared by the store handle, its writer thread and its log thread.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     /// How long final tasks stay readable.

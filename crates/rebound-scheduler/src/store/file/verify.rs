@@ -37,7 +37,8 @@ pub const VERIFY_AT_OPEN_MAX: u64 = 64 * 1024 * 1024;
 /// Entries checked per read transaction by the background walk.
 const WALK_CHUNK: usize = 8_192;
 
-fn panic_reason(p: Box<dyn std::any::Any + Send>) -> String {
+/// The message of a caught panic (redb may panic on a damaged file).
+pub(crate) fn panic_reason(p: &(dyn std::any::Any + Send)) -> String {
     p.downcast_ref::<String>()
         .cloned()
         .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
@@ -57,7 +58,7 @@ pub(crate) fn open_file(path: &Path, verify_max: u64) -> Result<(Database, bool)
             path: path.to_path_buf(),
             reason: format!(
                 "the database engine panicked opening it: {}",
-                panic_reason(p)
+                panic_reason(&*p)
             ),
         })?
         .map_err(|e| match e {
@@ -96,7 +97,7 @@ pub(crate) fn after_open(db: &Arc<Database>, verified: bool, path: PathBuf, shar
                 .unwrap_or_else(|p| {
                     Err(Error::Corrupt {
                         path: path.clone(),
-                        reason: format!("the database engine panicked: {}", panic_reason(p)),
+                        reason: format!("the database engine panicked: {}", panic_reason(&*p)),
                     })
                 });
             match r {

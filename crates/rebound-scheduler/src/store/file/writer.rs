@@ -145,8 +145,8 @@ fn weight(op: &Op) -> (usize, usize) {
 }
 
 /// Everything queued after `first`, up to [`MAX_BATCH`] tasks or
-/// [`MAX_GROUP_BYTES`]: one group. Adds its weight to `size`.
-fn gather(first: Job, rx: &mpsc::Receiver<Job>, size: &mut (usize, usize)) -> Vec<Job> {
+/// [`MAX_GROUP_BYTES`]: one group. Adds its tasks to `total_rows`.
+fn gather(first: Job, rx: &mpsc::Receiver<Job>, total_rows: &mut usize) -> Vec<Job> {
     let (mut rows, mut bytes) = weight(&first.op);
     let mut jobs = vec![first];
     while rows < MAX_BATCH && bytes < MAX_GROUP_BYTES {
@@ -160,8 +160,7 @@ fn gather(first: Job, rx: &mpsc::Receiver<Job>, size: &mut (usize, usize)) -> Ve
             Err(_) => break,
         }
     }
-    size.0 += rows;
-    size.1 += bytes;
+    *total_rows += rows;
     jobs
 }
 
@@ -174,13 +173,6 @@ enum Commit {
     Visible,
     /// Committed durably: a checkpoint.
     Checkpoint,
-}
-
-fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
 }
 
 /// The writer thread's state.
@@ -272,13 +264,13 @@ impl Run<'_> {
                     .since_checkpoint
                     .checked_add(self.checkpoint_every)
                     .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-                let mut size = (0, 0);
+                let mut rows = 0;
                 let mut next = first;
                 while let Some(j) = next.take() {
-                    let jobs = gather(j, rx, &mut size);
+                    let jobs = gather(j, rx, &mut rows);
                     logged |= self.group(&mut tx, jobs, &mut held)?;
                     let left = deadline.saturating_duration_since(Instant::now());
-                    if !held.is_empty() || left.is_zero() || size.0 >= MAX_ROWS {
+                    if !held.is_empty() || left.is_zero() || rows >= MAX_ROWS {
                         break;
                     }
                     next = match rx.recv_timeout(left) {
@@ -331,7 +323,10 @@ impl Run<'_> {
         .unwrap_or_else(|p| {
             Err(Error::Corrupt {
                 path: self.path.to_path_buf(),
-                reason: format!("the database engine panicked: {}", panic_text(&*p)),
+                reason: format!(
+                    "the database engine panicked: {}",
+                    super::verify::panic_reason(&*p)
+                ),
             })
         });
         match r {
