@@ -46,10 +46,10 @@ struct Args {
     /// Consumer group session timeout, milliseconds.
     #[arg(long, default_value_t = 10_000)]
     session_timeout_ms: u64,
-    /// How long a batch collects records before it is processed and
-    /// committed, milliseconds.
-    #[arg(long, default_value_t = 100)]
-    commit_interval_ms: u64,
+    /// How often state and offsets commit, milliseconds (default: the
+    /// library's, 1,000 at-least-once and 100 exactly-once).
+    #[arg(long)]
+    commit_interval_ms: Option<u64>,
 }
 
 #[tokio::main]
@@ -69,7 +69,7 @@ async fn main() -> anyhow::Result<()> {
         .count("counts")
         .to_stream()
         .to(&args.output);
-    let cfg = StreamConfig::builder()
+    let mut cfg = StreamConfig::builder()
         .with_brokers(&args.brokers)
         .with_state_dir(&args.state_dir)
         .with_guarantee(if args.exactly_once {
@@ -77,9 +77,11 @@ async fn main() -> anyhow::Result<()> {
         } else {
             Guarantee::AtLeastOnce
         })
-        .with_session_timeout(Duration::from_millis(args.session_timeout_ms))
-        .with_commit_interval(Duration::from_millis(args.commit_interval_ms))
-        .build()?;
+        .with_session_timeout(Duration::from_millis(args.session_timeout_ms));
+    if let Some(ms) = args.commit_interval_ms {
+        cfg = cfg.with_commit_interval(Duration::from_millis(ms));
+    }
+    let cfg = cfg.build()?;
     let app = StreamApp::start(cfg, b.build()?)
         .await
         .context("starting the stream application")?;

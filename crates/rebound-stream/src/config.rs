@@ -25,6 +25,8 @@ pub struct StreamConfig {
     pub(crate) brokers: String,
     pub(crate) state_dir: PathBuf,
     pub(crate) guarantee: Guarantee,
+    /// Resolved by [`StreamConfigBuilder::build`] (the defaults depend on
+    /// the guarantee).
     pub(crate) commit_interval: Duration,
     pub(crate) max_batch: usize,
     pub(crate) session_timeout: Duration,
@@ -42,14 +44,16 @@ impl StreamConfig {
                 brokers: String::new(),
                 state_dir: PathBuf::new(),
                 guarantee: Guarantee::AtLeastOnce,
-                commit_interval: Duration::from_millis(100),
-                max_batch: 10_000,
+                commit_interval: EOS_COMMIT_INTERVAL,
+                max_batch: EOS_MAX_BATCH,
                 session_timeout: Duration::from_secs(10),
                 transaction_timeout: Duration::from_secs(60),
                 max_aborts: 5,
                 max_abort_time: Duration::from_secs(60),
                 client_config: Vec::new(),
             },
+            commit_interval: None,
+            max_batch: None,
         }
     }
 
@@ -59,10 +63,29 @@ impl StreamConfig {
     }
 }
 
+/// At-least-once: how often state and input offsets commit by default.
+/// Records are processed as they come, in chunks of at most 10,000;
+/// only the commit waits for the interval, so a longer one costs no output
+/// latency, only more records read again after a crash or a lost
+/// partition (Kafka Streams commits every 30 s at-least-once).
+pub const ALO_COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+/// At-least-once: records per commit at most by default (bounds the keys
+/// held dirty in the write-back cache between commits).
+pub const ALO_MAX_BATCH: usize = 50_000;
+/// Exactly-once: how long a transaction collects records by default
+/// (outputs become visible to `read_committed` readers at its commit).
+pub const EOS_COMMIT_INTERVAL: Duration = Duration::from_millis(100);
+/// Exactly-once: records per transaction at most by default.
+pub const EOS_MAX_BATCH: usize = 10_000;
+/// At-least-once: records processed at a time within a commit interval.
+pub(crate) const CHUNK: usize = 10_000;
+
 /// Builds a [`StreamConfig`].
 #[derive(Debug, Clone)]
 pub struct StreamConfigBuilder {
     cfg: StreamConfig,
+    commit_interval: Option<Duration>,
+    max_batch: Option<usize>,
 }
 
 impl StreamConfigBuilder {
@@ -85,16 +108,20 @@ impl StreamConfigBuilder {
         self
     }
 
-    /// How long a batch collects records before it is processed and
-    /// committed (default 100 ms).
+    /// How often state and input offsets commit. At-least-once (default
+    /// [`ALO_COMMIT_INTERVAL`], 1 s): records are processed as they
+    /// arrive and the commit follows every interval. Exactly-once
+    /// (default [`EOS_COMMIT_INTERVAL`], 100 ms): how long a transaction
+    /// collects records before they are processed and committed.
     pub fn with_commit_interval(mut self, d: Duration) -> Self {
-        self.cfg.commit_interval = d;
+        self.commit_interval = Some(d);
         self
     }
 
-    /// Records per commit at most (default 10,000).
+    /// Records per commit at most (default [`ALO_MAX_BATCH`], 50,000,
+    /// at-least-once; [`EOS_MAX_BATCH`], 10,000, exactly-once).
     pub fn with_max_batch(mut self, n: usize) -> Self {
-        self.cfg.max_batch = n;
+        self.max_batch = Some(n);
         self
     }
 
@@ -138,7 +165,16 @@ impl StreamConfigBuilder {
 
     /// Checks the settings.
     pub fn build(self) -> Result<StreamConfig> {
-        let c = self.cfg;
+        let mut c = self.cfg;
+        let alo = c.guarantee == Guarantee::AtLeastOnce;
+        c.commit_interval = self.commit_interval.unwrap_or(if alo {
+            ALO_COMMIT_INTERVAL
+        } else {
+            EOS_COMMIT_INTERVAL
+        });
+        c.max_batch = self
+            .max_batch
+            .unwrap_or(if alo { ALO_MAX_BATCH } else { EOS_MAX_BATCH });
         if c.brokers.trim().is_empty() {
             return Err(StreamError::config("brokers", "must not be empty"));
         }
@@ -187,5 +223,35 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(e.to_string().contains("max_batch"), "{e}");
+    }
+
+    #[test]
+    fn defaults_follow_the_guarantee() {
+        let b = StreamConfig::builder()
+            .with_brokers("b:1")
+            .with_state_dir("/tmp/x");
+        let alo = b.clone().build().unwrap();
+        assert_eq!(
+            (alo.commit_interval, alo.max_batch),
+            (ALO_COMMIT_INTERVAL, ALO_MAX_BATCH)
+        );
+        let eos = b
+            .clone()
+            .with_guarantee(Guarantee::ExactlyOnce)
+            .build()
+            .unwrap();
+        assert_eq!(
+            (eos.commit_interval, eos.max_batch),
+            (EOS_COMMIT_INTERVAL, EOS_MAX_BATCH)
+        );
+        let set = b
+            .with_commit_interval(Duration::from_millis(7))
+            .with_max_batch(3)
+            .build()
+            .unwrap();
+        assert_eq!(
+            (set.commit_interval, set.max_batch),
+            (Duration::from_millis(7), 3)
+        );
     }
 }

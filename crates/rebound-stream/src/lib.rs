@@ -5,11 +5,15 @@
 //!
 //! # Guarantees
 //!
-//! - **At-least-once** (default): per batch, output and changelog records
-//!   are acknowledged, the state files written, then the input offsets
-//!   committed. A crash processes records again (their output repeats); the
-//!   state skips input below its own checkpoint, so counts stay exact as
-//!   long as the state file survives.
+//! - **At-least-once** (default): records are processed as they arrive
+//!   (their outputs sent at once); every commit interval (default 1 s, or
+//!   50,000 records) the changelog records of the keys changed are sent,
+//!   every output and changelog record is acknowledged, the state files
+//!   written, then the input offsets committed. A crash processes records
+//!   again (their output repeats); the state skips input below its own
+//!   checkpoint, so counts stay exact as long as the state file survives.
+//!   A partition revoked between two commits loses its uncommitted work
+//!   (state and offsets): its new owner processes those records again.
 //! - **Exactly-once** ([`Guarantee::ExactlyOnce`]): output, changelog
 //!   records and input offsets commit in one Kafka transaction
 //!   (`send_offsets_to_transaction`, generation-fenced); the state file is

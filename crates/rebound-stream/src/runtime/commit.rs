@@ -1,10 +1,13 @@
-//! One batch: process every record, then commit.
+//! Processing records and committing them.
 //!
-//! At-least-once: output and changelog records are sent and acknowledged,
-//! the state files written (with the checkpoint), then the input offsets
-//! committed. Exactly-once: output, changelog and input offsets go in one
-//! transaction; after it commits the state files are written. An aborted
-//! transaction drops the batch's state changes and rewinds the consumer.
+//! At-least-once: each chunk of records is processed as it comes (its
+//! outputs sent at once); every commit interval, the changelog records of
+//! the keys changed are sent, every output and changelog record is
+//! acknowledged, the state files written (with the checkpoint), then the
+//! input offsets committed. Exactly-once: one batch's outputs, changelog
+//! and input offsets go in one transaction; after it commits the state
+//! files are written. An aborted transaction drops the batch's state
+//! changes and rewinds the consumer.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -27,6 +30,35 @@ use crate::topology::node::{Ctx, Source};
 /// Per input partition: the first offset in the batch and the next one.
 type Ranges = BTreeMap<TaskKey, (i64, i64)>;
 
+/// At-least-once: what was processed since the last commit.
+#[derive(Default)]
+pub(crate) struct Uncommitted {
+    ranges: Ranges,
+    records: usize,
+    /// The output producer's failure count when the interval began.
+    failed_before: u64,
+}
+
+impl Uncommitted {
+    /// Forgets a partition's uncommitted work (it was revoked: its state
+    /// is dropped, its new owner reads the records again).
+    pub(crate) fn forget(&mut self, key: &TaskKey) {
+        self.ranges.remove(key);
+    }
+}
+
+/// The input ranges of `batch`.
+fn ranges_of(batch: &[Record]) -> Ranges {
+    let mut ranges = Ranges::new();
+    for r in batch {
+        let e = ranges
+            .entry((r.topic, r.partition))
+            .or_insert((r.offset, r.offset + 1));
+        e.1 = e.1.max(r.offset + 1);
+    }
+    ranges
+}
+
 /// How a batch ended when it did not commit.
 pub(crate) enum Abort {
     /// The transaction was aborted and the input rewound: read it again.
@@ -34,6 +66,16 @@ pub(crate) enum Abort {
     Again(String, Option<FailedOutput>),
     /// The application must stop.
     Fail(StreamError),
+}
+
+impl Abort {
+    /// At-least-once has no abort: every failure stops the application.
+    pub(crate) fn into_error(self) -> StreamError {
+        match self {
+            Abort::Fail(e) => e,
+            Abort::Again(why, _) => StreamError::Stopped(why),
+        }
+    }
 }
 
 impl From<StreamError> for Abort {
@@ -58,22 +100,60 @@ enum Ack {
 }
 
 impl Runner {
-    /// Processes and commits `batch`; on `Abort::Again` nothing of it is
-    /// committed and it will be read again.
-    pub(crate) async fn run_batch(&mut self, batch: &mut [Record]) -> Result<(), Abort> {
-        let mut ranges = Ranges::new();
-        for r in batch.iter() {
-            let e = ranges
-                .entry((r.topic, r.partition))
-                .or_insert((r.offset, r.offset + 1));
-            e.1 = e.1.max(r.offset + 1);
+    /// Records processed since the last commit (at-least-once).
+    pub(crate) fn pending_records(&self) -> usize {
+        self.pending.records
+    }
+
+    /// At-least-once: processes `batch` and sends its outputs; its state
+    /// changes and offsets wait for [`Runner::commit`].
+    pub(crate) async fn process(&mut self, batch: &mut [Record]) -> Result<(), Abort> {
+        let chunk = ranges_of(batch);
+        self.open_missing(&chunk).await?;
+        if self.pending.ranges.is_empty() {
+            self.pending.failed_before = self.failed_total();
         }
+        for (key, (first, next)) in chunk {
+            let e = self.pending.ranges.entry(key).or_insert((first, next));
+            e.1 = e.1.max(next);
+        }
+        self.pending.records += batch.len();
+        self.fill(batch, &mut Vec::new()).await
+    }
+
+    /// At-least-once: commits what was processed since the last commit.
+    pub(crate) async fn commit(&mut self) -> Result<(), Abort> {
+        let p = std::mem::take(&mut self.pending);
+        if p.ranges.is_empty() {
+            return Ok(());
+        }
+        self.finish(&p.ranges, Vec::new(), p.failed_before).await?;
+        self.metrics.commit("committed");
+        Ok(())
+    }
+
+    async fn open_missing(&mut self, ranges: &Ranges) -> Result<(), Abort> {
         let missing: Vec<TaskKey> = ranges
             .keys()
             .filter(|k| !self.tasks.contains_key(*k))
             .cloned()
             .collect();
         self.open(missing).await?;
+        Ok(())
+    }
+
+    fn failed_total(&self) -> u64 {
+        match &self.out {
+            Output::Alo(p) => p.metrics().failed_total(),
+            Output::Eos(_) => 0,
+        }
+    }
+
+    /// Exactly-once: processes and commits `batch` in one transaction; on
+    /// `Abort::Again` nothing of it is committed and it will be read again.
+    pub(crate) async fn run_batch(&mut self, batch: &mut [Record]) -> Result<(), Abort> {
+        let ranges = ranges_of(batch);
+        self.open_missing(&ranges).await?;
         // A transaction that could not begin has nothing to abort, but the
         // batch must still be read again: the consumer is past it.
         let begun = match &self.out {
@@ -103,14 +183,17 @@ impl Runner {
         batch: &mut [Record],
         ranges: &Ranges,
     ) -> Result<(), Abort> {
-        let mut out = Vec::with_capacity(1024);
-        // Exactly-once: each output's acknowledgement, to name the record
-        // that made a commit fail.
+        // Each output's acknowledgement, to name the record that made a
+        // commit fail.
         let mut sent = Vec::new();
-        let failed_before = match &self.out {
-            Output::Alo(p) => p.metrics().failed_total(),
-            Output::Eos(_) => 0,
-        };
+        self.fill(batch, &mut sent).await?;
+        self.finish(ranges, sent, 0).await
+    }
+
+    /// Runs `batch` through the topology and sends the outputs (in the
+    /// transaction, exactly-once, with their acknowledgements in `sent`).
+    async fn fill(&mut self, batch: &mut [Record], sent: &mut Vec<Sent>) -> Result<(), Abort> {
+        let mut out = Vec::with_capacity(1024);
         // Records processed per topic (few topics: a short list).
         let mut counts: Vec<(Topic, u64, Source)> = Vec::new();
         for rec in batch.iter_mut() {
@@ -142,13 +225,25 @@ impl Runner {
             };
             source(&mut ctx, key, value)?;
             if out.len() >= 1024 {
-                self.send_all(&mut out, &mut sent).await?;
+                self.send_all(&mut out, sent).await?;
             }
         }
         for (topic, n, _) in counts {
             self.metrics.processed(topic.as_str(), n);
         }
-        self.send_all(&mut out, &mut sent).await?;
+        self.send_all(&mut out, sent).await
+    }
+
+    /// Sends the changelog records of `ranges`' partitions and commits:
+    /// the transaction (exactly-once), or every record acknowledged and
+    /// then the offsets (at-least-once; `failed_before` is the output
+    /// failure count before the first of these records was sent).
+    async fn finish(
+        &mut self,
+        ranges: &Ranges,
+        sent: Vec<Sent>,
+        failed_before: u64,
+    ) -> Result<(), Abort> {
         let changelog = self.send_changelogs(ranges).await?;
         let offsets: Vec<(String, i32, i64)> = ranges
             .iter()
@@ -181,7 +276,7 @@ impl Runner {
                 p.flush_async(Duration::from_secs(60))
                     .await
                     .map_err(StreamError::from)?;
-                let failed = p.metrics().failed_total() - failed_before;
+                let failed = p.metrics().failed_total().saturating_sub(failed_before);
                 if failed > 0 {
                     return Err(Abort::Fail(StreamError::Stopped(format!(
                         "{failed} output record(s) failed delivery; the batch is not committed"

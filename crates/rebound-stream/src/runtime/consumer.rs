@@ -1,11 +1,14 @@
 //! The group consumer: its context remembers assignments and revokes (in
 //! order) for the loop, and `collect` gathers one batch.
 //!
-//! Rebalance callbacks run only inside `recv`, i.e. while a batch is being
-//! collected, never while one is processed or committed: a partition is
-//! never taken away in the middle of a transaction. Records fetched from a
-//! partition before it was revoked are dropped from the batch (its new
-//! owner reads them from the last commit).
+//! Rebalance callbacks run only inside `recv`, i.e. while records are
+//! being collected, never while they are processed or committed: a
+//! partition is never taken away in the middle of a transaction. Records
+//! fetched from a partition before it was revoked are dropped from the
+//! batch (its new owner reads them from the last commit). At-least-once,
+//! a revoke can come between two chunks of one commit interval: the
+//! partition's uncommitted work is dropped with its state (its outputs
+//! were sent: the new owner sends them again).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,6 +20,7 @@ use rdkafka::message::Message;
 use rdkafka::ClientContext;
 use rebound_core::{Record, Topic};
 use rebound_worker::record_from_message;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -34,6 +38,8 @@ pub(crate) struct StreamCtx {
     /// Whether `events` holds any: checked after every record, so an
     /// atomic load rather than a lock.
     pending: AtomicBool,
+    /// Wakes an eager `collect` waiting for records when an event comes.
+    arrived: Notify,
 }
 
 fn partitions(tpl: &rdkafka::TopicPartitionList) -> Vec<(Topic, i32)> {
@@ -66,6 +72,11 @@ impl StreamCtx {
         let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
         events.push(e);
         self.pending.store(true, Ordering::Release);
+        self.arrived.notify_one();
+    }
+
+    fn has_events(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
     }
 
     fn take(&self) -> Vec<Event> {
@@ -80,9 +91,11 @@ impl StreamCtx {
 
 pub(crate) type Consumer = Arc<StreamConsumer<StreamCtx>>;
 
-/// Collects records for `interval` (or until `max` records), moving the
-/// assignment changes seen meanwhile to `events` and dropping records of
-/// revoked partitions. Returns whether `cancel` fired.
+/// Collects records until `deadline` (or until `max` records; with
+/// `eager`, as soon as no more are fetched and at least one is taken or
+/// an assignment changed),
+/// moving the assignment changes seen meanwhile to `events` and dropping
+/// records of revoked partitions. Returns whether `cancel` fired.
 ///
 /// Per record this costs no timer, waker or lock: one message stream, one
 /// deadline timer and one cancellation future serve the whole batch, and
@@ -92,26 +105,29 @@ pub(crate) type Consumer = Arc<StreamConsumer<StreamCtx>>;
 pub(crate) async fn collect(
     consumer: &Consumer,
     cancel: &CancellationToken,
-    interval: Duration,
+    deadline: Instant,
     max: usize,
+    eager: bool,
     batch: &mut Vec<Record>,
     events: &mut Vec<Event>,
 ) -> bool {
-    let deadline = Instant::now() + interval;
     let mut stream = consumer.stream();
     let sleep = tokio::time::sleep_until(deadline);
     let cancelled = cancel.cancelled();
-    tokio::pin!(sleep, cancelled);
+    let arrived = consumer.context().arrived.notified();
+    tokio::pin!(sleep, cancelled, arrived);
     // The topic of the last record, interned (a lookup under a global lock).
     let mut last_topic: Option<Topic> = None;
     let mut n = 0usize;
     let stopping = loop {
         let msg = match stream.next().now_or_never() {
             Some(m) => m,
+            None if eager && (!batch.is_empty() || consumer.context().has_events()) => break false,
             None => tokio::select! {
                 biased;
                 _ = &mut cancelled => break true,
                 _ = &mut sleep => break false,
+                _ = &mut arrived, if eager => break false,
                 m = stream.next() => m,
             },
         };

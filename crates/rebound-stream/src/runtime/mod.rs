@@ -1,7 +1,8 @@
 //! Running a topology: [`StreamApp::start`] checks the topics, creates the
 //! internal ones, locks the state directory, joins the group and starts
-//! the loop: collect a batch → apply assignment changes (restore) →
-//! process and commit the batch.
+//! the loop: collect records → apply assignment changes (restore) →
+//! process them → commit (at-least-once: every commit interval;
+//! exactly-once: each batch, in one transaction).
 //!
 //! - `consumer`: the consumer context (assignment events) and `collect`.
 //! - `tasks`: opening, restoring and closing partitions' state.
@@ -19,7 +20,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
-use crate::config::{Guarantee, StreamConfig};
+use crate::config::{Guarantee, StreamConfig, CHUNK};
 use crate::error::{Result, StreamError};
 use crate::health::StreamHealth;
 use crate::metrics::StreamMetrics;
@@ -55,6 +56,8 @@ pub(crate) struct Runner {
     pub restore_src: restore::Source,
     /// Threads following the global tables.
     pub followers: Vec<table::Follower>,
+    /// At-least-once: the work processed since the last commit.
+    pub pending: commit::Uncommitted,
 }
 
 async fn stop_followers(followers: Vec<table::Follower>) {
@@ -145,6 +148,7 @@ impl StreamApp {
             metrics: metrics.clone(),
             health: health.clone(),
             followers,
+            pending: commit::Uncommitted::default(),
         };
         let cancel = CancellationToken::new();
         let task = tokio::spawn(run(runner, cancel.clone()));
@@ -229,50 +233,9 @@ async fn partition_count(cfg: &StreamConfig, topic: &str) -> Result<Option<i32>>
 }
 
 async fn run(mut r: Runner, cancel: CancellationToken) -> Result<()> {
-    let mut batch = Vec::with_capacity(r.cfg.max_batch);
-    // Aborted transactions in a row: bounded in number and time, so an
-    // output that fails for good stops the application instead of spinning
-    // on the same batch, while a broker restart is waited out.
-    let backoff = Backoff::exponential(Duration::from_millis(100), Duration::from_secs(5));
-    let (mut aborts, mut first_abort) = (0u32, None);
-    let result = loop {
-        batch.clear();
-        let mut events = Vec::new();
-        let stopping = collect(
-            &r.consumer,
-            &cancel,
-            r.cfg.commit_interval,
-            r.cfg.max_batch,
-            &mut batch,
-            &mut events,
-        )
-        .await;
-        r.health.looped();
-        if let Err(e) = r.apply(events).await {
-            break Err(e);
-        }
-        if !batch.is_empty() {
-            match r.run_batch(&mut batch).await {
-                Ok(()) => (aborts, first_abort) = (0, None),
-                Err(Abort::Again(why, failed)) => {
-                    aborts += 1;
-                    let since = *first_abort.get_or_insert_with(Instant::now);
-                    if aborts >= r.cfg.max_aborts && since.elapsed() >= r.cfg.max_abort_time {
-                        break Err(StreamError::Aborted {
-                            aborts,
-                            failed,
-                            last: why,
-                        });
-                    }
-                    warn!(records = batch.len(), aborts, reason = %why, "transaction aborted; reading the batch again");
-                    tokio::time::sleep(backoff.delay(aborts)).await;
-                }
-                Err(Abort::Fail(e)) => break Err(e),
-            }
-        }
-        if stopping {
-            break Ok(());
-        }
+    let result = match r.cfg.guarantee {
+        Guarantee::AtLeastOnce => run_alo(&mut r, &cancel).await,
+        Guarantee::ExactlyOnce => run_eos(&mut r, &cancel).await,
     };
     if let Err(e) = &result {
         error!(error = %rebound_core::DisplayChain(e), "stream application stopped");
@@ -284,6 +247,91 @@ async fn run(mut r: Runner, cancel: CancellationToken) -> Result<()> {
     // Dropping the clients waits for their threads: not on an async thread.
     let _ = tokio::task::spawn_blocking(move || drop(r)).await;
     result
+}
+
+/// At-least-once: records are processed in chunks as they arrive; state
+/// and offsets commit every `commit_interval` (or `max_batch` records),
+/// and when stopping.
+async fn run_alo(r: &mut Runner, cancel: &CancellationToken) -> Result<()> {
+    let mut batch = Vec::with_capacity(CHUNK.min(r.cfg.max_batch));
+    let mut due = Instant::now() + r.cfg.commit_interval;
+    loop {
+        batch.clear();
+        let mut events = Vec::new();
+        let room = r.cfg.max_batch.saturating_sub(r.pending_records()).max(1);
+        let stopping = collect(
+            &r.consumer,
+            cancel,
+            due.into(),
+            room.min(CHUNK),
+            true,
+            &mut batch,
+            &mut events,
+        )
+        .await;
+        r.health.looped();
+        r.apply(events).await?;
+        if !batch.is_empty() {
+            r.process(&mut batch).await.map_err(Abort::into_error)?;
+        }
+        if stopping || Instant::now() >= due || r.pending_records() >= r.cfg.max_batch {
+            r.commit().await.map_err(Abort::into_error)?;
+            due = Instant::now() + r.cfg.commit_interval;
+        }
+        if stopping {
+            return Ok(());
+        }
+    }
+}
+
+/// Exactly-once: each batch collected for `commit_interval` (or up to
+/// `max_batch` records) is processed and committed in one transaction;
+/// an aborted one is read again.
+async fn run_eos(r: &mut Runner, cancel: &CancellationToken) -> Result<()> {
+    let mut batch = Vec::with_capacity(r.cfg.max_batch);
+    // Aborted transactions in a row: bounded in number and time, so an
+    // output that fails for good stops the application instead of spinning
+    // on the same batch, while a broker restart is waited out.
+    let backoff = Backoff::exponential(Duration::from_millis(100), Duration::from_secs(5));
+    let (mut aborts, mut first_abort) = (0u32, None);
+    loop {
+        batch.clear();
+        let mut events = Vec::new();
+        let stopping = collect(
+            &r.consumer,
+            cancel,
+            (Instant::now() + r.cfg.commit_interval).into(),
+            r.cfg.max_batch,
+            false,
+            &mut batch,
+            &mut events,
+        )
+        .await;
+        r.health.looped();
+        r.apply(events).await?;
+        if !batch.is_empty() {
+            match r.run_batch(&mut batch).await {
+                Ok(()) => (aborts, first_abort) = (0, None),
+                Err(Abort::Again(why, failed)) => {
+                    aborts += 1;
+                    let since = *first_abort.get_or_insert_with(Instant::now);
+                    if aborts >= r.cfg.max_aborts && since.elapsed() >= r.cfg.max_abort_time {
+                        return Err(StreamError::Aborted {
+                            aborts,
+                            failed,
+                            last: why,
+                        });
+                    }
+                    warn!(records = batch.len(), aborts, reason = %why, "transaction aborted; reading the batch again");
+                    tokio::time::sleep(backoff.delay(aborts)).await;
+                }
+                Err(Abort::Fail(e)) => return Err(e),
+            }
+        }
+        if stopping {
+            return Ok(());
+        }
+    }
 }
 
 /// A running stream application.

@@ -1,5 +1,7 @@
-//! Applying assignment changes: a revoked partition's state is closed (it
-//! is committed already: revokes happen only between commits); an
+//! Applying assignment changes: a revoked partition's state is closed
+//! (exactly-once, it is committed already: revokes happen only between
+//! commits; at-least-once, its changes since the last commit are dropped
+//! with its uncommitted offsets); an
 //! assigned partition's state is opened and restored before any of its
 //! records is processed.
 
@@ -27,6 +29,7 @@ impl Runner {
                 Event::Revoked(parts) => {
                     for key in parts {
                         self.tasks.remove(&key);
+                        self.pending.forget(&key);
                     }
                 }
                 Event::Assigned(parts) => {
