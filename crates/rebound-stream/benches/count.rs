@@ -128,7 +128,11 @@ async fn start(
     let cfg = std::env::var("BENCH_CLIENT")
         .unwrap_or_default()
         .split(',')
-        .filter_map(|kv| kv.split_once('='))
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            kv.split_once('=')
+                .unwrap_or_else(|| panic!("BENCH_CLIENT: {kv:?} is not key=value"))
+        })
         .fold(cfg, |c, (k, v)| c.with_client_config(k, v));
     let cfg = cfg.build().unwrap();
     StreamApp::start(cfg, b.build().unwrap()).await.unwrap()

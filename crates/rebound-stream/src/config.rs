@@ -64,13 +64,16 @@ impl StreamConfig {
 }
 
 /// At-least-once: how often state and input offsets commit by default.
-/// Records are processed as they come, in chunks of at most 10,000;
-/// only the commit waits for the interval, so a longer one costs no output
-/// latency, only more records read again after a crash or a lost
-/// partition (Kafka Streams commits every 30 s at-least-once).
+/// Records are processed as they come, in chunks; only the commit waits
+/// for the interval, so a longer one costs no output latency. A
+/// cooperative revoke commits before the partitions go; what a longer
+/// interval costs is the records processed again after a crash or a
+/// lost partition (session timeout).
 pub const ALO_COMMIT_INTERVAL: Duration = Duration::from_secs(1);
-/// At-least-once: records per commit at most by default (bounds the keys
-/// held dirty in the write-back cache between commits).
+/// At-least-once: records per commit at most by default. It bounds the
+/// keys held dirty in the write-back cache between commits (times the keys
+/// one record writes: a hopping window writes several); outputs in flight
+/// are bounded by the producer's queue (`queue.buffering.max.messages`).
 pub const ALO_MAX_BATCH: usize = 50_000;
 /// Exactly-once: how long a transaction collects records by default
 /// (outputs become visible to `read_committed` readers at its commit).

@@ -12,8 +12,11 @@
 //!   written, then the input offsets committed. A crash processes records
 //!   again (their output repeats); the state skips input below its own
 //!   checkpoint, so counts stay exact as long as the state file survives.
-//!   A partition revoked between two commits loses its uncommitted work
-//!   (state and offsets): its new owner processes those records again.
+//!   A cooperative revoke commits before the partitions are given up. A
+//!   lost partition (its session timed out) drops its uncommitted work
+//!   (state and offsets): its new owner processes those records again, as
+//!   after a crash (outputs repeat; a count behind a repartition topic
+//!   counts the repeated repartition records again).
 //! - **Exactly-once** ([`Guarantee::ExactlyOnce`]): output, changelog
 //!   records and input offsets commit in one Kafka transaction
 //!   (`send_offsets_to_transaction`, generation-fenced); the state file is

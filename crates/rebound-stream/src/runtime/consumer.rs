@@ -6,18 +6,24 @@
 //! partition is never taken away in the middle of a transaction. Records
 //! fetched from a partition before it was revoked are dropped from the
 //! batch (its new owner reads them from the last commit). At-least-once,
-//! a revoke can come between two chunks of one commit interval: the
-//! partition's uncommitted work is dropped with its state (its outputs
-//! were sent: the new owner sends them again).
+//! a revoke comes between two chunks of one commit interval: a
+//! cooperative revoke waits while the loop commits what it processed,
+//! then the loop gives the partitions up; a lost partition's uncommitted
+//! work is dropped with its state (its outputs were sent: the new owner
+//! sends them again).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{FutureExt as _, StreamExt as _};
-use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, Consumer as _, ConsumerContext, RebalanceProtocol, StreamConsumer,
+};
 use rdkafka::message::Message;
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::ClientContext;
+use rdkafka::TopicPartitionList;
 use rebound_core::{Record, Topic};
 use rebound_worker::record_from_message;
 use tokio::sync::Notify;
@@ -26,14 +32,23 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 /// A change of assignment, as the loop must apply it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Event {
     Assigned(Vec<(Topic, i32)>),
+    /// Gone already (lost, or revoked without [`StreamCtx::commit_before_revoke`]).
     Revoked(Vec<(Topic, i32)>),
+    /// Revoked, still assigned until the loop has committed them and
+    /// calls `incremental_unassign` with the list.
+    Revoking(Vec<(Topic, i32)>, TopicPartitionList),
 }
 
 #[derive(Default)]
 pub(crate) struct StreamCtx {
+    /// Cooperative revokes (not lost partitions) wait for the loop to
+    /// commit before the partitions are given up (at-least-once: their
+    /// processed work is committed instead of done again by the new
+    /// owner).
+    pub(crate) commit_before_revoke: AtomicBool,
     events: Mutex<Vec<Event>>,
     /// Whether `events` holds any: checked after every record, so an
     /// atomic load rather than a lock.
@@ -52,17 +67,52 @@ fn partitions(tpl: &rdkafka::TopicPartitionList) -> Vec<(Topic, i32)> {
 impl ClientContext for StreamCtx {}
 
 impl ConsumerContext for StreamCtx {
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            info!(partitions = tpl.count(), "partitions revoked");
-            self.push(Event::Revoked(partitions(tpl)));
+    /// rdkafka's own handling (events pushed for the loop), except that a
+    /// cooperative revoke of partitions that are not lost is left to the
+    /// loop when [`StreamCtx::commit_before_revoke`] is set: librdkafka
+    /// waits for the `incremental_unassign` call.
+    fn rebalance(&self, c: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let cooperative = matches!(c.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let revoke = err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS;
+        if revoke
+            && cooperative
+            && self.commit_before_revoke.load(Ordering::Acquire)
+            && !c.assignment_lost()
+        {
+            info!(
+                partitions = tpl.count(),
+                "partitions revoked: committing before giving them up"
+            );
+            self.push(Event::Revoking(partitions(tpl), tpl.clone()));
+            return;
         }
-    }
-
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(tpl) = rebalance {
+        let done = if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+            let done = if cooperative {
+                c.incremental_assign(tpl)
+            } else {
+                c.assign(tpl)
+            };
             info!(partitions = tpl.count(), "partitions assigned");
             self.push(Event::Assigned(partitions(tpl)));
+            done
+        } else {
+            if !revoke {
+                warn!(error = ?err, "rebalance error: giving the partitions up");
+            }
+            info!(
+                partitions = tpl.count(),
+                lost = c.assignment_lost(),
+                "partitions revoked"
+            );
+            self.push(Event::Revoked(partitions(tpl)));
+            if cooperative {
+                c.incremental_unassign(tpl)
+            } else {
+                c.unassign()
+            }
+        };
+        if let Err(e) = done {
+            warn!(error = %e, "applying the rebalance failed");
         }
     }
 }
@@ -73,6 +123,20 @@ impl StreamCtx {
         events.push(e);
         self.pending.store(true, Ordering::Release);
         self.arrived.notify_one();
+    }
+
+    /// At shutdown: revokes are no longer left to the loop (closing the
+    /// consumer revokes everything and would wait for the loop forever),
+    /// and a revoke it did not get to gives its partitions up now.
+    pub(crate) fn stop_deferring(&self, consumer: &StreamConsumer<StreamCtx>) {
+        self.commit_before_revoke.store(false, Ordering::Release);
+        for e in self.take() {
+            if let Event::Revoking(_, tpl) = e {
+                if let Err(e) = consumer.incremental_unassign(&tpl) {
+                    warn!(error = %e, "giving up revoked partitions at shutdown");
+                }
+            }
+        }
     }
 
     fn has_events(&self) -> bool {
@@ -172,7 +236,7 @@ const CLOCK_EVERY: usize = 64;
 
 fn note_events(consumer: &Consumer, batch: &mut Vec<Record>, events: &mut Vec<Event>) {
     for e in consumer.context().take() {
-        if let Event::Revoked(parts) = &e {
+        if let Event::Revoked(parts) | Event::Revoking(parts, _) = &e {
             batch.retain(|r| {
                 !parts
                     .iter()

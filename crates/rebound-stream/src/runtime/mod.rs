@@ -108,8 +108,13 @@ impl StreamApp {
         for (k, v) in &cfg.client_config {
             cc.set(k, v);
         }
+        let ctx = StreamCtx::default();
+        ctx.commit_before_revoke.store(
+            cfg.guarantee == Guarantee::AtLeastOnce,
+            std::sync::atomic::Ordering::Release,
+        );
         let consumer: Consumer = Arc::new(
-            cc.create_with_context(StreamCtx::default())
+            cc.create_with_context(ctx)
                 .map_err(|e| StreamError::kafka("creating the consumer", e))?,
         );
         let mut pc = ProducerConfig::new(&cfg.brokers).with_linger(Duration::from_millis(5));
@@ -242,6 +247,7 @@ async fn run(mut r: Runner, cancel: CancellationToken) -> Result<()> {
         r.health.set_fatal(e.to_string());
     }
     r.health.set_stopping();
+    r.consumer.context().stop_deferring(&r.consumer);
     r.consumer.unsubscribe();
     stop_followers(std::mem::take(&mut r.followers)).await;
     // Dropping the clients waits for their threads: not on an async thread.
@@ -254,7 +260,7 @@ async fn run(mut r: Runner, cancel: CancellationToken) -> Result<()> {
 /// and when stopping.
 async fn run_alo(r: &mut Runner, cancel: &CancellationToken) -> Result<()> {
     let mut batch = Vec::with_capacity(CHUNK.min(r.cfg.max_batch));
-    let mut due = Instant::now() + r.cfg.commit_interval;
+    let mut due = tokio::time::Instant::now() + r.cfg.commit_interval;
     loop {
         batch.clear();
         let mut events = Vec::new();
@@ -262,7 +268,7 @@ async fn run_alo(r: &mut Runner, cancel: &CancellationToken) -> Result<()> {
         let stopping = collect(
             &r.consumer,
             cancel,
-            due.into(),
+            due,
             room.min(CHUNK),
             true,
             &mut batch,
@@ -274,9 +280,10 @@ async fn run_alo(r: &mut Runner, cancel: &CancellationToken) -> Result<()> {
         if !batch.is_empty() {
             r.process(&mut batch).await.map_err(Abort::into_error)?;
         }
-        if stopping || Instant::now() >= due || r.pending_records() >= r.cfg.max_batch {
+        let now = tokio::time::Instant::now();
+        if stopping || now >= due || r.pending_records() >= r.cfg.max_batch {
             r.commit().await.map_err(Abort::into_error)?;
-            due = Instant::now() + r.cfg.commit_interval;
+            due = now + r.cfg.commit_interval;
         }
         if stopping {
             return Ok(());

@@ -1,7 +1,8 @@
 //! Applying assignment changes: a revoked partition's state is closed
 //! (exactly-once, it is committed already: revokes happen only between
-//! commits; at-least-once, its changes since the last commit are dropped
-//! with its uncommitted offsets); an
+//! commits; at-least-once, a cooperative revoke commits first and then
+//! gives the partitions up, a lost partition's changes since the last
+//! commit are dropped with its uncommitted offsets); an
 //! assigned partition's state is opened and restored before any of its
 //! records is processed.
 
@@ -13,6 +14,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rebound_core::Topic;
 use tracing::info;
 
+use super::commit::Abort;
 use super::consumer::{Consumer, Event};
 use super::Runner;
 use crate::error::{Result, StreamError};
@@ -24,12 +26,25 @@ pub(crate) type TaskKey = (Topic, i32);
 impl Runner {
     /// Applies `events` in order.
     pub(crate) async fn apply(&mut self, events: Vec<Event>) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
         for e in events {
             match e {
                 Event::Revoked(parts) => {
                     for key in parts {
                         self.tasks.remove(&key);
                         self.pending.forget(&key);
+                    }
+                }
+                Event::Revoking(parts, tpl) => {
+                    // Still ours: commit, then give them up.
+                    self.commit().await.map_err(Abort::into_error)?;
+                    self.consumer
+                        .incremental_unassign(&tpl)
+                        .map_err(|e| StreamError::kafka("giving up revoked partitions", e))?;
+                    for key in parts {
+                        self.tasks.remove(&key);
                     }
                 }
                 Event::Assigned(parts) => {
