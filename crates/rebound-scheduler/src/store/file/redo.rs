@@ -102,15 +102,99 @@ impl<'t> Tx<'t> {
     }
 }
 
-fn put_id(buf: &mut Vec<u8>, tag: u8, id: &str) {
-    buf.push(tag);
-    buf.extend_from_slice(&(id.len() as u32).to_le_bytes());
-    buf.extend_from_slice(id.as_bytes());
+/// One table change, as a group's redo record lists it. Encoded and
+/// decoded here, and made in the tables by [`Tx::make`] both when a group
+/// is applied (logged) and when its record is replayed after a crash.
+#[derive(Debug, Clone, Copy)]
+enum Change<'a> {
+    TaskPut(&'a str, &'a [u8]),
+    TaskDel(&'a str),
+    DuePut((u8, u64, &'a str)),
+    DueDel((u8, u64, &'a str)),
+    /// The lease's 20 stored bytes.
+    LeasePut(&'a str, &'a [u8]),
+    LeaseDel(&'a str),
+    /// An `(at, id)` index entry put (`true`) or deleted.
+    At(AtIndex, bool, u64, &'a str),
 }
 
-fn put_bytes(buf: &mut Vec<u8>, v: &[u8]) {
-    buf.extend_from_slice(&(v.len() as u32).to_le_bytes());
-    buf.extend_from_slice(v);
+impl<'a> Change<'a> {
+    fn encode(&self, buf: &mut Vec<u8>) {
+        let put_id = |buf: &mut Vec<u8>, tag: u8, id: &str| {
+            buf.push(tag);
+            buf.extend_from_slice(&(id.len() as u32).to_le_bytes());
+            buf.extend_from_slice(id.as_bytes());
+        };
+        match *self {
+            Change::TaskPut(id, v) => {
+                put_id(buf, TASK_PUT, id);
+                buf.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                buf.extend_from_slice(v);
+            }
+            Change::TaskDel(id) => put_id(buf, TASK_DEL, id),
+            Change::DuePut((r, at, id)) | Change::DueDel((r, at, id)) => {
+                let tag = if matches!(self, Change::DuePut(_)) {
+                    DUE_PUT
+                } else {
+                    DUE_DEL
+                };
+                put_id(buf, tag, id);
+                buf.push(r);
+                buf.extend_from_slice(&at.to_le_bytes());
+            }
+            Change::LeasePut(id, v) => {
+                put_id(buf, LEASE_PUT, id);
+                buf.extend_from_slice(v);
+            }
+            Change::LeaseDel(id) => put_id(buf, LEASE_DEL, id),
+            Change::At(index, put, at, id) => {
+                put_id(buf, index.tag(put), id);
+                buf.extend_from_slice(&at.to_le_bytes());
+            }
+        }
+    }
+
+    /// The next change of a payload; `Err` describes a malformed one.
+    fn decode(c: &mut Cursor<'a>) -> std::result::Result<Change<'a>, String> {
+        let Some((tag, id)) = c.tag_id() else {
+            return Err(format!("entry at byte {} cut short", c.at));
+        };
+        Ok(match tag {
+            TASK_PUT => Change::TaskPut(
+                id,
+                c.bytes().ok_or_else(|| format!("task {id:?} cut short"))?,
+            ),
+            TASK_DEL => Change::TaskDel(id),
+            DUE_PUT | DUE_DEL => {
+                let (Some(r), Some(at)) = (c.u8(), c.u64()) else {
+                    return Err(format!("due entry of {id:?} cut short"));
+                };
+                if tag == DUE_PUT {
+                    Change::DuePut((r, at, id))
+                } else {
+                    Change::DueDel((r, at, id))
+                }
+            }
+            LEASE_PUT => Change::LeasePut(
+                id,
+                c.take(20)
+                    .ok_or_else(|| format!("lease of {id:?} cut short"))?,
+            ),
+            LEASE_DEL => Change::LeaseDel(id),
+            EXPIRY_PUT | EXPIRY_DEL | FINISHED_PUT | FINISHED_DEL => {
+                let at = c
+                    .u64()
+                    .ok_or_else(|| format!("index entry of {id:?} cut short"))?;
+                let index = if tag <= EXPIRY_DEL {
+                    AtIndex::Expiry
+                } else {
+                    AtIndex::Finished
+                };
+                Change::At(index, tag == EXPIRY_PUT || tag == FINISHED_PUT, at, id)
+            }
+            t => return Err(format!("unknown entry kind {t} at byte {}", c.at)),
+        })
+    }
 }
 
 impl Tx<'_> {
@@ -118,91 +202,77 @@ impl Tx<'_> {
         |e| db_err(self.path, e)
     }
 
+    /// Makes `c` in the tables (index checksums computed from the key);
+    /// a task put returns the bytes it replaced.
+    fn make(&mut self, c: Change<'_>) -> std::result::Result<Option<Vec<u8>>, redb::StorageError> {
+        match c {
+            Change::TaskPut(id, v) => {
+                return Ok(self.tasks.insert(id, v)?.map(|o| o.value().to_vec()));
+            }
+            Change::TaskDel(id) => drop(self.tasks.remove(id)?),
+            Change::DuePut((r, at, id)) => {
+                drop(self.due.insert((r, at, id), index_crc(r, at, id))?)
+            }
+            Change::DueDel(key) => drop(self.due.remove(key)?),
+            Change::LeasePut(id, v) => drop(self.leases.insert(id, v)?),
+            Change::LeaseDel(id) => drop(self.leases.remove(id)?),
+            Change::At(index, put, at, id) => {
+                let (table, sum_tag) = match index {
+                    AtIndex::Expiry => (&mut self.expiry, EXPIRY_TAG),
+                    AtIndex::Finished => (&mut self.finished, FINISHED_TAG),
+                };
+                if put {
+                    table.insert((at, id), index_crc(sum_tag, at, id))?;
+                } else {
+                    table.remove((at, id))?;
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Appends `c` to the group's redo payload and makes it.
+    fn log(&mut self, c: Change<'_>) -> Result<Option<Vec<u8>>> {
+        c.encode(&mut self.redo);
+        self.make(c).map_err(|e| db_err(self.path, e))
+    }
+
     /// Puts a task's stored bytes; returns what it replaced.
     pub(super) fn task_put(&mut self, id: &str, v: &[u8]) -> Result<Option<Vec<u8>>> {
-        put_id(&mut self.redo, TASK_PUT, id);
-        put_bytes(&mut self.redo, v);
-        let old = self.tasks.insert(id, v).map_err(|e| db_err(self.path, e))?;
-        Ok(old.map(|o| o.value().to_vec()))
+        self.log(Change::TaskPut(id, v))
     }
 
     /// Undoes the [`Tx::task_put`] made when the redo buffer was `mark`
     /// long (its entry goes too: the group changed nothing there).
     pub(super) fn task_put_undo(&mut self, mark: usize, id: &str, old: &[u8]) -> Result<()> {
         self.redo.truncate(mark);
-        self.tasks
-            .insert(id, old)
-            .map_err(|e| db_err(self.path, e))?;
+        self.make(Change::TaskPut(id, old)).map_err(self.e())?;
         Ok(())
     }
 
     pub(super) fn task_del(&mut self, id: &str) -> Result<()> {
-        put_id(&mut self.redo, TASK_DEL, id);
-        self.tasks.remove(id).map_err(|e| db_err(self.path, e))?;
-        Ok(())
+        self.log(Change::TaskDel(id)).map(drop)
     }
 
-    pub(super) fn due_put(&mut self, (r, at, id): (u8, u64, &str)) -> Result<()> {
-        put_id(&mut self.redo, DUE_PUT, id);
-        self.redo.push(r);
-        self.redo.extend_from_slice(&at.to_le_bytes());
-        let v = index_crc(r, at, id);
-        self.due
-            .insert((r, at, id), v)
-            .map_err(|e| db_err(self.path, e))?;
-        Ok(())
+    pub(super) fn due_put(&mut self, key: (u8, u64, &str)) -> Result<()> {
+        self.log(Change::DuePut(key)).map(drop)
     }
 
-    pub(super) fn due_del(&mut self, (r, at, id): (u8, u64, &str)) -> Result<()> {
-        put_id(&mut self.redo, DUE_DEL, id);
-        self.redo.push(r);
-        self.redo.extend_from_slice(&at.to_le_bytes());
-        self.due
-            .remove((r, at, id))
-            .map_err(|e| db_err(self.path, e))?;
-        Ok(())
+    pub(super) fn due_del(&mut self, key: (u8, u64, &str)) -> Result<()> {
+        self.log(Change::DueDel(key)).map(drop)
     }
 
     pub(super) fn lease_put(&mut self, id: &str, v: &[u8; 20]) -> Result<()> {
-        put_id(&mut self.redo, LEASE_PUT, id);
-        self.redo.extend_from_slice(v);
-        self.leases
-            .insert(id, v.as_slice())
-            .map_err(|e| db_err(self.path, e))?;
-        Ok(())
+        self.log(Change::LeasePut(id, v)).map(drop)
     }
 
     pub(super) fn lease_del(&mut self, id: &str) -> Result<()> {
-        put_id(&mut self.redo, LEASE_DEL, id);
-        self.leases.remove(id).map_err(|e| db_err(self.path, e))?;
-        Ok(())
+        self.log(Change::LeaseDel(id)).map(drop)
     }
 
     /// Puts (`put`) or deletes an entry of the `expiry` or `finished` index.
     pub(super) fn at_set(&mut self, index: AtIndex, put: bool, at: u64, id: &str) -> Result<()> {
-        put_id(&mut self.redo, index.tag(put), id);
-        self.redo.extend_from_slice(&at.to_le_bytes());
-        self.at_apply(index, put, at, id)
-            .map_err(|e| db_err(self.path, e))
-    }
-
-    fn at_apply(
-        &mut self,
-        index: AtIndex,
-        put: bool,
-        at: u64,
-        id: &str,
-    ) -> std::result::Result<(), redb::StorageError> {
-        let (table, sum_tag) = match index {
-            AtIndex::Expiry => (&mut self.expiry, EXPIRY_TAG),
-            AtIndex::Finished => (&mut self.finished, FINISHED_TAG),
-        };
-        if put {
-            table.insert((at, id), index_crc(sum_tag, at, id))?;
-        } else {
-            table.remove((at, id))?;
-        }
-        Ok(())
+        self.log(Change::At(index, put, at, id)).map(drop)
     }
 
     /// The changes made since the last call: one group's redo payload.
@@ -215,47 +285,10 @@ impl Tx<'_> {
     pub(crate) fn replay(&mut self, payload: &[u8]) -> Result<std::result::Result<(), String>> {
         let mut c = Cursor { b: payload, at: 0 };
         while c.at < payload.len() {
-            let Some((tag, id)) = c.tag_id() else {
-                return Ok(Err(format!("entry at byte {} cut short", c.at)));
-            };
-            let done = match tag {
-                TASK_PUT => match c.bytes() {
-                    Some(v) => self.tasks.insert(id, v).map(|_| ()),
-                    None => return Ok(Err(format!("task {id:?} cut short"))),
-                },
-                TASK_DEL => self.tasks.remove(id).map(|_| ()),
-                DUE_PUT | DUE_DEL => {
-                    let (Some(r), Some(at)) = (c.u8(), c.u64()) else {
-                        return Ok(Err(format!("due entry of {id:?} cut short")));
-                    };
-                    if tag == DUE_PUT {
-                        self.due
-                            .insert((r, at, id), index_crc(r, at, id))
-                            .map(|_| ())
-                    } else {
-                        self.due.remove((r, at, id)).map(|_| ())
-                    }
-                }
-                LEASE_PUT => match c.take(20) {
-                    Some(v) => self.leases.insert(id, v).map(|_| ()),
-                    None => return Ok(Err(format!("lease of {id:?} cut short"))),
-                },
-                LEASE_DEL => self.leases.remove(id).map(|_| ()),
-                EXPIRY_PUT | EXPIRY_DEL | FINISHED_PUT | FINISHED_DEL => {
-                    let Some(at) = c.u64() else {
-                        return Ok(Err(format!("index entry of {id:?} cut short")));
-                    };
-                    let index = if tag <= EXPIRY_DEL {
-                        AtIndex::Expiry
-                    } else {
-                        AtIndex::Finished
-                    };
-                    let put = tag == EXPIRY_PUT || tag == FINISHED_PUT;
-                    self.at_apply(index, put, at, id)
-                }
-                t => return Ok(Err(format!("unknown entry kind {t} at byte {}", c.at))),
-            };
-            done.map_err(self.e())?;
+            match Change::decode(&mut c) {
+                Ok(change) => drop(self.make(change).map_err(self.e())?),
+                Err(why) => return Ok(Err(why)),
+            }
         }
         Ok(Ok(()))
     }
