@@ -44,8 +44,9 @@ impl StreamConfig {
                 brokers: String::new(),
                 state_dir: PathBuf::new(),
                 guarantee: Guarantee::AtLeastOnce,
-                commit_interval: EOS_COMMIT_INTERVAL,
-                max_batch: EOS_MAX_BATCH,
+                // Resolved by `build` (the defaults depend on the guarantee).
+                commit_interval: Duration::ZERO,
+                max_batch: 0,
                 session_timeout: Duration::from_secs(10),
                 transaction_timeout: Duration::from_secs(60),
                 max_aborts: 5,

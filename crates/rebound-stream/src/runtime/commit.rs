@@ -28,27 +28,10 @@ use crate::error::{FailedOutput, Result, StreamError};
 use crate::topology::node::{Ctx, Source};
 
 /// Per input partition: the first offset in the batch and the next one.
-type Ranges = BTreeMap<TaskKey, (i64, i64)>;
-
-/// At-least-once: what was processed since the last commit.
-#[derive(Default)]
-pub(crate) struct Uncommitted {
-    ranges: Ranges,
-    records: usize,
-    /// The output producer's failure count when the interval began.
-    failed_before: u64,
-}
-
-impl Uncommitted {
-    /// Forgets a partition's uncommitted work (it was revoked: its state
-    /// is dropped, its new owner reads the records again).
-    pub(crate) fn forget(&mut self, key: &TaskKey) {
-        self.ranges.remove(key);
-    }
-}
+pub(super) type Ranges = BTreeMap<TaskKey, (i64, i64)>;
 
 /// The input ranges of `batch`.
-fn ranges_of(batch: &[Record]) -> Ranges {
+pub(super) fn ranges_of(batch: &[Record]) -> Ranges {
     let mut ranges = Ranges::new();
     for r in batch {
         let e = ranges
@@ -100,39 +83,7 @@ enum Ack {
 }
 
 impl Runner {
-    /// Records processed since the last commit (at-least-once).
-    pub(crate) fn pending_records(&self) -> usize {
-        self.pending.records
-    }
-
-    /// At-least-once: processes `batch` and sends its outputs; its state
-    /// changes and offsets wait for [`Runner::commit`].
-    pub(crate) async fn process(&mut self, batch: &mut [Record]) -> Result<(), Abort> {
-        let chunk = ranges_of(batch);
-        self.open_missing(&chunk).await?;
-        if self.pending.ranges.is_empty() {
-            self.pending.failed_before = self.failed_total();
-        }
-        for (key, (first, next)) in chunk {
-            let e = self.pending.ranges.entry(key).or_insert((first, next));
-            e.1 = e.1.max(next);
-        }
-        self.pending.records += batch.len();
-        self.fill(batch, &mut Vec::new()).await
-    }
-
-    /// At-least-once: commits what was processed since the last commit.
-    pub(crate) async fn commit(&mut self) -> Result<(), Abort> {
-        let p = std::mem::take(&mut self.pending);
-        if p.ranges.is_empty() {
-            return Ok(());
-        }
-        self.finish(&p.ranges, Vec::new(), p.failed_before).await?;
-        self.metrics.commit("committed");
-        Ok(())
-    }
-
-    async fn open_missing(&mut self, ranges: &Ranges) -> Result<(), Abort> {
+    pub(super) async fn open_missing(&mut self, ranges: &Ranges) -> Result<(), Abort> {
         let missing: Vec<TaskKey> = ranges
             .keys()
             .filter(|k| !self.tasks.contains_key(*k))
@@ -140,13 +91,6 @@ impl Runner {
             .collect();
         self.open(missing).await?;
         Ok(())
-    }
-
-    fn failed_total(&self) -> u64 {
-        match &self.out {
-            Output::Alo(p) => p.metrics().failed_total(),
-            Output::Eos(_) => 0,
-        }
     }
 
     /// Exactly-once: processes and commits `batch` in one transaction; on
@@ -192,7 +136,11 @@ impl Runner {
 
     /// Runs `batch` through the topology and sends the outputs (in the
     /// transaction, exactly-once, with their acknowledgements in `sent`).
-    async fn fill(&mut self, batch: &mut [Record], sent: &mut Vec<Sent>) -> Result<(), Abort> {
+    pub(super) async fn fill(
+        &mut self,
+        batch: &mut [Record],
+        sent: &mut Vec<Sent>,
+    ) -> Result<(), Abort> {
         let mut out = Vec::with_capacity(1024);
         // Records processed per topic (few topics: a short list).
         let mut counts: Vec<(Topic, u64, Source)> = Vec::new();
@@ -238,7 +186,7 @@ impl Runner {
     /// the transaction (exactly-once), or every record acknowledged and
     /// then the offsets (at-least-once; `failed_before` is the output
     /// failure count before the first of these records was sent).
-    async fn finish(
+    pub(super) async fn finish(
         &mut self,
         ranges: &Ranges,
         sent: Vec<Sent>,

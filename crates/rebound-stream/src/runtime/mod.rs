@@ -6,7 +6,8 @@
 //!
 //! - `consumer`: the consumer context (assignment events) and `collect`.
 //! - `tasks`: opening, restoring and closing partitions' state.
-//! - `commit`: processing a batch and committing it (both guarantees).
+//! - `alo`: the at-least-once loop and what it has not committed yet.
+//! - `commit`: processing records and committing them (both guarantees).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
-use crate::config::{Guarantee, StreamConfig, CHUNK};
+use crate::config::{Guarantee, StreamConfig};
 use crate::error::{Result, StreamError};
 use crate::health::StreamHealth;
 use crate::metrics::StreamMetrics;
@@ -29,6 +30,7 @@ use crate::state::{restore, Task};
 use crate::table;
 use crate::topology::Topology;
 
+mod alo;
 mod commit;
 mod consumer;
 mod tasks;
@@ -57,7 +59,7 @@ pub(crate) struct Runner {
     /// Threads following the global tables.
     pub followers: Vec<table::Follower>,
     /// At-least-once: the work processed since the last commit.
-    pub pending: commit::Uncommitted,
+    pub pending: alo::Uncommitted,
 }
 
 async fn stop_followers(followers: Vec<table::Follower>) {
@@ -153,7 +155,7 @@ impl StreamApp {
             metrics: metrics.clone(),
             health: health.clone(),
             followers,
-            pending: commit::Uncommitted::default(),
+            pending: alo::Uncommitted::default(),
         };
         let cancel = CancellationToken::new();
         let task = tokio::spawn(run(runner, cancel.clone()));
@@ -239,7 +241,7 @@ async fn partition_count(cfg: &StreamConfig, topic: &str) -> Result<Option<i32>>
 
 async fn run(mut r: Runner, cancel: CancellationToken) -> Result<()> {
     let result = match r.cfg.guarantee {
-        Guarantee::AtLeastOnce => run_alo(&mut r, &cancel).await,
+        Guarantee::AtLeastOnce => alo::run_alo(&mut r, &cancel).await,
         Guarantee::ExactlyOnce => run_eos(&mut r, &cancel).await,
     };
     if let Err(e) = &result {
@@ -253,42 +255,6 @@ async fn run(mut r: Runner, cancel: CancellationToken) -> Result<()> {
     // Dropping the clients waits for their threads: not on an async thread.
     let _ = tokio::task::spawn_blocking(move || drop(r)).await;
     result
-}
-
-/// At-least-once: records are processed in chunks as they arrive; state
-/// and offsets commit every `commit_interval` (or `max_batch` records),
-/// and when stopping.
-async fn run_alo(r: &mut Runner, cancel: &CancellationToken) -> Result<()> {
-    let mut batch = Vec::with_capacity(CHUNK.min(r.cfg.max_batch));
-    let mut due = tokio::time::Instant::now() + r.cfg.commit_interval;
-    loop {
-        batch.clear();
-        let mut events = Vec::new();
-        let room = r.cfg.max_batch.saturating_sub(r.pending_records()).max(1);
-        let stopping = collect(
-            &r.consumer,
-            cancel,
-            due,
-            room.min(CHUNK),
-            true,
-            &mut batch,
-            &mut events,
-        )
-        .await;
-        r.health.looped();
-        r.apply(events).await?;
-        if !batch.is_empty() {
-            r.process(&mut batch).await.map_err(Abort::into_error)?;
-        }
-        let now = tokio::time::Instant::now();
-        if stopping || now >= due || r.pending_records() >= r.cfg.max_batch {
-            r.commit().await.map_err(Abort::into_error)?;
-            due = now + r.cfg.commit_interval;
-        }
-        if stopping {
-            return Ok(());
-        }
-    }
 }
 
 /// Exactly-once: each batch collected for `commit_interval` (or up to
