@@ -12,8 +12,10 @@
 //!   written, then the input offsets committed. A crash processes records
 //!   again (their output repeats); the state skips input below its own
 //!   checkpoint, so counts stay exact as long as the state file survives.
-//!   A cooperative revoke commits before the partitions are given up. A
-//!   lost partition (its session timed out) drops its uncommitted work
+//!   A cooperative revoke (the default `cooperative-sticky` assignor)
+//!   commits before the partitions are given up. An eager revoke, or a
+//!   lost partition (session timeout, poll interval exceeded, fenced),
+//!   drops its uncommitted work
 //!   (state and offsets): its new owner processes those records again, as
 //!   after a crash (outputs repeat; a count behind a repartition topic
 //!   counts the repeated repartition records again).

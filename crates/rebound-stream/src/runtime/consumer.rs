@@ -2,7 +2,9 @@
 //! order) for the loop, and `collect` gathers one batch.
 //!
 //! Rebalance callbacks run only inside `recv`, i.e. while records are
-//! being collected, never while they are processed or committed: a
+//! being collected, never while they are processed or committed (and when
+//! the consumer is closed, after the loop: see
+//! [`StreamCtx::stop_deferring`]): a
 //! partition is never taken away in the middle of a transaction. Records
 //! fetched from a partition before it was revoked are dropped from the
 //! batch (its new owner reads them from the last commit). At-least-once,
@@ -49,12 +51,28 @@ pub(crate) struct StreamCtx {
     /// processed work is committed instead of done again by the new
     /// owner).
     pub(crate) commit_before_revoke: AtomicBool,
+    /// Revokes left to the loop and not given up yet: what
+    /// [`StreamCtx::stop_deferring`] gives up if the loop never does.
+    deferred: Mutex<Vec<TopicPartitionList>>,
     events: Mutex<Vec<Event>>,
     /// Whether `events` holds any: checked after every record, so an
     /// atomic load rather than a lock.
     pending: AtomicBool,
     /// Wakes an eager `collect` waiting for records when an event comes.
     arrived: Notify,
+}
+
+fn same_partitions(a: &TopicPartitionList, b: &TopicPartitionList) -> bool {
+    let key = |t: &TopicPartitionList| {
+        let mut v: Vec<(String, i32)> = t
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
+        v.sort();
+        v
+    };
+    key(a) == key(b)
 }
 
 fn partitions(tpl: &rdkafka::TopicPartitionList) -> Vec<(Topic, i32)> {
@@ -83,6 +101,10 @@ impl ConsumerContext for StreamCtx {
                 partitions = tpl.count(),
                 "partitions revoked: committing before giving them up"
             );
+            self.deferred
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(tpl.clone());
             self.push(Event::Revoking(partitions(tpl), tpl.clone()));
             return;
         }
@@ -125,16 +147,29 @@ impl StreamCtx {
         self.arrived.notify_one();
     }
 
-    /// At shutdown: revokes are no longer left to the loop (closing the
-    /// consumer revokes everything and would wait for the loop forever),
-    /// and a revoke it did not get to gives its partitions up now.
+    /// Gives up partitions of a revoke left to the loop (its
+    /// `incremental_unassign`), once.
+    pub(crate) fn give_up(&self, consumer: &StreamConsumer<StreamCtx>, tpl: &TopicPartitionList) {
+        let mut deferred = self.deferred.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(i) = deferred.iter().position(|d| same_partitions(d, tpl)) else {
+            return;
+        };
+        deferred.remove(i);
+        if let Err(e) = consumer.incremental_unassign(tpl) {
+            warn!(error = %e, "giving up revoked partitions");
+        }
+    }
+
+    /// When the loop ends however it ends (stop, error, abort, panic):
+    /// revokes are no longer left to it — closing the consumer revokes
+    /// everything and would wait for the loop forever — and a revoke it
+    /// did not get to gives its partitions up now.
     pub(crate) fn stop_deferring(&self, consumer: &StreamConsumer<StreamCtx>) {
         self.commit_before_revoke.store(false, Ordering::Release);
-        for e in self.take() {
-            if let Event::Revoking(_, tpl) = e {
-                if let Err(e) = consumer.incremental_unassign(&tpl) {
-                    warn!(error = %e, "giving up revoked partitions at shutdown");
-                }
+        let left = std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|e| e.into_inner()));
+        for tpl in left {
+            if let Err(e) = consumer.incremental_unassign(&tpl) {
+                warn!(error = %e, "giving up revoked partitions at shutdown");
             }
         }
     }

@@ -62,6 +62,14 @@ pub(crate) struct Runner {
     pub pending: alo::Uncommitted,
 }
 
+impl Drop for Runner {
+    /// However the loop ends — an abort or a panic included — closing the
+    /// consumer must not wait for a revoke left to the loop.
+    fn drop(&mut self) {
+        self.consumer.context().stop_deferring(&self.consumer);
+    }
+}
+
 async fn stop_followers(followers: Vec<table::Follower>) {
     let _ =
         tokio::task::spawn_blocking(move || followers.into_iter().for_each(table::Follower::stop))

@@ -12,7 +12,7 @@ use std::time::Duration;
 use rdkafka::consumer::Consumer as _;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rebound_core::Topic;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::commit::Abort;
 use super::consumer::{Consumer, Event};
@@ -38,13 +38,21 @@ impl Runner {
                     }
                 }
                 Event::Revoking(parts, tpl) => {
-                    // Still ours: commit, then give them up.
-                    self.commit().await.map_err(Abort::into_error)?;
-                    self.consumer
-                        .incremental_unassign(&tpl)
-                        .map_err(|e| StreamError::kafka("giving up revoked partitions", e))?;
+                    // Still ours: commit, then give them up. A commit the
+                    // group refuses because this member's generation is
+                    // gone (fenced in the meantime) leaves it as a lost
+                    // revoke would: the new owner processes that work again.
+                    let committed = self.commit().await.map_err(Abort::into_error);
+                    let fenced = matches!(&committed, Err(e) if fenced(e));
+                    self.consumer.context().give_up(&self.consumer, &tpl);
                     for key in parts {
                         self.tasks.remove(&key);
+                    }
+                    match committed {
+                        Err(e) if fenced => {
+                            warn!(error = %rebound_core::DisplayChain(&e), "the commit before a revoke was refused: the new owner processes that work again");
+                        }
+                        other => other?,
                     }
                 }
                 Event::Assigned(parts) => {
@@ -127,6 +135,22 @@ impl Runner {
         self.health.restoring(0);
         Ok(())
     }
+}
+
+/// Whether a commit failed because this member is no longer in the group's
+/// current generation (its partitions are someone else's now).
+fn fenced(e: &StreamError) -> bool {
+    use rdkafka::error::KafkaError;
+    use rdkafka::types::RDKafkaErrorCode as C;
+    matches!(
+        e,
+        StreamError::Kafka {
+            source: KafkaError::ConsumerCommit(
+                C::IllegalGeneration | C::UnknownMemberId | C::RebalanceInProgress
+            ),
+            ..
+        }
+    )
 }
 
 /// The group's committed offset of each of `parts` (absent: never committed).

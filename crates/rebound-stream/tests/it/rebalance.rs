@@ -145,3 +145,33 @@ async fn a_revoke_between_commits_commits_before_giving_partitions_up() {
         "the stops committed the rest"
     );
 }
+
+/// An at-least-once application dropped at once (`abort`: the loop never
+/// reaches its own shutdown) still closes: closing the consumer revokes
+/// its partitions, and that revoke must not wait for the loop that is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_at_least_once_app_closes() {
+    let bed = TopicBed::new("abort-alo", 4).await;
+    let (app_id, out) = (unique_name("abort-alo-app"), format!("{}-out", bed.topic));
+    let dir = state_dir("abort-alo");
+    let app = start_count(
+        &app_id,
+        &bed.topic,
+        &out,
+        config(bed.bootstrap(), &dir, Guarantee::AtLeastOnce),
+    )
+    .await;
+    let m = app.metrics().clone();
+    eventually(WAIT, "the app owns every partition", || async {
+        m.active_partitions.get() == 4
+    })
+    .await;
+    bed.produce(100, |i| Some(format!("k{}", i % 10)));
+    eventually(WAIT, "the records processed", || async {
+        m.processed_total(&bed.topic) == 100
+    })
+    .await;
+    tokio::time::timeout(Duration::from_secs(30), app.abort())
+        .await
+        .expect("the aborted app closed its consumer");
+}
