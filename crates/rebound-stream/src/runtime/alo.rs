@@ -8,7 +8,6 @@ use rebound_core::Record;
 use tokio_util::sync::CancellationToken;
 
 use super::commit::{ranges_of, Abort, Ranges};
-use super::consumer::collect;
 use super::tasks::TaskKey;
 use super::{Output, Runner};
 use crate::config::CHUNK;
@@ -37,20 +36,10 @@ pub(super) async fn run_alo(r: &mut Runner, cancel: &CancellationToken) -> Resul
     let mut due = tokio::time::Instant::now() + r.cfg.commit_interval;
     loop {
         batch.clear();
-        let mut events = Vec::new();
         let room = r.cfg.max_batch.saturating_sub(r.pending_records()).max(1);
-        let stopping = collect(
-            &r.consumer,
-            cancel,
-            due,
-            room.min(CHUNK),
-            true,
-            &mut batch,
-            &mut events,
-        )
-        .await;
-        r.health.looped();
-        r.apply(events).await?;
+        let stopping = r
+            .gather(cancel, due, room.min(CHUNK), true, &mut batch)
+            .await?;
         if !batch.is_empty() {
             r.process(&mut batch).await.map_err(Abort::into_error)?;
         }

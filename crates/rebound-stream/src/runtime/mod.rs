@@ -62,6 +62,34 @@ pub(crate) struct Runner {
     pub pending: alo::Uncommitted,
 }
 
+impl Runner {
+    /// Collects records into `batch` (see [`collect`]) and applies the
+    /// assignment changes seen meanwhile; returns whether it is stopping.
+    async fn gather(
+        &mut self,
+        cancel: &CancellationToken,
+        deadline: tokio::time::Instant,
+        max: usize,
+        eager: bool,
+        batch: &mut Vec<rebound_core::Record>,
+    ) -> Result<bool> {
+        let mut events = Vec::new();
+        let stopping = collect(
+            &self.consumer,
+            cancel,
+            deadline,
+            max,
+            eager,
+            batch,
+            &mut events,
+        )
+        .await;
+        self.health.looped();
+        self.apply(events).await?;
+        Ok(stopping)
+    }
+}
+
 impl Drop for Runner {
     /// However the loop ends — an abort or a panic included — closing the
     /// consumer must not wait for a revoke left to the loop.
@@ -277,19 +305,10 @@ async fn run_eos(r: &mut Runner, cancel: &CancellationToken) -> Result<()> {
     let (mut aborts, mut first_abort) = (0u32, None);
     loop {
         batch.clear();
-        let mut events = Vec::new();
-        let stopping = collect(
-            &r.consumer,
-            cancel,
-            (Instant::now() + r.cfg.commit_interval).into(),
-            r.cfg.max_batch,
-            false,
-            &mut batch,
-            &mut events,
-        )
-        .await;
-        r.health.looped();
-        r.apply(events).await?;
+        let due = (Instant::now() + r.cfg.commit_interval).into();
+        let stopping = r
+            .gather(cancel, due, r.cfg.max_batch, false, &mut batch)
+            .await?;
         if !batch.is_empty() {
             match r.run_batch(&mut batch).await {
                 Ok(()) => (aborts, first_abort) = (0, None),
