@@ -44,7 +44,6 @@ impl StreamConfig {
                 brokers: String::new(),
                 state_dir: PathBuf::new(),
                 guarantee: Guarantee::AtLeastOnce,
-                // Resolved by `build` (the defaults depend on the guarantee).
                 commit_interval: Duration::ZERO,
                 max_batch: 0,
                 session_timeout: Duration::from_secs(10),

@@ -40,8 +40,8 @@ pub(crate) enum Event {
     /// Gone already (lost, or revoked without [`StreamCtx::commit_before_revoke`]).
     Revoked(Vec<(Topic, i32)>),
     /// Revoked, still assigned until the loop has committed them and
-    /// calls `incremental_unassign` with the list.
-    Revoking(Vec<(Topic, i32)>, TopicPartitionList),
+    /// gives them up ([`StreamCtx::give_up`]).
+    Revoking(Vec<(Topic, i32)>),
 }
 
 #[derive(Default)]
@@ -51,8 +51,8 @@ pub(crate) struct StreamCtx {
     /// processed work is committed instead of done again by the new
     /// owner).
     pub(crate) commit_before_revoke: AtomicBool,
-    /// Revokes left to the loop and not given up yet: what
-    /// [`StreamCtx::stop_deferring`] gives up if the loop never does.
+    /// Revokes left to the loop and not given up yet (librdkafka waits
+    /// for each one's `incremental_unassign`).
     deferred: Mutex<Vec<TopicPartitionList>>,
     events: Mutex<Vec<Event>>,
     /// Whether `events` holds any: checked after every record, so an
@@ -60,19 +60,6 @@ pub(crate) struct StreamCtx {
     pending: AtomicBool,
     /// Wakes an eager `collect` waiting for records when an event comes.
     arrived: Notify,
-}
-
-fn same_partitions(a: &TopicPartitionList, b: &TopicPartitionList) -> bool {
-    let key = |t: &TopicPartitionList| {
-        let mut v: Vec<(String, i32)> = t
-            .elements()
-            .iter()
-            .map(|e| (e.topic().to_string(), e.partition()))
-            .collect();
-        v.sort();
-        v
-    };
-    key(a) == key(b)
 }
 
 fn partitions(tpl: &rdkafka::TopicPartitionList) -> Vec<(Topic, i32)> {
@@ -105,7 +92,7 @@ impl ConsumerContext for StreamCtx {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(tpl.clone());
-            self.push(Event::Revoking(partitions(tpl), tpl.clone()));
+            self.push(Event::Revoking(partitions(tpl)));
             return;
         }
         let done = if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
@@ -147,16 +134,15 @@ impl StreamCtx {
         self.arrived.notify_one();
     }
 
-    /// Gives up partitions of a revoke left to the loop (its
-    /// `incremental_unassign`), once.
-    pub(crate) fn give_up(&self, consumer: &StreamConsumer<StreamCtx>, tpl: &TopicPartitionList) {
-        let mut deferred = self.deferred.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(i) = deferred.iter().position(|d| same_partitions(d, tpl)) else {
-            return;
-        };
-        deferred.remove(i);
-        if let Err(e) = consumer.incremental_unassign(tpl) {
-            warn!(error = %e, "giving up revoked partitions");
+    /// Gives up the partitions of every revoke left to the loop. Called
+    /// once the loop has committed (everything it processed), so all of
+    /// them can go.
+    pub(crate) fn give_up(&self, consumer: &StreamConsumer<StreamCtx>) {
+        let left = std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|e| e.into_inner()));
+        for tpl in left {
+            if let Err(e) = consumer.incremental_unassign(&tpl) {
+                warn!(error = %e, "giving up revoked partitions");
+            }
         }
     }
 
@@ -166,12 +152,7 @@ impl StreamCtx {
     /// did not get to gives its partitions up now.
     pub(crate) fn stop_deferring(&self, consumer: &StreamConsumer<StreamCtx>) {
         self.commit_before_revoke.store(false, Ordering::Release);
-        let left = std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|e| e.into_inner()));
-        for tpl in left {
-            if let Err(e) = consumer.incremental_unassign(&tpl) {
-                warn!(error = %e, "giving up revoked partitions at shutdown");
-            }
-        }
+        self.give_up(consumer);
     }
 
     fn has_events(&self) -> bool {
@@ -271,7 +252,7 @@ const CLOCK_EVERY: usize = 64;
 
 fn note_events(consumer: &Consumer, batch: &mut Vec<Record>, events: &mut Vec<Event>) {
     for e in consumer.context().take() {
-        if let Event::Revoked(parts) | Event::Revoking(parts, _) = &e {
+        if let Event::Revoked(parts) | Event::Revoking(parts) = &e {
             batch.retain(|r| {
                 !parts
                     .iter()

@@ -285,6 +285,8 @@ async fn run(mut r: Runner, cancel: CancellationToken) -> Result<()> {
         r.health.set_fatal(e.to_string());
     }
     r.health.set_stopping();
+    // Before the unsubscribe (Drop does it again for a loop that never
+    // gets here): a revoke the loop did not get to is given up first.
     r.consumer.context().stop_deferring(&r.consumer);
     r.consumer.unsubscribe();
     stop_followers(std::mem::take(&mut r.followers)).await;
@@ -305,7 +307,7 @@ async fn run_eos(r: &mut Runner, cancel: &CancellationToken) -> Result<()> {
     let (mut aborts, mut first_abort) = (0u32, None);
     loop {
         batch.clear();
-        let due = (Instant::now() + r.cfg.commit_interval).into();
+        let due = tokio::time::Instant::now() + r.cfg.commit_interval;
         let stopping = r
             .gather(cancel, due, r.cfg.max_batch, false, &mut batch)
             .await?;

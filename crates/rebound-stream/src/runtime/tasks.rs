@@ -37,14 +37,14 @@ impl Runner {
                         self.pending.forget(&key);
                     }
                 }
-                Event::Revoking(parts, tpl) => {
+                Event::Revoking(parts) => {
                     // Still ours: commit, then give them up. A commit the
                     // group refuses because this member's generation is
                     // gone (fenced in the meantime) leaves it as a lost
                     // revoke would: the new owner processes that work again.
                     let committed = self.commit().await.map_err(Abort::into_error);
                     let fenced = matches!(&committed, Err(e) if fenced(e));
-                    self.consumer.context().give_up(&self.consumer, &tpl);
+                    self.consumer.context().give_up(&self.consumer);
                     for key in parts {
                         self.tasks.remove(&key);
                     }
