@@ -400,9 +400,16 @@ fn main() {
         );
     }
 
+    // BENCH_ONLY=parallel,batched,… runs only those figures of the stores
+    // (sequential, parallel, batched, payload, retries, init, dispatch).
+    let only = std::env::var("BENCH_ONLY").ok();
+    let want = |what: &str| {
+        only.as_ref()
+            .is_none_or(|o| o.split(',').any(|w| w == what))
+    };
     for kind in stores {
         let n_seq = if kind == "file" { 2_000 } else { 10_000 };
-        if kind == "file" {
+        if kind == "file" && want("sequential") {
             let seq = med(&mut || rt.block_on(sequential(kind, n_seq, 100, 3, 5)));
             t.row(
                 "create sequential, 100 B",
@@ -410,6 +417,8 @@ fn main() {
                 format!("{seq:.0} tasks/s"),
                 "one fsync per create".into(),
             );
+        }
+        if kind == "file" && want("parallel") {
             let par = med(&mut || rt.block_on(parallel(kind, 50_000, 100, PARALLEL)));
             t.row(
                 &format!("create parallel ({PARALLEL} callers), 100 B"),
@@ -418,14 +427,19 @@ fn main() {
                 "group commit: durable creates".into(),
             );
         }
-        let bat = med(&mut || rt.block_on(batched(kind, 200_000, 256, 4)));
-        t.row(
-            "create batched (256 per call, 4 in flight), 100 B",
-            kind,
-            format!("{bat:.0} tasks/s"),
-            String::new(),
-        );
+        if want("batched") {
+            let bat = med(&mut || rt.block_on(batched(kind, 200_000, 256, 4)));
+            t.row(
+                "create batched (256 per call, 4 in flight), 100 B",
+                kind,
+                format!("{bat:.0} tasks/s"),
+                String::new(),
+            );
+        }
         for size in [100, 1_000, 10_000, 100_000] {
+            if !want("payload") {
+                break;
+            }
             let n = (20_000_000 / size).clamp(1_000, 20_000);
             let v = med(&mut || rt.block_on(parallel(kind, n, size, PARALLEL)));
             t.row(
@@ -436,6 +450,9 @@ fn main() {
             );
         }
         for (retries, base) in [(1, 5), (3, 5), (5, 10), (10, 30)] {
+            if !want("retries") {
+                break;
+            }
             let v = med(&mut || rt.block_on(sequential(kind, n_seq / 2, 100, retries, base)));
             t.row(
                 &format!("create sequential, retries {retries} / base {base} s"),
@@ -445,6 +462,9 @@ fn main() {
             );
         }
         for existing in [0, 100_000] {
+            if !want("init") {
+                break;
+            }
             let v = med(&mut || rt.block_on(initialisation(kind, existing)));
             t.row(
                 &format!("initialisation, {existing} tasks stored"),
@@ -452,6 +472,9 @@ fn main() {
                 format!("{v:.1} ms"),
                 String::new(),
             );
+        }
+        if !want("dispatch") {
+            continue;
         }
         let lat: Vec<(f64, f64, f64)> = (0..runs)
             .map(|_| rt.block_on(dispatch_latency(kind, 5_000, 4)))

@@ -20,6 +20,7 @@
 //! again with the same attempt number.
 
 use std::fs::File;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use crate::error::{Error, Result};
 use crate::task::{CancelOutcome, Task};
 
 mod log;
+mod memtable;
 mod ops;
 mod record;
 mod recover;
@@ -41,11 +43,12 @@ mod redo;
 mod shared;
 mod tables;
 pub mod verify;
+mod view;
 mod writer;
 
 use ops::{Op, Out};
 use shared::Shared;
-use tables::{db_err, decode_task, TASKS};
+use tables::{db_errs, decode_task, TASKS};
 use writer::Writer;
 
 /// redb's page cache: the store's memory, whatever the number of tasks.
@@ -159,6 +162,7 @@ impl FileStore {
         shared
             .retention_ms
             .store(24 * 3600 * 1000, Ordering::Relaxed);
+        tables::create(&db, &path)?;
         let log = match checkpoint_every {
             Some(every) => {
                 let dir = path.parent().unwrap_or(Path::new("."));
@@ -209,32 +213,82 @@ impl FileStore {
         }
     }
 
-    fn read_get(&self, id: &str) -> Result<Option<Task>> {
-        let txn = self.db.begin_read().map_err(|x| db_err(&self.path, x))?;
-        let t = txn.open_table(TASKS).map_err(|x| db_err(&self.path, x))?;
-        match t.get(id).map_err(|x| db_err(&self.path, x))? {
-            Some(v) => decode_task(&self.path, id, v.value()).map(Some),
-            None => Ok(None),
-        }
+    /// A task as the store has it now, and the last group that state
+    /// holds.
+    fn read_get(&self, id: &str) -> Result<(Option<Task>, u64)> {
+        let layers = self.shared.overlay.lock();
+        // Checked under the lock: a failed write may have left part of its
+        // group in the active memtable.
+        self.shared.check()?;
+        let seq = layers.seq;
+        let newest = layers
+            .active
+            .tasks
+            .get(id)
+            .or_else(|| layers.frozen.as_ref().and_then(|f| f.tasks.get(id)))
+            .cloned();
+        let bytes = match newest {
+            Some(v) => v,
+            None => {
+                // Begun under the lock: what the memtables no longer hold,
+                // redb does.
+                let txn = self.db.begin_read().map_err(db_errs(&self.path))?;
+                drop(layers);
+                let tasks = txn.open_table(TASKS).map_err(db_errs(&self.path))?;
+                let v = tasks.get(id).map_err(db_errs(&self.path))?;
+                v.map(|v| v.value().to_vec())
+            }
+        };
+        let task = bytes.map(|v| decode_task(&self.path, id, &v)).transpose()?;
+        Ok((task, seq))
     }
 
-    fn read_list(db: &Database, path: &Path, q: &ListQuery) -> Result<Page> {
-        let e = |x: redb::StorageError| db_err(path, x);
-        let txn = db.begin_read().map_err(|x| db_err(path, x))?;
-        let table = txn.open_table(TASKS).map_err(|x| db_err(path, x))?;
-        let rows = match &q.cursor {
-            Some(c) => table.range::<&str>((
-                std::ops::Bound::Excluded(c.as_str()),
-                std::ops::Bound::Unbounded,
-            )),
+    /// A page of tasks as the store has them now, and the last group that
+    /// state holds.
+    fn read_list(
+        db: &Database,
+        path: &Path,
+        shared: &Shared,
+        q: &ListQuery,
+    ) -> Result<(Page, u64)> {
+        let from = match &q.cursor {
+            Some(c) => Bound::Excluded(c.clone()),
+            None => Bound::Unbounded,
+        };
+        let (active, frozen, txn, seq) = {
+            let layers = shared.overlay.lock();
+            shared.check()?;
+            // The active memtable changes under the writer: its part of
+            // the page is copied (it is bounded, ACTIVE_MAX_BYTES).
+            let active: Vec<(String, Option<Vec<u8>>)> = layers
+                .active
+                .tasks
+                .range((from.clone(), Bound::Unbounded))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let txn = db.begin_read().map_err(db_errs(path))?;
+            (active, layers.frozen.clone(), txn, layers.seq)
+        };
+        let table = txn.open_table(TASKS).map_err(db_errs(path))?;
+        let stored = match &q.cursor {
+            Some(c) => table.range::<&str>((Bound::Excluded(c.as_str()), Bound::Unbounded)),
             None => table.range::<&str>(..),
         }
-        .map_err(e)?;
+        .map_err(db_errs(path))?;
+        let mut sources: Vec<view::Source<'_, String, Vec<u8>>> =
+            vec![Box::new(active.into_iter().map(Ok))];
+        if let Some(f) = &frozen {
+            sources.push(view::layer(&f.tasks, (from, Bound::Unbounded)));
+        }
+        sources.push(Box::new(stored.map(|row| {
+            let (k, v) = row.map_err(db_errs(path))?;
+            Ok((k.value().to_string(), Some(v.value().to_vec())))
+        })));
         let mut tasks: Vec<Task> = Vec::new();
         let mut next_cursor = None;
-        for row in rows {
-            let (k, v) = row.map_err(e)?;
-            let t = decode_task(path, k.value(), v.value())?;
+        for row in view::merge(sources) {
+            let (id, v) = row?;
+            let t = decode_task(path, &id, &v)?;
             if q.state.is_some_and(|s| s != t.state)
                 || q.client_id.as_ref().is_some_and(|c| *c != t.spec.client_id)
             {
@@ -246,15 +300,13 @@ impl FileStore {
             }
             tasks.push(t);
         }
-        Ok(Page { tasks, next_cursor })
+        Ok((Page { tasks, next_cursor }, seq))
     }
 
-    /// Makes every acknowledged write visible to read transactions: the
-    /// writer commits its open transaction if it holds any (reads between
-    /// writes cost nothing extra).
-    async fn see_acknowledged(&self) -> Result<()> {
-        let (applied, visible) = (&self.shared.applied, &self.shared.visible);
-        if applied.load(Ordering::Acquire) > visible.load(Ordering::Acquire) {
+    /// Waits until the state a read saw (up to group `seq`) is durable: a
+    /// read never answers with a write the log could still lose.
+    async fn durable(&self, seq: u64) -> Result<()> {
+        if self.shared.durable() < seq {
             self.writer.call(Op::Barrier).await?;
         }
         Ok(())
@@ -313,8 +365,9 @@ impl Store for FileStore {
 
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Task>>> {
         async move {
-            self.see_acknowledged().await?;
-            self.read_get(id)
+            let (task, seq) = self.read_get(id)?;
+            self.durable(seq).await?;
+            Ok(task)
         }
         .boxed()
     }
@@ -336,11 +389,14 @@ impl Store for FileStore {
     fn list<'a>(&'a self, query: &'a ListQuery) -> BoxFuture<'a, Result<Page>> {
         // A filtered listing may scan many tasks: off the async workers.
         let (db, path, q) = (self.db.clone(), self.path.clone(), query.clone());
+        let shared = self.shared.clone();
         async move {
-            self.see_acknowledged().await?;
-            tokio::task::spawn_blocking(move || Self::read_list(&db, &path, &q))
-                .await
-                .map_err(|e| Error::WriterStopped(format!("list task panicked: {e}")))?
+            let (page, seq) =
+                tokio::task::spawn_blocking(move || Self::read_list(&db, &path, &shared, &q))
+                    .await
+                    .map_err(|e| Error::WriterStopped(format!("list task panicked: {e}")))??;
+            self.durable(seq).await?;
+            Ok(page)
         }
         .boxed()
     }

@@ -1,18 +1,12 @@
-//! The store's write operations, each applied inside the writer's one write
-//! transaction per batch ([`super::writer`]). Same semantics as the Redis
+//! The store's write operations, applied by the writer a group at a time
+//! to the layered view of the tables ([`super::view`]). Same semantics as the Redis
 //! scripts: claim takes expired leases first, then priority tasks, then the
 //! others, each by due time; only the current lease token can finish.
 
-use std::path::Path;
-
-use redb::ReadableTable;
-
-use super::redo::{AtIndex, Tx};
-use super::tables::{
-    check_index, db_err, decode_lease, decode_task, due_key, encode_lease, encode_task, Lease,
-    EXPIRY_TAG, FINISHED_TAG,
-};
-use crate::error::{Error, Result};
+use super::redo::AtIndex;
+use super::tables::{due_key, encode_lease, encode_task, Lease};
+use super::view::Tx;
+use crate::error::Result;
 use crate::store::{Claimed, Finish};
 use crate::task::{CancelOutcome, CreateOutcome, Task, TaskState};
 
@@ -63,52 +57,30 @@ pub(crate) enum Out {
 }
 
 impl Tx<'_> {
-    fn get(&self, id: &str) -> Result<Option<Task>> {
-        match self.tasks().get(id).map_err(err(self.path))? {
-            Some(v) => decode_task(self.path, id, v.value()).map(Some),
-            None => Ok(None),
-        }
+    fn put(&mut self, t: &Task) {
+        self.task_put(t.id(), &encode_task(t));
     }
 
-    fn indexed(&self, id: &str) -> Result<Task> {
-        self.get(id)?.ok_or_else(|| Error::Corrupt {
-            path: self.path.to_path_buf(),
-            reason: format!("an index names task {id:?}, which is not stored"),
-        })
+    fn schedule(&mut self, t: &Task) {
+        self.due_put(due_key(t));
     }
 
-    fn put(&mut self, t: &Task) -> Result<()> {
-        self.task_put(t.id(), &encode_task(t))?;
-        Ok(())
-    }
-
-    fn schedule(&mut self, t: &Task) -> Result<()> {
-        self.due_put(due_key(t))
-    }
-
-    fn unschedule(&mut self, t: &Task) -> Result<()> {
-        self.due_del(due_key(t))
-    }
-
-    fn lease(&self, id: &str) -> Result<Option<Lease>> {
-        match self.leases().get(id).map_err(err(self.path))? {
-            Some(v) => decode_lease(self.path, id, v.value()).map(Some),
-            None => Ok(None),
-        }
+    fn unschedule(&mut self, t: &Task) {
+        self.due_del(due_key(t));
     }
 
     fn release(&mut self, id: &str) -> Result<Option<Lease>> {
         let Some(l) = self.lease(id)? else {
             return Ok(None);
         };
-        self.lease_del(id)?;
-        self.at_set(AtIndex::Expiry, false, l.until_ms, id)?;
+        self.lease_del(id);
+        self.at_set(AtIndex::Expiry, false, l.until_ms, id);
         Ok(Some(l))
     }
 
-    fn finalize(&mut self, t: &Task) -> Result<()> {
-        self.at_set(AtIndex::Finished, true, t.updated_at_ms, t.id())?;
-        self.put(t)
+    fn finalize(&mut self, t: &Task) {
+        self.at_set(AtIndex::Finished, true, t.updated_at_ms, t.id());
+        self.put(t);
     }
 
     /// Applies a group of operations in order, then the retention sweep
@@ -162,23 +134,13 @@ impl Tx<'_> {
     fn create(&mut self, tasks: &[(Task, Vec<u8>)]) -> Result<Vec<CreateOutcome>> {
         let mut out = Vec::with_capacity(tasks.len());
         for (t, enc) in tasks {
-            // Insert first and look at what it replaced: one walk of the
-            // tree for the common case (a new id) instead of a lookup and an
-            // insert. An existing task is put back as it was.
-            let mark = self.redo_mark();
-            let replaced = self.task_put(t.id(), enc)?;
-            out.push(match replaced {
-                Some(old) => {
-                    self.task_put_undo(mark, t.id(), &old)?;
-                    if decode_task(self.path, t.id(), &old)?.spec == t.spec {
-                        CreateOutcome::Duplicate
-                    } else {
-                        CreateOutcome::Conflict
-                    }
-                }
+            out.push(match self.task(t.id())? {
+                Some(old) if old.spec == t.spec => CreateOutcome::Duplicate,
+                Some(_) => CreateOutcome::Conflict,
                 None => {
+                    self.task_put(t.id(), enc);
                     if t.state == TaskState::Scheduled {
-                        self.schedule(t)?;
+                        self.schedule(t);
                     }
                     CreateOutcome::Created
                 }
@@ -188,19 +150,19 @@ impl Tx<'_> {
     }
 
     fn cancel(&mut self, id: &str, now_ms: u64) -> Result<CancelOutcome> {
-        let mut t = match self.get(id)? {
+        let mut t = match self.task(id)? {
             None => return Ok(CancelOutcome::NotFound),
             Some(t) if t.state.is_final() => return Ok(CancelOutcome::AlreadyFinal(t.state)),
             Some(t) => t,
         };
         if t.state == TaskState::Scheduled {
-            self.unschedule(&t)?;
+            self.unschedule(&t);
         }
         self.release(id)?;
         t.state = TaskState::Cancelled;
         t.next_due_ms = None;
         t.updated_at_ms = now_ms;
-        self.finalize(&t)?;
+        self.finalize(&t);
         Ok(CancelOutcome::Cancelled)
     }
 
@@ -211,39 +173,20 @@ impl Tx<'_> {
         until_ms: u64,
         next_token: &mut u64,
     ) -> Result<Vec<Claimed>> {
-        let mut ids: Vec<String> = Vec::new();
-        for row in self
-            .expiry()
-            .range((0u64, "")..(now_ms + 1, ""))
-            .map_err(err(self.path))?
-        {
-            if ids.len() >= limit {
+        let mut ids: Vec<String> = self
+            .at_keys(AtIndex::Expiry, 0, now_ms + 1, limit)?
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
+        for r in [0u8, 1] {
+            let left = limit.saturating_sub(ids.len());
+            if left == 0 {
                 break;
             }
-            let (k, v) = row.map_err(err(self.path))?;
-            let (at, id) = k.value();
-            check_index(self.path, "expiry", EXPIRY_TAG, at, id, v.value())?;
-            ids.push(id.to_string());
-        }
-        let mut due = Vec::new();
-        for r in [0u8, 1] {
-            for row in self
-                .due()
-                .range((r, 0u64, "")..(r, now_ms + 1, ""))
-                .map_err(err(self.path))?
-            {
-                if ids.len() + due.len() >= limit {
-                    break;
-                }
-                let (k, v) = row.map_err(err(self.path))?;
-                let (r, at, id) = k.value();
-                check_index(self.path, "due", r, at, id, v.value())?;
-                due.push((r, at, id.to_string()));
+            for (r, at, id) in self.due_keys(r, now_ms, left)? {
+                self.due_del((r, at, &id));
+                ids.push(id);
             }
-        }
-        for (r, at, id) in due {
-            self.due_del((r, at, id.as_str()))?;
-            ids.push(id);
         }
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
@@ -253,11 +196,11 @@ impl Tx<'_> {
                 until_ms,
                 token: *next_token,
             };
-            self.lease_put(&id, &encode_lease(&id, lease))?;
-            self.at_set(AtIndex::Expiry, true, until_ms, &id)?;
+            self.lease_put(&id, &encode_lease(&id, lease));
+            self.at_set(AtIndex::Expiry, true, until_ms, &id);
             let mut t = self.indexed(&id)?;
             t.state = TaskState::Delivering;
-            self.put(&t)?;
+            self.put(&t);
             out.push(Claimed {
                 task: t,
                 token: lease.token.to_string(),
@@ -287,7 +230,7 @@ impl Tx<'_> {
                 if error.is_some() {
                     t.last_error = error;
                 }
-                self.finalize(&t)?;
+                self.finalize(&t);
             }
             Finish::Retry {
                 attempts,
@@ -298,8 +241,8 @@ impl Tx<'_> {
                 t.attempts = attempts;
                 t.next_due_ms = Some(next_due_ms);
                 t.last_error = Some(error);
-                self.put(&t)?;
-                self.schedule(&t)?;
+                self.put(&t);
+                self.schedule(&t);
             }
         }
         Ok(true)
@@ -307,43 +250,21 @@ impl Tx<'_> {
 
     /// The head of each index: nothing else is read.
     fn next_due(&self) -> Result<Option<u64>> {
-        let mut next = None::<u64>;
-        for r in [0u8, 1] {
-            let mut rows = self
-                .due()
-                .range((r, 0u64, "")..(r + 1, 0u64, ""))
-                .map_err(err(self.path))?;
-            if let Some(row) = rows.next() {
-                let at = row.map_err(err(self.path))?.0.value().1;
-                next = Some(next.map_or(at, |n| n.min(at)));
-            }
-        }
-        if let Some((k, _)) = self.expiry().first().map_err(err(self.path))? {
-            let at = k.value().0;
-            next = Some(next.map_or(at, |n| n.min(at)));
-        }
-        Ok(next)
+        let due = [0u8, 1]
+            .into_iter()
+            .map(|r| self.due_keys(r, u64::MAX - 1, 1))
+            .collect::<Result<Vec<_>>>()?;
+        let expiry = self.at_keys(AtIndex::Expiry, 0, u64::MAX, 1)?;
+        let due = due.into_iter().flatten().map(|(_, at, _)| at);
+        Ok(due.chain(expiry.into_iter().map(|(at, _)| at)).min())
     }
 
     /// Drops up to `max` final tasks last changed before `cutoff_ms`.
     pub(crate) fn sweep(&mut self, cutoff_ms: u64, max: usize) -> Result<usize> {
-        let mut gone = Vec::new();
-        for row in self
-            .finished()
-            .range((0u64, "")..(cutoff_ms, ""))
-            .map_err(err(self.path))?
-        {
-            if gone.len() >= max {
-                break;
-            }
-            let (k, v) = row.map_err(err(self.path))?;
-            let (at, id) = k.value();
-            check_index(self.path, "finished", FINISHED_TAG, at, id, v.value())?;
-            gone.push((at, id.to_string()));
-        }
+        let gone = self.at_keys(AtIndex::Finished, 0, cutoff_ms, max)?;
         for (at, id) in &gone {
-            self.at_set(AtIndex::Finished, false, *at, id)?;
-            self.task_del(id)?;
+            self.at_set(AtIndex::Finished, false, *at, id);
+            self.task_del(id);
         }
         Ok(gone.len())
     }
@@ -360,28 +281,18 @@ impl Tx<'_> {
     /// task it was delivering is due again (same attempt number). Bounded by
     /// what was in flight, not by the number of tasks.
     pub(crate) fn requeue_leased(&mut self) -> Result<usize> {
-        let mut ids = Vec::new();
-        for row in self.leases().iter().map_err(err(self.path))? {
-            let (k, _) = row.map_err(err(self.path))?;
-            ids.push(k.value().to_string());
-        }
+        let ids = self.leased_ids()?;
         for id in &ids {
             self.release(id)?;
             let mut t = self.indexed(id)?;
             if t.state == TaskState::Delivering {
                 t.state = TaskState::Scheduled;
-                self.put(&t)?;
-                self.schedule(&t)?;
+                self.put(&t);
+                self.schedule(&t);
             }
         }
         Ok(ids.len())
     }
-}
-
-/// Maps a redb error. Takes the path field, not `self`, so it can be used
-/// while a table field is borrowed mutably.
-fn err(path: &Path) -> impl Fn(redb::StorageError) -> Error + '_ {
-    move |e| db_err(path, e)
 }
 
 /// The current time carried by an operation, for the retention sweep.

@@ -73,7 +73,8 @@ fn header(b: &[u8], at: usize) -> Option<Header> {
 pub(crate) type Records = Vec<(u64, Range<usize>)>;
 
 /// Reads a log file. `newest`: the file written last (the only one a crash
-/// can cut); `after`: every group up to it is in the checkpoint or read
+/// can cut); zeros from some point to the end are the part of a file not
+/// written yet (files are made of zeros, [`super::log::create`]); `after`: every group up to it is in the checkpoint or read
 /// before this file. The second value reports a torn batch that was ignored.
 pub(crate) fn read(
     path: &Path,
@@ -97,6 +98,10 @@ pub(crate) fn read(
                 out.push((h.seq, body));
                 continue;
             }
+        }
+        // Zeros to the end: the part of the file not written yet.
+        if b[at..].iter().all(|&x| x == 0) {
+            break;
         }
         // Bytes that are not a record: what could they hold?
         let later: Vec<(usize, Header)> = (at + 1..b.len())

@@ -1,7 +1,7 @@
 //! Recovery at open: after a crash redb is back at its last checkpoint (the
 //! last durable commit, whose `meta.seq` names the last group it holds); the
-//! groups logged after it are applied again, in order, in one durable
-//! commit. Then the old log files go and a new one starts.
+//! groups logged after it are read again, in order, into a memtable,
+//! written to redb in one durable commit. Then the old log files go and a new one starts.
 //!
 //! A record missing in the sequence, a damaged record, or a record that
 //! does not decode refuses the open with [`Error::Corrupt`] naming the log
@@ -12,13 +12,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, Durability};
+use redb::Database;
 
 use super::log::{self, Log};
-use super::record;
-use super::redo::Tx;
+use super::memtable::Memtable;
 use super::shared::Shared;
-use super::tables::db_err;
+use super::tables::stored_seq;
+use super::{record, redo};
 use crate::error::{Error, Result};
 
 /// Replays the log of the store in `dir` into `db` (file `path`); returns
@@ -30,44 +30,42 @@ pub(crate) fn recover(
     shared: Arc<Shared>,
 ) -> Result<(u64, Log)> {
     let files = log::files(dir)?;
-    let mut txn = db.begin_write().map_err(|x| db_err(path, x))?;
-    txn.set_durability(Durability::Immediate)
-        .map_err(|x| db_err(path, x))?;
-    txn.set_quick_repair(true);
-    let (seq, replayed) = {
-        let mut tx = Tx::open(path, &txn)?;
-        let start = tx.applied_seq()?;
-        let mut seq = start;
-        for (i, (_, file)) in files.iter().enumerate() {
-            let damaged = |reason: String| Error::Corrupt {
-                path: file.clone(),
-                reason,
-            };
-            let bytes = std::fs::read(file).map_err(Error::io(file))?;
-            let (records, torn) = record::read(file, &bytes, i + 1 == files.len(), seq)?;
-            if let Some(note) = torn {
-                tracing::warn!("{note}");
-            }
-            for (s, range) in records {
-                if s <= seq {
-                    continue; // already in the checkpoint
-                }
-                if s != seq + 1 {
-                    return Err(damaged(format!(
-                        "the redo log jumps from group {seq} to group {s}: records are missing"
-                    )));
-                }
-                tx.replay(&bytes[range])?
-                    .map_err(|why| damaged(format!("redo log group {s}: {why}")))?;
-                seq = s;
-            }
+    let start = stored_seq(db, path)?;
+    let mut seq = start;
+    let mut mem = Memtable::default();
+    let contents = files
+        .iter()
+        .map(|(_, f)| log::read_file(f))
+        .collect::<Result<Vec<_>>>()?;
+    // The file written last is the last one holding anything: the next
+    // one may have been made (of zeros) already.
+    let newest = contents.iter().rposition(|b| !b.is_empty()).unwrap_or(0);
+    for (i, ((_, file), bytes)) in files.iter().zip(&contents).enumerate() {
+        let damaged = |reason: String| Error::Corrupt {
+            path: file.clone(),
+            reason,
+        };
+        let (records, torn) = record::read(file, bytes, i == newest, seq)?;
+        if let Some(note) = torn {
+            tracing::warn!("{note}");
         }
-        tx.set_applied_seq(seq)?;
-        (seq, seq - start)
-    };
-    txn.commit().map_err(|x| db_err(path, x))?;
-    if replayed > 0 {
-        tracing::info!(path = %path.display(), groups = replayed,
+        for (s, range) in records {
+            if s <= seq {
+                continue; // already in the checkpoint
+            }
+            if s != seq + 1 {
+                return Err(damaged(format!(
+                    "the redo log jumps from group {seq} to group {s}: records are missing"
+                )));
+            }
+            redo::replay(&bytes[range], &mut mem)
+                .map_err(|why| damaged(format!("redo log group {s}: {why}")))?;
+            seq = s;
+        }
+    }
+    if seq > start {
+        mem.checkpoint(db, path, Some(seq))?;
+        tracing::info!(path = %path.display(), groups = seq - start,
             "replayed the redo log written after the last checkpoint");
     }
     // The old files go for good before a new one starts: a crash in between
@@ -78,7 +76,7 @@ pub(crate) fn recover(
     }
     sync_dir(dir)?;
     let next = files.last().map_or(0, |(n, _)| n + 1);
-    let file = log::create(dir, next)?;
+    let file = log::create(dir, next, log::FIRST_FILE_BYTES)?;
     Ok((
         seq,
         Log::start(dir.to_path_buf(), (next, file), seq, shared)?,

@@ -1,11 +1,12 @@
 //! State the store handle, its writer thread and its log thread share:
-//! settings, the failure that stopped the store, and how far the groups
-//! have got (applied, synced to the log, visible to readers).
+//! settings, the failure that stopped the store, the memtables, and how
+//! far the log has synced.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
+use super::memtable::Overlay;
 use crate::error::{Error, Result};
 
 /// State shared by the store handle, its writer thread and its log thread.
@@ -16,10 +17,8 @@ pub(crate) struct Shared {
     /// Set once a write failed or damage was found: every later write and
     /// health check reports it (the file needs an operator, not retries).
     pub(crate) failed: Mutex<Option<String>>,
-    /// The last group applied in the writer's open transaction.
-    pub(crate) applied: AtomicU64,
-    /// The last group committed, so visible to read transactions.
-    pub(crate) visible: AtomicU64,
+    /// The writes not yet in redb, which every read consults first.
+    pub(crate) overlay: Overlay,
     /// The last group synced to the log.
     durable: AtomicU64,
     durable_changed: (Mutex<()>, Condvar),
@@ -31,6 +30,7 @@ impl Shared {
         f.get_or_insert(why);
         drop(f);
         self.durable_changed.1.notify_all();
+        self.overlay.changed.notify_all();
     }
 
     /// The log thread: groups up to `seq` are synced.
@@ -38,6 +38,11 @@ impl Shared {
         self.durable.store(seq, Ordering::Release);
         let _g = self.durable_changed.0.lock();
         self.durable_changed.1.notify_all();
+    }
+
+    /// The last group synced to the log.
+    pub(crate) fn durable(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
     }
 
     /// Waits until groups up to `seq` are synced; fails once the store has.

@@ -18,7 +18,7 @@
 
 use std::path::Path;
 
-use redb::TableDefinition;
+use redb::{Database, ReadableDatabase, TableDefinition};
 
 use crate::error::{Error, Result};
 use crate::task::Task;
@@ -138,6 +138,33 @@ pub(crate) fn decode_lease(path: &Path, id: &str, b: &[u8]) -> Result<Lease> {
         until_ms: u64::from_le_bytes(b[4..12].try_into().expect("8 bytes")),
         token: u64::from_le_bytes(b[12..].try_into().expect("8 bytes")),
     })
+}
+
+/// Creates the tables that do not exist yet, in one durable commit.
+pub(crate) fn create(db: &Database, path: &Path) -> Result<()> {
+    let txn = db.begin_write().map_err(db_errs(path))?;
+    txn.open_table(TASKS).map_err(db_errs(path))?;
+    txn.open_table(DUE).map_err(db_errs(path))?;
+    txn.open_table(LEASES).map_err(db_errs(path))?;
+    txn.open_table(EXPIRY).map_err(db_errs(path))?;
+    txn.open_table(FINISHED).map_err(db_errs(path))?;
+    txn.open_table(META).map_err(db_errs(path))?;
+    txn.commit().map_err(db_errs(path))
+}
+
+/// The last redo-log group redb holds (its last checkpoint's).
+pub(crate) fn stored_seq(db: &Database, path: &Path) -> Result<u64> {
+    let txn = db.begin_read().map_err(db_errs(path))?;
+    let meta = txn.open_table(META).map_err(db_errs(path))?;
+    Ok(meta
+        .get("seq")
+        .map_err(db_errs(path))?
+        .map_or(0, |v| v.value()))
+}
+
+/// [`db_err`] for `map_err`, whatever redb error type it maps.
+pub(crate) fn db_errs<E: Into<redb::Error>>(path: &Path) -> impl Fn(E) -> Error + '_ {
+    move |e| db_err(path, e)
 }
 
 /// Checks an index entry's checksum.

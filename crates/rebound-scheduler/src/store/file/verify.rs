@@ -23,11 +23,12 @@ use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 
-use redb::{Database, Durability, ReadableDatabase};
+use redb::{Database, ReadableDatabase};
 
-use super::redo::Tx;
+use super::memtable::Memtable;
 use super::shared::Shared;
 use super::tables::{db_err, verify_task, TASKS};
+use super::view::{Stored, Tx};
 use super::CACHE_BYTES;
 use crate::error::{Error, Result};
 
@@ -71,15 +72,15 @@ pub(crate) fn open_file(path: &Path, verify_max: u64) -> Result<(Database, bool)
     Ok((db, full))
 }
 
-/// Creates the tables and requeues the leases of the previous process, in
-/// one durable transaction. Returns how many tasks were requeued.
+/// Requeues the leases of the previous process, in one durable commit.
+/// Returns how many tasks were requeued.
 pub(crate) fn prepare(db: &Database, path: &Path) -> Result<usize> {
-    let mut txn = db.begin_write().map_err(|x| db_err(path, x))?;
-    txn.set_durability(Durability::Immediate)
-        .map_err(|x| db_err(path, x))?;
-    txn.set_quick_repair(true);
-    let n = Tx::open(path, &txn)?.requeue_leased()?;
-    txn.commit().map_err(|x| db_err(path, x))?;
+    let stored = Stored::open(db, path)?;
+    let mut mem = Memtable::default();
+    let n = Tx::new(path, &stored, None, &mut mem).requeue_leased()?;
+    if n > 0 {
+        mem.checkpoint(db, path, None)?;
+    }
     Ok(n)
 }
 

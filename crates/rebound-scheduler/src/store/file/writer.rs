@@ -1,21 +1,23 @@
-//! Group commit through a redo log. One writer thread owns every redb write
-//! transaction. Callers queue operations on a channel; the thread takes all
-//! that are waiting (a group), applies them in order in the open
-//! transaction and hands the group's changes ([`super::redo`]) and answers
-//! to the log thread ([`super::log`]), which answers once the record is
-//! `fdatasync`ed. Meanwhile the writer goes on with the next group: fifty
-//! concurrent creates cost one append and one sync, and redb's per-commit
-//! cost is paid once per transaction, not once per group.
+//! Group commit through a redo log, with redb written behind.
 //!
-//! The transaction is committed without sync (`Durability::None`) only when
-//! a reader needs to see what was acknowledged (an [`Op::Barrier`]) or after
-//! [`MAX_ROWS`] tasks; `checkpoint_every` after its first change (or after
-//! [`CHECKPOINT_BYTES`] of log) the commit is durable instead (a checkpoint),
-//! and the log files it covers are removed. No commit happens before the
-//! log has synced every group in it, so readers and redb's durable state
-//! never hold a change the log could lose. A transaction that changed
-//! nothing is dropped. After a crash redb is back at its last checkpoint and
-//! the open replays the log from there ([`super::recover`]).
+//! One writer thread applies every write. Callers queue operations on a
+//! channel; the thread takes all that are waiting (a group), applies them
+//! in order to the active memtable ([`super::memtable`], read through
+//! [`super::view`]) and hands the group's changes ([`super::redo`]) and
+//! answers to the log thread ([`super::log`]), which answers once the
+//! record is `fdatasync`ed. Meanwhile the writer goes on with the next
+//! group: fifty concurrent creates cost one append and one sync, and no
+//! redb write at all.
+//!
+//! The flusher thread makes the checkpoints: `checkpoint_every` after the
+//! last one (or at once when the active memtable reaches [`FREEZE_BYTES`])
+//! it freezes the active memtable, writes it into redb in one durable
+//! commit once the log holds all of it, and then drops it and the log
+//! files it covered. While it does, writes
+//! go on into a new active memtable; they wait only when that one reaches
+//! [`ACTIVE_MAX_BYTES`] (the flusher is behind). After a crash redb is back
+//! at its last checkpoint and the open replays the log from there
+//! ([`super::recover`]).
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -23,14 +25,14 @@ use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redb::{Database, Durability};
+use redb::Database;
 use tokio::sync::oneshot;
 
-use super::log::{Log, Msg, Reply};
+use super::log::{Log, Msg};
+use super::memtable::Memtable;
 use super::ops::{Op, Out};
-use super::redo::Tx;
 use super::shared::Shared;
-use super::tables::db_err;
+use super::view::{Stored, Tx};
 use crate::error::{Error, Result};
 
 /// Most tasks one group takes: bounds the latency a large backlog of
@@ -41,11 +43,14 @@ const MAX_BATCH: usize = 16_384;
 /// larger: [`super::FileStore`] splits those).
 pub(crate) const MAX_GROUP_BYTES: usize = 64 * 1024 * 1024;
 
-/// Most tasks one transaction takes before it is committed.
-pub(crate) const MAX_ROWS: usize = 32_768;
+/// The active memtable is frozen and written to redb at once when it
+/// reaches this size, without waiting for `checkpoint_every`.
+pub(crate) const FREEZE_BYTES: usize = 8 * 1024 * 1024;
 
-/// Most log bytes between durable commits.
-pub(crate) const CHECKPOINT_BYTES: usize = 32 * 1024 * 1024;
+/// Writes wait while the active memtable holds this much and the frozen
+/// one is still being written: the memory of the store's unwritten
+/// changes stays below twice this (plus one group).
+pub(crate) const ACTIVE_MAX_BYTES: usize = 32 * 1024 * 1024;
 
 struct Job {
     op: Op,
@@ -71,7 +76,7 @@ struct Inline {
 }
 
 impl Writer {
-    /// Writes on the caller's thread, one transaction per call.
+    /// Writes on the caller's thread, one redb commit per call.
     pub(crate) fn inline(db: Arc<Database>, shared: Arc<Shared>) -> Self {
         Writer {
             tx: None,
@@ -85,7 +90,7 @@ impl Writer {
     }
 
     /// Starts the writer thread after group `seq`, logging to `log`, with a
-    /// durable checkpoint at least every `checkpoint_every`.
+    /// checkpoint at least every `checkpoint_every`.
     pub(crate) fn start(
         db: Arc<Database>,
         path: PathBuf,
@@ -94,12 +99,25 @@ impl Writer {
         checkpoint_every: Duration,
     ) -> Result<Self> {
         let (tx, rx) = mpsc::channel();
-        shared.applied.store(seq, Ordering::Release);
-        shared.visible.store(seq, Ordering::Release);
+        shared.overlay.lock().seq = seq;
         shared.set_durable(seq);
+        let stored = Stored::open(&db, &path)?;
         let thread = std::thread::Builder::new()
             .name("rebound-store-writer".into())
-            .spawn(move || run(&db, &path, &shared, rx, (log, seq), checkpoint_every))
+            .spawn(move || {
+                let w = Run {
+                    db: &db,
+                    path: &path,
+                    shared: &shared,
+                    log: &log,
+                    seq,
+                    next_token: 0,
+                    stored,
+                    stored_at: 0,
+                };
+                w.run(rx, checkpoint_every);
+                log.close();
+            })
             .map_err(Error::io("<store writer thread>"))?;
         Ok(Writer {
             tx: Some(tx),
@@ -109,7 +127,8 @@ impl Writer {
     }
 
     /// Stops the thread after the operations already queued, and waits for
-    /// it: its handle on the database is gone when this returns.
+    /// it: everything is in redb and its handle on the database is gone
+    /// when this returns.
     pub(crate) fn close(&mut self) {
         self.inline.take();
         self.tx.take();
@@ -118,13 +137,11 @@ impl Writer {
         }
     }
 
-    /// Queues `op`; resolves once it is durable (reads: at once).
+    /// Queues `op`; resolves once it is durable (`NextDue`: at once).
     pub(crate) async fn call(&self, op: Op) -> Result<Out> {
         if let Some(i) = &self.inline {
-            i.shared.check()?;
-            let retention = i.shared.retention_ms.load(Ordering::Relaxed);
             let mut token = i.next_token.lock().unwrap_or_else(|p| p.into_inner());
-            return commit(&i.db, &op, &mut token, retention);
+            return commit(&i.db, &i.shared, &op, &mut token);
         }
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -145,8 +162,8 @@ fn weight(op: &Op) -> (usize, usize) {
 }
 
 /// Everything queued after `first`, up to [`MAX_BATCH`] tasks or
-/// [`MAX_GROUP_BYTES`]: one group. Adds its tasks to `total_rows`.
-fn gather(first: Job, rx: &mpsc::Receiver<Job>, total_rows: &mut usize) -> Vec<Job> {
+/// [`MAX_GROUP_BYTES`]: one group.
+fn gather(first: Job, rx: &mpsc::Receiver<Job>) -> Vec<Job> {
     let (mut rows, mut bytes) = weight(&first.op);
     let mut jobs = vec![first];
     while rows < MAX_BATCH && bytes < MAX_GROUP_BYTES {
@@ -160,19 +177,7 @@ fn gather(first: Job, rx: &mpsc::Receiver<Job>, total_rows: &mut usize) -> Vec<J
             Err(_) => break,
         }
     }
-    *total_rows += rows;
     jobs
-}
-
-/// How a transaction ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Commit {
-    /// Dropped: it changed nothing.
-    None,
-    /// Committed without sync: visible to readers.
-    Visible,
-    /// Committed durably: a checkpoint.
-    Checkpoint,
 }
 
 /// The writer thread's state.
@@ -186,224 +191,181 @@ struct Run<'a> {
     /// Tokens only need to differ from those of this process's earlier
     /// leases: leases die with the process (they are requeued at open).
     next_token: u64,
-    /// When the first group after the last checkpoint was applied.
-    since_checkpoint: Instant,
-    checkpoint_every: Duration,
-    logged_since_checkpoint: usize,
-    /// Groups committed since the last checkpoint (non-durably in redb).
-    dirty: bool,
-}
-
-fn run(
-    db: &Database,
-    path: &Path,
-    shared: &Shared,
-    rx: mpsc::Receiver<Job>,
-    (log, seq): (Log, u64),
-    checkpoint_every: Duration,
-) {
-    let mut r = Run {
-        db,
-        path,
-        shared,
-        log: &log,
-        seq,
-        next_token: 0,
-        since_checkpoint: Instant::now(),
-        checkpoint_every,
-        logged_since_checkpoint: 0,
-        dirty: false,
-    };
-    let mut open = true;
-    while open {
-        let first = if r.dirty {
-            let left = r
-                .checkpoint_every
-                .saturating_sub(r.since_checkpoint.elapsed());
-            match rx.recv_timeout(left) {
-                Ok(j) => Some(j),
-                Err(mpsc::RecvTimeoutError::Timeout) => None,
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-        } else {
-            match rx.recv() {
-                Ok(j) => Some(j),
-                Err(_) => break,
-            }
-        };
-        // `None`: nothing came in time, so this transaction is only the
-        // checkpoint that was due.
-        open = r.transaction(first, &rx);
-    }
-    if r.dirty {
-        r.transaction(None, &rx);
-    }
-    log.close();
+    /// redb as of checkpoint number `stored_at`.
+    stored: Stored,
+    stored_at: u64,
 }
 
 impl Run<'_> {
-    /// One redb transaction: groups applied until it is time to commit,
-    /// then the commit (a durable checkpoint when due). Returns `false`
-    /// once the store handle is gone.
-    fn transaction(&mut self, first: Option<Job>, rx: &mpsc::Receiver<Job>) -> bool {
-        let mut open = true;
-        let checkpoint_only = first.is_none();
-        if !self.dirty {
-            // The log replayed after a crash starts with this transaction.
-            self.since_checkpoint = Instant::now();
+    fn run(mut self, rx: mpsc::Receiver<Job>, every: Duration) {
+        std::thread::scope(|s| {
+            let (db, path, shared, log) = (self.db, self.path, self.shared, self.log);
+            let flusher = std::thread::Builder::new()
+                .name("rebound-store-flush".into())
+                .spawn_scoped(s, move || flush(db, path, shared, log, every));
+            if let Err(e) = &flusher {
+                self.shared
+                    .fail(format!("could not start the store flusher thread: {e}"));
+            }
+            while let Ok(first) = rx.recv() {
+                let jobs = gather(first, &rx);
+                self.group(jobs);
+            }
+            // Closing: the flusher writes what is left, then stops.
+            self.shared.overlay.lock().closing = true;
+            self.shared.overlay.changed.notify_all();
+            if let Ok(f) = flusher {
+                let _ = f.join();
+            }
+        });
+    }
+
+    /// Applies one group to the active memtable and hands its changes and
+    /// answers to the log. On failure the group's callers get the error,
+    /// and the store stops.
+    fn group(&mut self, jobs: Vec<Job>) {
+        let retention = self.shared.retention_ms.load(Ordering::Relaxed);
+        let overlay = &self.shared.overlay;
+        let mut layers = overlay.lock();
+        // The flusher is behind: wait for it to take the active memtable.
+        while layers.active.bytes() >= ACTIVE_MAX_BYTES && self.shared.check().is_ok() {
+            overlay.changed.notify_all();
+            layers = overlay.wait(layers, Duration::from_millis(10));
         }
-        // Barrier answers: sent after the commit, so what they promise is
-        // visible to readers (and durable: see below).
-        let mut held: Vec<Reply> = Vec::new();
-        let r = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Commit> {
-            let mut txn = self.db.begin_write().map_err(|x| db_err(self.path, x))?;
-            let mut logged = false;
-            {
-                let mut tx = Tx::open(self.path, &txn)?;
-                let deadline = self
-                    .since_checkpoint
-                    .checked_add(self.checkpoint_every)
-                    .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-                let mut rows = 0;
-                let mut next = first;
-                while let Some(j) = next.take() {
-                    let jobs = gather(j, rx, &mut rows);
-                    logged |= self.group(&mut tx, jobs, &mut held)?;
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if !held.is_empty() || left.is_zero() || rows >= MAX_ROWS {
-                        break;
-                    }
-                    next = match rx.recv_timeout(left) {
-                        Ok(j) => Some(j),
-                        Err(mpsc::RecvTimeoutError::Timeout) => None,
-                        Err(mpsc::RecvTimeoutError::Disconnected) => {
-                            open = false;
-                            None
-                        }
-                    };
+        let applied = self.shared.check().and_then(|()| {
+            if layers.checkpoints != self.stored_at {
+                // redb now holds what the frozen memtable held.
+                self.stored = Stored::open(self.db, self.path)?;
+                self.stored_at = layers.checkpoints;
+            }
+            let frozen = layers.frozen.clone();
+            let mut tx = Tx::new(
+                self.path,
+                &self.stored,
+                frozen.as_deref(),
+                &mut layers.active,
+            );
+            let outs =
+                tx.apply_group(jobs.iter().map(|j| &j.op), &mut self.next_token, retention)?;
+            Ok((outs, tx.take_redo()))
+        });
+        let (outs, redo) = match applied {
+            Ok(done) => done,
+            Err(e) => {
+                // The active memtable may hold part of the group: failing
+                // the store (before the lock goes) keeps it from readers
+                // and from redb.
+                let why = rebound_core::DisplayChain(&e).to_string();
+                if !matches!(e, Error::WriterStopped(_)) {
+                    tracing::error!(error = %why, "store write failed; the store stops accepting writes");
                 }
-                tx.set_applied_seq(self.seq)?;
+                self.shared.fail(why);
+                drop(layers);
+                overlay.changed.notify_all();
+                for j in jobs {
+                    let _ = j.reply.send(Err(copy(&e)));
+                }
+                return;
             }
-            if !logged && !self.dirty {
-                return Ok(Commit::None); // nothing changed: the transaction is dropped
+        };
+        let mut replies = Vec::with_capacity(jobs.len());
+        for (j, o) in jobs.into_iter().zip(outs) {
+            match j.op {
+                // A read of the current state: needs nothing durable.
+                Op::NextDue => {
+                    let _ = j.reply.send(Ok(o));
+                }
+                _ => replies.push((j.reply, Ok(o))),
             }
-            let checkpoint = checkpoint_only
-                || !open
-                || self.since_checkpoint.elapsed() >= self.checkpoint_every
-                || self.logged_since_checkpoint >= CHECKPOINT_BYTES;
-            if !checkpoint && !logged {
-                return Ok(Commit::None);
+        }
+        if redo.is_empty() {
+            drop(layers);
+            if !replies.is_empty() {
+                self.log.send(Msg::Reply(replies));
             }
-            // Nothing reaches readers or redb's durable state before its
-            // record is synced: a failed log leaves the transaction
-            // uncommitted and the store stopped.
-            self.shared.wait_durable(self.seq)?;
-            if checkpoint {
-                // Later records go to a new file; the older ones are
-                // retired once this commit is durable.
-                self.log.send(Msg::Rotate);
-                txn.set_durability(Durability::Immediate)
-                    .map_err(|x| db_err(self.path, x))?;
-                // Quick repair commits in two phases and records the
-                // allocator state: a restart after a crash needs no walk of
-                // the whole file, and a damaged newest commit is reported as
-                // corruption instead of being rolled back to the one before.
-                txn.set_quick_repair(true);
-            } else {
-                txn.set_durability(Durability::None)
-                    .map_err(|x| db_err(self.path, x))?;
+            return;
+        }
+        self.seq += 1;
+        layers.seq = self.seq;
+        // Under the lock: the log has the groups in sequence order.
+        self.log.send(Msg::Append(self.seq, redo, replies));
+        let full = layers.active.bytes() >= FREEZE_BYTES;
+        drop(layers);
+        if full {
+            overlay.changed.notify_all();
+        }
+    }
+}
+
+/// The flusher thread: checkpoints, until the store closes (then one last
+/// checkpoint of what is left) or fails.
+fn flush(db: &Database, path: &Path, shared: &Shared, log: &Log, every: Duration) {
+    let overlay = &shared.overlay;
+    let mut last = Instant::now();
+    loop {
+        let (mem, seq) = {
+            let mut layers = overlay.lock();
+            loop {
+                if shared.check().is_err() {
+                    return;
+                }
+                let waiting = !layers.active.is_empty();
+                if waiting
+                    && (layers.closing
+                        || layers.active.bytes() >= FREEZE_BYTES
+                        || last.elapsed() >= every)
+                {
+                    break;
+                }
+                if layers.closing {
+                    return;
+                }
+                let wait = if waiting {
+                    every.saturating_sub(last.elapsed())
+                } else {
+                    every
+                };
+                layers = overlay.wait(layers, wait.max(Duration::from_millis(1)));
             }
-            txn.commit().map_err(|x| db_err(self.path, x))?;
-            Ok(if checkpoint {
-                Commit::Checkpoint
-            } else {
-                Commit::Visible
-            })
+            let mem = Arc::new(std::mem::take(&mut layers.active));
+            layers.frozen = Some(mem.clone());
+            (mem, layers.seq)
+        };
+        last = Instant::now();
+        let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            // redb's durable state never holds a change the log could lose.
+            shared.wait_durable(seq)?;
+            mem.checkpoint(db, path, Some(seq))
         }))
         .unwrap_or_else(|p| {
             Err(Error::Corrupt {
-                path: self.path.to_path_buf(),
+                path: path.to_path_buf(),
                 reason: format!(
                     "the database engine panicked: {}",
                     super::verify::panic_reason(&*p)
                 ),
             })
         });
+        let mut layers = overlay.lock();
         match r {
-            Ok(commit) => {
-                if commit != Commit::None {
-                    self.shared.visible.store(self.seq, Ordering::Release);
-                }
-                if commit == Commit::Checkpoint {
-                    self.log.send(Msg::Retire);
-                    self.logged_since_checkpoint = 0;
-                    self.dirty = false;
-                } else if commit == Commit::Visible {
-                    self.dirty = true;
-                }
-                for (tx, out) in held {
-                    let _ = tx.send(out);
-                }
+            Ok(()) => {
+                layers.frozen = None;
+                layers.checkpoints += 1;
+                drop(layers);
+                log.send(Msg::Retire(seq));
             }
             Err(e) => {
                 let why = rebound_core::DisplayChain(&e).to_string();
                 if !matches!(e, Error::WriterStopped(_)) {
-                    tracing::error!(error = %why, "store write failed; the store stops accepting writes");
+                    tracing::error!(error = %why, "store checkpoint failed; the store stops accepting writes");
                 }
-                self.shared.fail(why);
-                // Failed for good: wait for calls (each answered with the
-                // failure), not for a checkpoint that cannot come.
-                self.dirty = false;
-                for (tx, _) in held {
-                    let _ = tx.send(Err(copy(&e)));
-                }
+                shared.fail(why);
+                drop(layers);
+                overlay.changed.notify_all();
+                return;
             }
         }
-        open
-    }
-
-    /// Applies one group in the open transaction and hands its changes and
-    /// answers to the log; `true` if it changed anything. On failure the
-    /// group's callers get the error.
-    fn group(&mut self, tx: &mut Tx, jobs: Vec<Job>, held: &mut Vec<Reply>) -> Result<bool> {
-        let retention = self.shared.retention_ms.load(Ordering::Relaxed);
-        let applied = self.shared.check().and_then(|()| {
-            tx.apply_group(jobs.iter().map(|j| &j.op), &mut self.next_token, retention)
-        });
-        let outs = match applied {
-            Ok(outs) => outs,
-            Err(e) => {
-                for j in jobs {
-                    let _ = j.reply.send(Err(copy(&e)));
-                }
-                return Err(e);
-            }
-        };
-        let mut replies = Vec::with_capacity(jobs.len());
-        for (j, o) in jobs.into_iter().zip(outs) {
-            match j.op {
-                // A read of the transaction's state: needs nothing durable.
-                Op::NextDue => {
-                    let _ = j.reply.send(Ok(o));
-                }
-                Op::Barrier => held.push((j.reply, Ok(o))),
-                _ => replies.push((j.reply, Ok(o))),
-            }
-        }
-        let redo = tx.take_redo();
-        if redo.is_empty() {
-            if !replies.is_empty() {
-                self.log.send(Msg::Reply(replies));
-            }
-            return Ok(false);
-        }
-        self.seq += 1;
-        // Before any answer can go out: a reader that sees this group
-        // acknowledged must also see that it is not yet visible.
-        self.shared.applied.store(self.seq, Ordering::Release);
-        self.logged_since_checkpoint += redo.len();
-        self.log.send(Msg::Append(self.seq, redo, replies));
-        Ok(true)
+        overlay.changed.notify_all();
     }
 }
 
@@ -418,11 +380,18 @@ fn copy(e: &Error) -> Error {
     }
 }
 
-/// `memory://`: one transaction per call; nothing to log or sync.
-fn commit(db: &Database, op: &Op, next_token: &mut u64, retention_ms: u64) -> Result<Out> {
+/// `memory://`: the call applied and written to redb at once; nothing to
+/// log or sync.
+fn commit(db: &Database, shared: &Shared, op: &Op, next_token: &mut u64) -> Result<Out> {
     let path = Path::new("");
-    let txn = db.begin_write().map_err(|x| db_err(path, x))?;
-    let mut outs = Tx::open(path, &txn)?.apply_group([op], next_token, retention_ms)?;
-    txn.commit().map_err(|x| db_err(path, x))?;
-    Ok(outs.pop().expect("one operation, one answer"))
+    let retention = shared.retention_ms.load(Ordering::Relaxed);
+    shared.check()?;
+    let stored = Stored::open(db, path)?;
+    let mut mem = Memtable::default();
+    let mut outs = Tx::new(path, &stored, None, &mut mem).apply_group([op], next_token, retention);
+    drop(stored);
+    if outs.is_ok() {
+        outs = mem.checkpoint(db, path, None).and(outs);
+    }
+    Ok(outs?.pop().expect("one operation, one answer"))
 }

@@ -1,0 +1,273 @@
+//! The tables as a write sees them: the active memtable over the frozen
+//! one over redb ([`super::memtable`]). A key's newest layer wins; a
+//! deletion there hides the older layers. Index entries read from redb are
+//! checked against their checksums on the way.
+
+use std::collections::BTreeMap;
+use std::ops::RangeBounds;
+use std::path::Path;
+
+use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTable};
+
+use super::memtable::{AtKey, DueKey, Memtable};
+use super::redo::AtIndex;
+use super::tables::{
+    check_index, db_errs, decode_lease, decode_task, Lease, DUE, EXPIRY, EXPIRY_TAG, FINISHED,
+    FINISHED_TAG, LEASES, TASKS,
+};
+use crate::error::{Error, Result};
+use crate::task::Task;
+
+/// redb's tables in one read transaction.
+pub(crate) struct Stored {
+    pub(crate) tasks: ReadOnlyTable<&'static str, &'static [u8]>,
+    leases: ReadOnlyTable<&'static str, &'static [u8]>,
+    due: ReadOnlyTable<(u8, u64, &'static str), u32>,
+    expiry: ReadOnlyTable<(u64, &'static str), u32>,
+    finished: ReadOnlyTable<(u64, &'static str), u32>,
+}
+
+impl Stored {
+    /// Begins a read transaction (the tables exist: [`super::tables::create`]).
+    pub(crate) fn open(db: &Database, path: &Path) -> Result<Stored> {
+        let txn = db.begin_read().map_err(db_errs(path))?;
+        Ok(Stored {
+            tasks: txn.open_table(TASKS).map_err(db_errs(path))?,
+            leases: txn.open_table(LEASES).map_err(db_errs(path))?,
+            due: txn.open_table(DUE).map_err(db_errs(path))?,
+            expiry: txn.open_table(EXPIRY).map_err(db_errs(path))?,
+            finished: txn.open_table(FINISHED).map_err(db_errs(path))?,
+        })
+    }
+
+    /// A task's stored bytes.
+    pub(crate) fn task_bytes(&self, path: &Path, id: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .tasks
+            .get(id)
+            .map_err(db_errs(path))?
+            .map(|v| v.value().to_vec()))
+    }
+}
+
+/// Sorted `(key, value)` rows; `None`: deleted in this layer.
+pub(crate) type Source<'a, K, V> = Box<dyn Iterator<Item = Result<(K, Option<V>)>> + 'a>;
+
+/// The live rows of layers merged, each given newest first.
+pub(crate) struct Merge<'a, K, V> {
+    sources: Vec<Source<'a, K, V>>,
+    heads: Vec<Option<(K, Option<V>)>>,
+    started: bool,
+}
+
+pub(crate) fn merge<K: Ord, V>(sources: Vec<Source<'_, K, V>>) -> Merge<'_, K, V> {
+    let heads = sources.iter().map(|_| None).collect();
+    Merge {
+        sources,
+        heads,
+        started: false,
+    }
+}
+
+impl<K: Ord, V> Merge<'_, K, V> {
+    fn advance(&mut self, i: usize) -> Result<()> {
+        self.heads[i] = self.sources[i].next().transpose()?;
+        Ok(())
+    }
+
+    fn step(&mut self) -> Result<Option<(K, V)>> {
+        if !self.started {
+            self.started = true;
+            for i in 0..self.sources.len() {
+                self.advance(i)?;
+            }
+        }
+        loop {
+            // The first source holding the smallest key: the newest layer.
+            let mut best: Option<usize> = None;
+            for (i, h) in self.heads.iter().enumerate() {
+                if let Some((k, _)) = h {
+                    let smaller = best
+                        .and_then(|b| self.heads[b].as_ref())
+                        .is_none_or(|(bk, _)| k < bk);
+                    if smaller {
+                        best = Some(i);
+                    }
+                }
+            }
+            let Some(b) = best else {
+                return Ok(None);
+            };
+            let (k, v) = self.heads[b].take().expect("the head just found");
+            self.advance(b)?;
+            // Older layers' rows under the same key are hidden.
+            for j in 0..self.heads.len() {
+                while self.heads[j].as_ref().is_some_and(|(hk, _)| *hk == k) {
+                    self.advance(j)?;
+                }
+            }
+            if let Some(v) = v {
+                return Ok(Some((k, v)));
+            }
+        }
+    }
+}
+
+impl<K: Ord, V> Iterator for Merge<'_, K, V> {
+    type Item = Result<(K, V)>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.step().transpose()
+    }
+}
+
+/// A memtable's rows in `range` as a [`Source`].
+pub(crate) fn layer<'a, K: Ord + Clone, V: Clone, R: RangeBounds<K>>(
+    rows: &'a BTreeMap<K, Option<V>>,
+    range: R,
+) -> Source<'a, K, V> {
+    Box::new(rows.range(range).map(|(k, v)| Ok((k.clone(), v.clone()))))
+}
+
+/// An index memtable's rows in `range` as a [`Source`].
+fn index_layer<'a, K: Ord + Clone, R: RangeBounds<K>>(
+    rows: &'a BTreeMap<K, bool>,
+    range: R,
+) -> Source<'a, K, ()> {
+    Box::new(
+        rows.range(range)
+            .map(|(k, put)| Ok((k.clone(), put.then_some(())))),
+    )
+}
+
+/// The open view of one group of writes: reads see every layer; writes
+/// ([`super::redo`]) go to the active memtable and the group's redo record.
+pub(crate) struct Tx<'a> {
+    pub(super) path: &'a Path,
+    stored: &'a Stored,
+    frozen: Option<&'a Memtable>,
+    pub(super) active: &'a mut Memtable,
+    /// The changes of the current group, for the redo log.
+    pub(super) redo: Vec<u8>,
+}
+
+impl<'a> Tx<'a> {
+    pub(crate) fn new(
+        path: &'a Path,
+        stored: &'a Stored,
+        frozen: Option<&'a Memtable>,
+        active: &'a mut Memtable,
+    ) -> Self {
+        Tx {
+            path,
+            stored,
+            frozen,
+            active,
+            redo: Vec::new(),
+        }
+    }
+
+    /// The newest memtable's entry, if either has one.
+    fn newest<'m, T>(&'m self, pick: impl Fn(&'m Memtable) -> Option<&'m T>) -> Option<&'m T> {
+        pick(&*self.active).or_else(|| self.frozen.and_then(&pick))
+    }
+
+    pub(super) fn task(&self, id: &str) -> Result<Option<Task>> {
+        let bytes = match self.newest(|m| m.tasks.get(id)) {
+            Some(Some(v)) => return decode_task(self.path, id, v).map(Some),
+            Some(None) => return Ok(None),
+            None => self.stored.task_bytes(self.path, id)?,
+        };
+        bytes.map(|v| decode_task(self.path, id, &v)).transpose()
+    }
+
+    /// The task an index names: its absence is damage.
+    pub(super) fn indexed(&self, id: &str) -> Result<Task> {
+        self.task(id)?.ok_or_else(|| Error::Corrupt {
+            path: self.path.to_path_buf(),
+            reason: format!("an index names task {id:?}, which is not stored"),
+        })
+    }
+
+    pub(super) fn lease(&self, id: &str) -> Result<Option<Lease>> {
+        match self.newest(|m| m.leases.get(id)) {
+            Some(Some(v)) => decode_lease(self.path, id, v).map(Some),
+            Some(None) => Ok(None),
+            None => match self.stored.leases.get(id).map_err(db_errs(self.path))? {
+                Some(v) => decode_lease(self.path, id, v.value()).map(Some),
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// Up to `max` entries of rank `r` of the due index due by `upto`.
+    pub(super) fn due_keys(&self, r: u8, upto: u64, max: usize) -> Result<Vec<DueKey>> {
+        let end = upto.saturating_add(1);
+        let range = (r, 0, String::new())..(r, end, String::new());
+        let mut sources = vec![index_layer(&self.active.due, range.clone())];
+        if let Some(f) = self.frozen {
+            sources.push(index_layer(&f.due, range));
+        }
+        let path = self.path;
+        let rows = self
+            .stored
+            .due
+            .range((r, 0u64, "")..(r, end, ""))
+            .map_err(db_errs(path))?;
+        sources.push(Box::new(rows.map(move |row| {
+            let (k, v) = row.map_err(db_errs(path))?;
+            let (r, at, id) = k.value();
+            check_index(path, "due", r, at, id, v.value())?;
+            Ok(((r, at, id.to_string()), Some(())))
+        })));
+        merge(sources)
+            .take(max)
+            .map(|r| r.map(|(k, ())| k))
+            .collect()
+    }
+
+    /// Up to `max` entries of `index` with `from <= at < to`.
+    pub(super) fn at_keys(
+        &self,
+        index: AtIndex,
+        from: u64,
+        to: u64,
+        max: usize,
+    ) -> Result<Vec<AtKey>> {
+        let (table, name, tag) = match index {
+            AtIndex::Expiry => (&self.stored.expiry, "expiry", EXPIRY_TAG),
+            AtIndex::Finished => (&self.stored.finished, "finished", FINISHED_TAG),
+        };
+        let range = (from, String::new())..(to, String::new());
+        let mut sources = vec![index_layer(self.active.at(index), range.clone())];
+        if let Some(f) = self.frozen {
+            sources.push(index_layer(f.at(index), range));
+        }
+        let path = self.path;
+        let rows = table.range((from, "")..(to, "")).map_err(db_errs(path))?;
+        sources.push(Box::new(rows.map(move |row| {
+            let (k, v) = row.map_err(db_errs(path))?;
+            let (at, id) = k.value();
+            check_index(path, name, tag, at, id, v.value())?;
+            Ok(((at, id.to_string()), Some(())))
+        })));
+        merge(sources)
+            .take(max)
+            .map(|r| r.map(|(k, ())| k))
+            .collect()
+    }
+
+    /// The ids of every task under a lease.
+    pub(super) fn leased_ids(&self) -> Result<Vec<String>> {
+        let mut sources = vec![layer(&self.active.leases, ..)];
+        if let Some(f) = self.frozen {
+            sources.push(layer(&f.leases, ..));
+        }
+        let path = self.path;
+        let rows = self.stored.leases.iter().map_err(db_errs(path))?;
+        sources.push(Box::new(rows.map(move |row| {
+            let (k, _) = row.map_err(db_errs(path))?;
+            Ok((k.value().to_string(), Some([0u8; 20])))
+        })));
+        merge(sources).map(|r| r.map(|(id, _)| id)).collect()
+    }
+}
