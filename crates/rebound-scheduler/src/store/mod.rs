@@ -3,7 +3,8 @@
 //! - `file://PATH` — [`file::FileStore`], the embedded default: a redb
 //!   database `PATH/tasks.redb` (tasks by id, a due index, leases), every
 //!   write durable when acknowledged (in a redo log, concurrent writes
-//!   sharing one append and one sync; redb checkpointed every 25 ms);
+//!   sharing one append and one sync; held in memory and written into redb
+//!   by a flusher every 25 ms);
 //!   bounded memory, damage reported (never dropped) at open and on read.
 //! - `redis://[:password@]host:port[/db]` — [`redis::RedisStore`], standalone.
 //! - `redis+sentinel://[:password@]h1:p1,h2:p2/MASTER` — Sentinel.

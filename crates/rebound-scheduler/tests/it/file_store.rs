@@ -248,3 +248,32 @@ async fn a_large_file_opens_at_once_and_damage_is_still_reported() {
     let err = store.create(vec![task("new")]).await.unwrap_err();
     assert!(err.to_string().contains("damaged"), "{err}");
 }
+
+#[tokio::test]
+async fn a_store_killed_right_after_its_open_needs_no_full_repair() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = FileStore::open(dir.path()).await.unwrap();
+        store.create(vec![task("a")]).await.unwrap();
+    }
+    // Opened as a large file is (no integrity check, whose own commit
+    // would hide the open's), then "killed": its file as it is now.
+    let options = FileOptions {
+        verify_at_open_max: 0,
+        ..FileOptions::default()
+    };
+    let store = FileStore::open_with(dir.path(), options).await.unwrap();
+    let image = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.path().join(DB_FILE), image.path().join(DB_FILE)).unwrap();
+    drop(store);
+    // Every commit of the open recorded redb's allocator state: the next
+    // open needs no walk of the whole file (seconds for gigabytes).
+    let repaired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = repaired.clone();
+    let db = redb::Builder::new()
+        .set_repair_callback(move |_| seen.store(true, std::sync::atomic::Ordering::SeqCst))
+        .open(image.path().join(DB_FILE))
+        .unwrap();
+    drop(db);
+    assert!(!repaired.load(std::sync::atomic::Ordering::SeqCst));
+}

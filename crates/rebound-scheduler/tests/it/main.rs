@@ -9,6 +9,7 @@ mod delivery_http;
 mod delivery_kafka;
 mod file_store;
 mod http_api;
+mod layers;
 mod redis_instances;
 mod redis_modes;
 mod redo_log;

@@ -4,12 +4,13 @@
 //! - [`tables`] — the tables (tasks by id; the due index ordered by
 //!   `(priority rank, due_ms, id)`; leases by id and by expiry; final tasks
 //!   by time for retention) and their checksummed encodings.
-//! - [`ops`] — create, cancel, claim, finish and retention as steps of one
-//!   write transaction.
+//! - [`ops`] — create, cancel, claim, finish and retention as steps of a
+//!   group of writes, on [`view`]: the memtables ([`memtable`]) over redb.
 //! - [`writer`] — the writer thread: group commit of all queued operations
 //!   through a redo log ([`redo`] the records, [`log`] the thread that syncs
-//!   them), redb committed without sync in between durable checkpoints;
-//!   [`recover`] replays the log at open.
+//!   them) into the active memtable; the flusher thread writes memtables
+//!   into redb, a durable checkpoint each; [`recover`] replays the log at
+//!   open.
 //! - [`verify`] — damage detection at open and after it.
 //!
 //! Tasks live in `PATH/tasks.redb`; redb's page cache is bounded
@@ -64,12 +65,11 @@ pub struct FileOptions {
     /// open at once and are verified in the background (see [`verify`]).
     pub verify_at_open_max: u64,
     /// Longest time between durable checkpoints of the database (default
-    /// 25 ms). Between them acknowledged writes are durable in the redo
-    /// log; a restart after a crash replays at most this much writing. A
-    /// checkpoint holds up the writes queued behind it for as long as it
-    /// takes, so longer intervals mean fewer but longer pauses: 100 ms gave
-    /// ~10 % more creates/s here but occasional dispatch p99s of 37–260 ms
-    /// at 5,000 tasks/s (BENCHMARKS.md).
+    /// 25 ms): the flusher then writes the changes held in memory into
+    /// redb, while writes go on. Between checkpoints acknowledged writes
+    /// are durable in the redo log; a restart after a crash replays them.
+    /// 100 ms made no measurable difference to creates/s and a slightly
+    /// higher dispatch p99 (BENCHMARKS.md).
     pub checkpoint_every: Duration,
 }
 

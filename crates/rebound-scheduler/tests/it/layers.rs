@@ -1,0 +1,179 @@
+//! The embedded store's layers: writes live in memtables over redb until a
+//! flusher checkpoints them, while reads, claims and further writes go on.
+//! Whatever the moment a checkpoint comes, the store must answer exactly as
+//! the same operations committed to redb one call at a time (`memory://`
+//! has no layers), and a reopen must find the same tasks.
+
+use std::time::Duration;
+
+use rebound_scheduler::store::file::{FileOptions, FileStore};
+use rebound_scheduler::store::{Claimed, Finish, ListQuery, Store};
+use rebound_scheduler::task::{Task, TaskState};
+
+use super::file_store::{all, task};
+
+/// xorshift64: the same sequence of operations every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn new_task(rng: &mut Rng, now: u64) -> Task {
+    let id = format!("k{}", rng.below(300));
+    let mut spec = task(&id).spec;
+    spec.is_priority = rng.below(5) == 0;
+    spec.first_delay = rng.below(3) as u32;
+    if rng.below(8) == 0 {
+        // Same id, other content: a conflict if the id exists.
+        spec.message_data = format!("other {}", rng.below(3));
+    }
+    Task::new(spec, now)
+}
+
+fn same_claims(a: &[Claimed], b: &[Claimed], step: usize) {
+    assert_eq!(a.len(), b.len(), "step {step}: claimed");
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(x.task, y.task, "step {step}: claimed task");
+        assert_eq!(x.token, y.token, "step {step}: lease token");
+    }
+}
+
+async fn pages(s: &dyn Store, state: Option<TaskState>, limit: usize) -> Vec<Task> {
+    let mut q = ListQuery {
+        state,
+        client_id: None,
+        cursor: None,
+        limit,
+    };
+    let mut out = Vec::new();
+    loop {
+        let page = s.list(&q).await.unwrap();
+        out.extend(page.tasks);
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => return out,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_layered_store_answers_as_a_store_without_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = FileOptions {
+        checkpoint_every: Duration::from_millis(1),
+        ..FileOptions::default()
+    };
+    let retention = Duration::from_secs(20);
+    let layered = FileStore::open_with(dir.path(), options)
+        .await
+        .unwrap()
+        .with_retention(retention);
+    let plain = FileStore::in_memory().with_retention(retention);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut now = 2_000u64;
+    let mut claims: Vec<(Claimed, Claimed)> = Vec::new();
+    let lease = Duration::from_secs(5);
+    for step in 0..4_000 {
+        match rng.below(10) {
+            0..=2 => {
+                let batch: Vec<Task> = (0..1 + rng.below(20))
+                    .map(|_| new_task(&mut rng, now))
+                    .collect();
+                let a = layered.create(batch.clone()).await.unwrap();
+                let b = plain.create(batch).await.unwrap();
+                assert_eq!(a, b, "step {step}: create");
+            }
+            3 | 4 => {
+                let limit = 1 + rng.below(30) as usize;
+                let a = layered.claim(now, limit, lease).await.unwrap();
+                let b = plain.claim(now, limit, lease).await.unwrap();
+                same_claims(&a, &b, step);
+                claims.extend(a.into_iter().zip(b));
+            }
+            5 | 6 if !claims.is_empty() => {
+                let (a, b) = claims.swap_remove(rng.below(claims.len() as u64) as usize);
+                let attempts = a.task.attempts + 1;
+                let finish = match rng.below(3) {
+                    0 => Finish::Retry {
+                        attempts,
+                        next_due_ms: now + rng.below(3_000),
+                        error: format!("failed at {now}"),
+                    },
+                    1 => Finish::Done {
+                        state: TaskState::Delivered,
+                        attempts,
+                        error: None,
+                    },
+                    _ => Finish::Done {
+                        state: TaskState::Dead,
+                        attempts,
+                        error: Some("gone".into()),
+                    },
+                };
+                let x = layered.finish(&a, finish.clone(), now).await.unwrap();
+                let y = plain.finish(&b, finish, now).await.unwrap();
+                assert_eq!(x, y, "step {step}: finish of {}", a.task.id());
+            }
+            7 => {
+                let id = format!("k{}", rng.below(300));
+                let a = layered.cancel(&id, now).await.unwrap();
+                let b = plain.cancel(&id, now).await.unwrap();
+                assert_eq!(a, b, "step {step}: cancel {id}");
+            }
+            8 => {
+                let id = format!("k{}", rng.below(300));
+                let a = layered.get(&id).await.unwrap();
+                let b = plain.get(&id).await.unwrap();
+                assert_eq!(a, b, "step {step}: get {id}");
+            }
+            _ => {
+                let state = [None, Some(TaskState::Scheduled), Some(TaskState::Delivered)]
+                    [rng.below(3) as usize];
+                let limit = 1 + rng.below(40) as usize;
+                let a = pages(&layered, state, limit).await;
+                let b = pages(&plain, state, limit).await;
+                assert_eq!(a, b, "step {step}: list {state:?} by {limit}");
+            }
+        }
+        now += rng.below(60);
+        if rng.below(50) == 0 {
+            // Time for the flusher: a checkpoint lands between two steps,
+            // or in the middle of the next ones.
+            tokio::time::sleep(Duration::from_millis(1 + rng.below(3))).await;
+        }
+    }
+    let a = layered.list(&all()).await.unwrap().tasks;
+    let b = plain.list(&all()).await.unwrap().tasks;
+    assert!(
+        a.len() > 100,
+        "{} tasks: the sequence made too few",
+        a.len()
+    );
+    assert_eq!(a, b, "at the end");
+    assert_eq!(
+        layered.next_due().await.unwrap(),
+        plain.next_due().await.unwrap()
+    );
+    // Reopened: the same tasks, those in flight due again.
+    drop(layered);
+    let reopened = FileStore::open(dir.path()).await.unwrap();
+    let requeued: Vec<Task> = b
+        .into_iter()
+        .map(|mut t| {
+            if t.state == TaskState::Delivering {
+                t.state = TaskState::Scheduled;
+            }
+            t
+        })
+        .collect();
+    assert_eq!(reopened.list(&all()).await.unwrap().tasks, requeued);
+}
