@@ -177,3 +177,47 @@ async fn the_layered_store_answers_as_a_store_without_layers() {
         .collect();
     assert_eq!(reopened.list(&all()).await.unwrap().tasks, requeued);
 }
+
+#[tokio::test]
+async fn a_listing_larger_than_its_window_pages_over_every_layer() {
+    // 1,500 tasks in redb, then 2,500 more (ids interleaved with those)
+    // and 300 cancels in the active memtable: a listing copies the active
+    // memtable 1,024 rows at a time, over redb in between.
+    let dir = tempfile::tempdir().unwrap();
+    let plain = FileStore::in_memory();
+    let id = |i: usize| format!("w{:05}", i);
+    let first: Vec<Task> = (0..1_500).map(|i| task(&id(i * 3))).collect();
+    {
+        let store = FileStore::open(dir.path()).await.unwrap();
+        store.create(first.clone()).await.unwrap();
+    }
+    plain.create(first).await.unwrap();
+    let options = FileOptions {
+        checkpoint_every: Duration::from_secs(3600),
+        ..FileOptions::default()
+    };
+    let layered = FileStore::open_with(dir.path(), options).await.unwrap();
+    let second: Vec<Task> = (0..2_500)
+        .map(|i| {
+            task(&id(if i < 1_500 {
+                i * 3 + 1
+            } else {
+                (i - 1_500) * 3 + 2
+            }))
+        })
+        .collect();
+    layered.create(second.clone()).await.unwrap();
+    plain.create(second).await.unwrap();
+    for i in (0..1_500).step_by(5) {
+        for s in [&layered as &dyn Store, &plain] {
+            s.cancel(&id(i * 3), 5_000).await.unwrap();
+        }
+    }
+    for (state, limit) in [(None, 100), (Some(TaskState::Cancelled), 7), (None, 5_000)] {
+        let a = pages(&layered, state, limit).await;
+        let b = pages(&plain, state, limit).await;
+        assert_eq!(a.len(), b.len(), "{state:?} by {limit}");
+        assert_eq!(a, b, "{state:?} by {limit}");
+    }
+    assert_eq!(pages(&layered, None, 100).await.len(), 4_000);
+}

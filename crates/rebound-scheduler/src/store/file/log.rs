@@ -8,8 +8,10 @@
 //! after an append here (0.15 ms against 0.3, BENCHMARKS.md). The first
 //! file of an open is [`FIRST_FILE_BYTES`] long, each next one twice the
 //! one before, up to [`FILE_BYTES`]; the next file is made in the
-//! background once half of the current one is used, a slice and a sync at
-//! a time, so the log's own syncs never queue behind megabytes of zeros.
+//! background while one is written, a slice and a sync at a time, so the
+//! log's own syncs never queue behind megabytes of zeros. A file that is
+//! full before the next one is made grows (appended, slower syncs) until
+//! it is: the log never waits for zeros.
 //! A file is removed once a checkpoint (a durable redb commit) holds every
 //! group in it.
 
@@ -159,6 +161,8 @@ impl Log {
         let thread = std::thread::Builder::new()
             .name("rebound-store-log".into())
             .spawn(move || {
+                let guard = shared.clone();
+                let spare = make_spare(&dir, n + 1, FIRST_FILE_BYTES * 2);
                 let mut w = LogWriter {
                     dir,
                     n,
@@ -166,7 +170,7 @@ impl Log {
                     size: FIRST_FILE_BYTES,
                     used: 0,
                     full: Vec::new(),
-                    spare: None,
+                    spare,
                     retired: synced,
                     shared,
                     buf: Vec::new(),
@@ -175,7 +179,15 @@ impl Log {
                     synced,
                     written: synced,
                 };
-                w.run(rx)
+                // Whatever stops this thread, the store knows: a caller
+                // waiting for a sync must not wait forever.
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.run(rx)));
+                if let Err(p) = r {
+                    guard.fail(format!(
+                        "the store log thread panicked: {}",
+                        super::verify::panic_reason(&*p)
+                    ));
+                }
             })
             .map_err(Error::io("<store log thread>"))?;
         Ok(Log {
@@ -310,6 +322,8 @@ impl LogWriter {
         self.size = size;
         self.n += 1;
         self.used = 0;
+        // The one after it is made while this one is written.
+        self.spare = make_spare(&self.dir, self.n + 1, self.next_size());
         Ok(())
     }
 
@@ -334,7 +348,10 @@ impl LogWriter {
                 self.broken = Some(rebound_core::DisplayChain(&e).to_string());
             } else {
                 let len = self.buf.len() as u64;
-                let r = if self.used > 0 && self.used + len > self.size {
+                // A file that is full goes on growing (slower syncs) until
+                // the next one is made: the log never waits for zeros.
+                let ready = self.spare.as_ref().is_none_or(|(t, _)| t.is_finished());
+                let r = if self.used > 0 && self.used + len > self.size && ready {
                     self.next_file()
                 } else {
                     Ok(())
@@ -350,10 +367,6 @@ impl LogWriter {
                         self.used += len;
                         self.synced = self.written;
                         self.shared.set_durable(self.synced);
-                        if self.spare.is_none() && self.used >= self.size / 2 {
-                            let size = self.next_size();
-                            self.spare = make_spare(&self.dir, self.n + 1, size);
-                        }
                     }
                     Err(e) => {
                         self.fail(&e);

@@ -3,10 +3,10 @@
 //!
 //! A write is acknowledged once its group is in the fsync'd redo log; its
 //! table changes go to the *active* memtable, which every read consults
-//! before redb. Now and then the writer freezes the active memtable (it
-//! becomes read-only, and a new one takes the writes) and the flusher
-//! thread writes the frozen one into redb in one durable commit — a
-//! checkpoint, after which the log files it covered go. So redb's write
+//! before redb. Now and then the flusher thread freezes the active memtable
+//! (it becomes read-only, and a new one takes the writes) and writes it
+//! into redb in one durable commit — a checkpoint, after which the log
+//! files it covered go. So redb's write
 //! cost is paid in large sorted batches, off the path of the callers, and
 //! at most two memtables are in memory: the writer waits for the flusher
 //! when the active one is full ([`super::writer`]).

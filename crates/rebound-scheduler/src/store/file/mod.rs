@@ -14,8 +14,9 @@
 //! - [`verify`] — damage detection at open and after it.
 //!
 //! Tasks live in `PATH/tasks.redb`; redb's page cache is bounded
-//! ([`CACHE_BYTES`]), so memory does not grow with the number of tasks, and
-//! opening reads no more than the head of the file. `PATH/LOCK` makes the
+//! ([`CACHE_BYTES`]), and so are the memtables, so memory does not grow
+//! with the number of tasks; opening reads no more than the head of the
+//! database file, and the redo log written since its last checkpoint. `PATH/LOCK` makes the
 //! directory single-process; leases are requeued when the next process opens
 //! it (their holder is gone), so after a restart every unfinished task is due
 //! again with the same attempt number.
@@ -54,6 +55,9 @@ use writer::Writer;
 
 /// redb's page cache: the store's memory, whatever the number of tasks.
 pub const CACHE_BYTES: usize = 48 * 1024 * 1024;
+
+/// Rows of the active memtable a listing copies at a time.
+const LIST_WINDOW: usize = 1_024;
 
 /// Name of the database file inside the store directory.
 pub const DB_FILE: &str = "tasks.redb";
@@ -207,28 +211,41 @@ impl FileStore {
     /// with every write anyway, a bounded number of tasks at a time).
     /// Returns how many were dropped.
     pub async fn purge(&self, now_ms: u64) -> Result<usize> {
-        match self.writer.call(Op::Purge { now_ms }).await? {
-            Out::Purged(n) => Ok(n),
-            o => unreachable!("purge answered {o:?}"),
+        // A bounded number per call: each call's changes are held in
+        // memory until the next checkpoint, as every write's are.
+        const PER_CALL: usize = 10_000;
+        let mut total = 0;
+        loop {
+            let op = Op::Purge {
+                now_ms,
+                max: PER_CALL,
+            };
+            let n = match self.writer.call(op).await? {
+                Out::Purged(n) => n,
+                o => unreachable!("purge answered {o:?}"),
+            };
+            total += n;
+            if n < PER_CALL {
+                return Ok(total);
+            }
         }
     }
 
-    /// A task as the store has it now, and the last group that state
-    /// holds.
+    /// A task as the store has it now, and the last group that answer
+    /// may depend on (0 when it comes from redb: checkpointed, so durable).
     fn read_get(&self, id: &str) -> Result<(Option<Task>, u64)> {
         let layers = self.shared.overlay.lock();
         // Checked under the lock: a failed write may have left part of its
         // group in the active memtable.
         self.shared.check()?;
-        let seq = layers.seq;
         let newest = layers
             .active
             .tasks
             .get(id)
             .or_else(|| layers.frozen.as_ref().and_then(|f| f.tasks.get(id)))
             .cloned();
-        let bytes = match newest {
-            Some(v) => v,
+        let (bytes, seq) = match newest {
+            Some(v) => (v, layers.seq),
             None => {
                 // Begun under the lock: what the memtables no longer hold,
                 // redb does.
@@ -236,7 +253,7 @@ impl FileStore {
                 drop(layers);
                 let tasks = txn.open_table(TASKS).map_err(db_errs(&self.path))?;
                 let v = tasks.get(id).map_err(db_errs(&self.path))?;
-                v.map(|v| v.value().to_vec())
+                (v.map(|v| v.value().to_vec()), 0)
             }
         };
         let task = bytes.map(|v| decode_task(&self.path, id, &v)).transpose()?;
@@ -244,63 +261,92 @@ impl FileStore {
     }
 
     /// A page of tasks as the store has them now, and the last group that
-    /// state holds.
+    /// state holds. The tasks are read a window at a time, each window a
+    /// consistent view of the layers (taken under their lock, with at most
+    /// [`LIST_WINDOW`] rows of the active memtable copied): a task is in
+    /// exactly one window, as it was when that window was taken.
     fn read_list(
         db: &Database,
         path: &Path,
         shared: &Shared,
         q: &ListQuery,
     ) -> Result<(Page, u64)> {
-        let from = match &q.cursor {
-            Some(c) => Bound::Excluded(c.clone()),
-            None => Bound::Unbounded,
-        };
-        let (active, frozen, txn, seq) = {
-            let layers = shared.overlay.lock();
-            shared.check()?;
-            // The active memtable changes under the writer: its part of
-            // the page is copied (it is bounded, ACTIVE_MAX_BYTES).
-            let active: Vec<(String, Option<Vec<u8>>)> = layers
-                .active
-                .tasks
-                .range((from.clone(), Bound::Unbounded))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            let txn = db.begin_read().map_err(db_errs(path))?;
-            (active, layers.frozen.clone(), txn, layers.seq)
-        };
-        let table = txn.open_table(TASKS).map_err(db_errs(path))?;
-        let stored = match &q.cursor {
-            Some(c) => table.range::<&str>((Bound::Excluded(c.as_str()), Bound::Unbounded)),
-            None => table.range::<&str>(..),
-        }
-        .map_err(db_errs(path))?;
-        let mut sources: Vec<view::Source<'_, String, Vec<u8>>> =
-            vec![Box::new(active.into_iter().map(Ok))];
-        if let Some(f) = &frozen {
-            sources.push(view::layer(&f.tasks, (from, Bound::Unbounded)));
-        }
-        sources.push(Box::new(stored.map(|row| {
-            let (k, v) = row.map_err(db_errs(path))?;
-            Ok((k.value().to_string(), Some(v.value().to_vec())))
-        })));
         let mut tasks: Vec<Task> = Vec::new();
-        let mut next_cursor = None;
-        for row in view::merge(sources) {
-            let (id, v) = row?;
-            let t = decode_task(path, &id, &v)?;
-            if q.state.is_some_and(|s| s != t.state)
-                || q.client_id.as_ref().is_some_and(|c| *c != t.spec.client_id)
-            {
-                continue;
+        let mut after = q.cursor.clone();
+        let mut seq = 0;
+        loop {
+            let from = || match &after {
+                Some(c) => Bound::Excluded(c.clone()),
+                None => Bound::Unbounded,
+            };
+            let (active, end, frozen, txn) = {
+                let layers = shared.overlay.lock();
+                shared.check()?;
+                seq = seq.max(layers.seq);
+                let mut active: Vec<(String, Option<Vec<u8>>)> = layers
+                    .active
+                    .tasks
+                    .range((from(), Bound::Unbounded))
+                    .take(LIST_WINDOW + 1)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                // The window ends at the last active row copied, unless
+                // none is left after it.
+                let end = (active.len() > LIST_WINDOW).then(|| {
+                    active.pop();
+                    active.last().expect("a full window").0.clone()
+                });
+                let txn = db.begin_read().map_err(db_errs(path))?;
+                (active, end, layers.frozen.clone(), txn)
+            };
+            let to = || match &end {
+                Some(e) => Bound::Included(e.clone()),
+                None => Bound::Unbounded,
+            };
+            let table = txn.open_table(TASKS).map_err(db_errs(path))?;
+            let (lo, hi) = (from(), to());
+            let stored = table
+                .range::<&str>((
+                    lo.as_ref().map(String::as_str),
+                    hi.as_ref().map(String::as_str),
+                ))
+                .map_err(db_errs(path))?;
+            let mut sources: Vec<view::Source<'_, String, Vec<u8>>> =
+                vec![Box::new(active.into_iter().map(Ok))];
+            if let Some(f) = &frozen {
+                sources.push(view::layer(&f.tasks, (from(), to())));
             }
-            if tasks.len() == q.limit {
-                next_cursor = tasks.last().map(|t| t.spec.id.clone());
-                break;
+            sources.push(Box::new(stored.map(|row| {
+                let (k, v) = row.map_err(db_errs(path))?;
+                Ok((k.value().to_string(), Some(v.value().to_vec())))
+            })));
+            for row in view::merge(sources) {
+                let (id, v) = row?;
+                let t = decode_task(path, &id, &v)?;
+                if q.state.is_some_and(|s| s != t.state)
+                    || q.client_id.as_ref().is_some_and(|c| *c != t.spec.client_id)
+                {
+                    continue;
+                }
+                if tasks.len() == q.limit {
+                    let next_cursor = tasks.last().map(|t| t.spec.id.clone());
+                    return Ok((Page { tasks, next_cursor }, seq));
+                }
+                tasks.push(t);
             }
-            tasks.push(t);
+            match end {
+                Some(e) => after = Some(e),
+                None => {
+                    return Ok((
+                        Page {
+                            tasks,
+                            next_cursor: None,
+                        },
+                        seq,
+                    ))
+                }
+            }
         }
-        Ok((Page { tasks, next_cursor }, seq))
     }
 
     /// Waits until the state a read saw (up to group `seq`) is durable: a

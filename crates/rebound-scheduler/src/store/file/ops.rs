@@ -33,9 +33,10 @@ pub(crate) enum Op {
         finish: Finish,
         now_ms: u64,
     },
-    /// Drops every final task past retention at `now_ms`.
+    /// Drops up to `max` final tasks past retention at `now_ms`.
     Purge {
         now_ms: u64,
+        max: usize,
     },
     /// Nothing: answered once everything queued before it is durable and
     /// visible to readers.
@@ -123,8 +124,8 @@ impl Tx<'_> {
                 finish,
                 now_ms,
             } => Out::Finished(self.finish(claim, finish.clone(), *now_ms)?),
-            Op::Purge { now_ms } => {
-                Out::Purged(self.sweep(now_ms.saturating_sub(retention_ms), usize::MAX)?)
+            Op::Purge { now_ms, max } => {
+                Out::Purged(self.sweep(now_ms.saturating_sub(retention_ms), *max)?)
             }
             Op::Barrier => Out::Done,
             Op::NextDue => Out::NextDue(self.next_due()?),

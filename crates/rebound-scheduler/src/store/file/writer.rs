@@ -232,7 +232,11 @@ impl Run<'_> {
             overlay.changed.notify_all();
             layers = overlay.wait(layers, Duration::from_millis(10));
         }
-        let applied = self.shared.check().and_then(|()| {
+        // redb may panic on a damaged file: caught here, so the failure is
+        // recorded before the lock goes (the flusher and the readers check
+        // it under the lock and never see part of a group).
+        let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            self.shared.check()?;
             if layers.checkpoints != self.stored_at {
                 // redb now holds what the frozen memtable held.
                 self.stored = Stored::open(self.db, self.path)?;
@@ -248,7 +252,8 @@ impl Run<'_> {
             let outs =
                 tx.apply_group(jobs.iter().map(|j| &j.op), &mut self.next_token, retention)?;
             Ok((outs, tx.take_redo()))
-        });
+        }))
+        .unwrap_or_else(|p| Err(panicked(self.path, &*p)));
         let (outs, redo) = match applied {
             Ok(done) => done,
             Err(e) => {
@@ -337,15 +342,7 @@ fn flush(db: &Database, path: &Path, shared: &Shared, log: &Log, every: Duration
             shared.wait_durable(seq)?;
             mem.checkpoint(db, path, Some(seq))
         }))
-        .unwrap_or_else(|p| {
-            Err(Error::Corrupt {
-                path: path.to_path_buf(),
-                reason: format!(
-                    "the database engine panicked: {}",
-                    super::verify::panic_reason(&*p)
-                ),
-            })
-        });
+        .unwrap_or_else(|p| Err(panicked(path, &*p)));
         let mut layers = overlay.lock();
         match r {
             Ok(()) => {
@@ -366,6 +363,17 @@ fn flush(db: &Database, path: &Path, shared: &Shared, log: &Log, every: Duration
             }
         }
         overlay.changed.notify_all();
+    }
+}
+
+/// A panic of the database engine (on a damaged file) as an error.
+fn panicked(path: &Path, p: &(dyn std::any::Any + Send)) -> Error {
+    Error::Corrupt {
+        path: path.to_path_buf(),
+        reason: format!(
+            "the database engine panicked: {}",
+            super::verify::panic_reason(p)
+        ),
     }
 }
 
@@ -390,7 +398,7 @@ fn commit(db: &Database, shared: &Shared, op: &Op, next_token: &mut u64) -> Resu
     let mut mem = Memtable::default();
     let mut outs = Tx::new(path, &stored, None, &mut mem).apply_group([op], next_token, retention);
     drop(stored);
-    if outs.is_ok() {
+    if outs.is_ok() && !mem.is_empty() {
         outs = mem.checkpoint(db, path, None).and(outs);
     }
     Ok(outs?.pop().expect("one operation, one answer"))
