@@ -41,6 +41,20 @@ pub(super) fn all() -> ListQuery {
     }
 }
 
+/// `tasks` as a reopened store has them: the leases died with the process
+/// that held them, so the tasks in flight are due again.
+pub(super) fn requeued(tasks: Vec<Task>) -> Vec<Task> {
+    tasks
+        .into_iter()
+        .map(|mut t| {
+            if t.state == TaskState::Delivering {
+                t.state = TaskState::Scheduled;
+            }
+            t
+        })
+        .collect()
+}
+
 pub(super) const LEASE: Duration = Duration::from_secs(60);
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use rebound_scheduler::store::file::{FileOptions, FileStore};
 use rebound_scheduler::store::{Claimed, Finish, ListQuery, Store};
 use rebound_scheduler::task::{Task, TaskState};
 
-use super::file_store::{all, task};
+use super::file_store::{all, requeued, task};
 
 /// xorshift64: the same sequence of operations every run.
 struct Rng(u64);
@@ -166,16 +166,7 @@ async fn the_layered_store_answers_as_a_store_without_layers() {
     // Reopened: the same tasks, those in flight due again.
     drop(layered);
     let reopened = FileStore::open(dir.path()).await.unwrap();
-    let requeued: Vec<Task> = b
-        .into_iter()
-        .map(|mut t| {
-            if t.state == TaskState::Delivering {
-                t.state = TaskState::Scheduled;
-            }
-            t
-        })
-        .collect();
-    assert_eq!(reopened.list(&all()).await.unwrap().tasks, requeued);
+    assert_eq!(reopened.list(&all()).await.unwrap().tasks, requeued(b));
 }
 
 #[tokio::test]

@@ -12,15 +12,20 @@ use rebound_scheduler::store::file::{FileOptions, FileStore, DB_FILE};
 use rebound_scheduler::store::{Finish, Store};
 use rebound_scheduler::task::{CancelOutcome, Task, TaskState};
 
-use super::file_store::{all, assert_names_damage, flip, task, LEASE};
+use super::file_store::{all, assert_names_damage, flip, requeued, task, LEASE};
 
-/// No checkpoint while the test runs: everything written after the open is
-/// only in the log.
-fn no_checkpoint() -> FileOptions {
+/// Checkpoints every `every`.
+fn checkpoints(every: Duration) -> FileOptions {
     FileOptions {
-        checkpoint_every: Duration::from_secs(3600),
+        checkpoint_every: every,
         ..FileOptions::default()
     }
+}
+
+/// No checkpoint while the test runs (unless 8 MiB are written): everything
+/// written after the open is only in the log.
+fn no_checkpoint() -> FileOptions {
+    checkpoints(Duration::from_secs(3600))
 }
 
 /// 20 creates of 10 tasks (one log record each: each call is awaited), one
@@ -112,15 +117,7 @@ async fn a_crash_image_has_every_acknowledged_write() {
     assert_eq!(tasks.len(), 201);
     // Exactly the state the store had, byte for byte, but the lease that
     // died with it: every write went through the log.
-    let requeued: Vec<Task> = live
-        .into_iter()
-        .map(|mut t| {
-            if t.state == TaskState::Delivering {
-                t.state = TaskState::Scheduled;
-            }
-            t
-        })
-        .collect();
+    let requeued = requeued(live);
     assert_eq!(tasks.len(), requeued.len());
     for (got, want) in tasks.iter().zip(&requeued) {
         assert_eq!(got, want, "task {} after the replay", want.id());
@@ -152,10 +149,7 @@ async fn a_crash_image_has_every_acknowledged_write() {
 #[tokio::test]
 async fn crash_images_taken_across_checkpoints_have_every_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
-    let options = FileOptions {
-        checkpoint_every: Duration::from_millis(5),
-        ..FileOptions::default()
-    };
+    let options = checkpoints(Duration::from_millis(5));
     let store = FileStore::open_with(dir.path(), options).await.unwrap();
     let mut acked: Vec<String> = Vec::new();
     let mut images = Vec::new();
@@ -275,10 +269,7 @@ async fn a_log_over_several_files_replays_every_acknowledged_write() {
 #[tokio::test]
 async fn log_files_go_once_a_checkpoint_holds_them() {
     let dir = tempfile::tempdir().unwrap();
-    let options = FileOptions {
-        checkpoint_every: Duration::from_millis(5),
-        ..FileOptions::default()
-    };
+    let options = checkpoints(Duration::from_millis(5));
     let store = FileStore::open_with(dir.path(), options).await.unwrap();
     fill(&store, 8_000).await;
     // One more write, then a checkpoint after it: only the file written
