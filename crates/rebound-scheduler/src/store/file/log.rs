@@ -44,8 +44,8 @@ pub(crate) enum Msg {
 }
 
 /// Largest size of a log file, made with zeros before use. A batch larger
-/// than what is left in a file starts the next one; a batch larger than a
-/// whole file makes it longer.
+/// than what is left in a file starts the next one if it is made already;
+/// otherwise, and for a batch larger than a whole file, the file grows.
 pub(crate) const FILE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Size of the first log file of an open (made before the open returns).
@@ -187,6 +187,11 @@ impl Log {
                         "the store log thread panicked: {}",
                         super::verify::panic_reason(&*p)
                     ));
+                    // A file still being made must not appear after the
+                    // store closed (a reopen would make the same one).
+                    if let Some((t, _)) = w.spare.take() {
+                        let _ = t.join();
+                    }
                 }
             })
             .map_err(Error::io("<store log thread>"))?;

@@ -253,7 +253,7 @@ impl Run<'_> {
                 tx.apply_group(jobs.iter().map(|j| &j.op), &mut self.next_token, retention)?;
             Ok((outs, tx.take_redo()))
         }))
-        .unwrap_or_else(|p| Err(panicked(self.path, &*p)));
+        .unwrap_or_else(|p| Err(panicked(self.path, "applying writes", &*p)));
         let (outs, redo) = match applied {
             Ok(done) => done,
             Err(e) => {
@@ -342,7 +342,7 @@ fn flush(db: &Database, path: &Path, shared: &Shared, log: &Log, every: Duration
             shared.wait_durable(seq)?;
             mem.checkpoint(db, path, Some(seq))
         }))
-        .unwrap_or_else(|p| Err(panicked(path, &*p)));
+        .unwrap_or_else(|p| Err(panicked(path, "the database engine", &*p)));
         let mut layers = overlay.lock();
         match r {
             Ok(()) => {
@@ -366,14 +366,11 @@ fn flush(db: &Database, path: &Path, shared: &Shared, log: &Log, every: Duration
     }
 }
 
-/// A panic of the database engine (on a damaged file) as an error.
-fn panicked(path: &Path, p: &(dyn std::any::Any + Send)) -> Error {
+/// A panic (redb panics on some damage) as an error: `during` says where.
+fn panicked(path: &Path, during: &str, p: &(dyn std::any::Any + Send)) -> Error {
     Error::Corrupt {
         path: path.to_path_buf(),
-        reason: format!(
-            "the database engine panicked: {}",
-            super::verify::panic_reason(p)
-        ),
+        reason: format!("panicked in {during}: {}", super::verify::panic_reason(p)),
     }
 }
 
