@@ -173,26 +173,47 @@ async fn a_memory_store_is_dropped_at_once() {
         .unwrap();
 }
 
-/// Fills a store with 2,000 tasks and returns the file and the offset of the
-/// stored body of task `middle` (written in the middle of the load).
-async fn filled(dir: &std::path::Path) -> (std::path::PathBuf, usize) {
+/// Fills a store with 2,000 tasks, and flips a byte of the stored body of
+/// the task nearest the middle of the file whose read then fails (a copy
+/// left in a page redb freed is not the task any more). Returns the file,
+/// the offset and the task's id.
+async fn damaged_in_the_middle(dir: &std::path::Path) -> (std::path::PathBuf, usize, String) {
     let store = FileStore::open(dir).await.unwrap();
     for b in 0..20 {
         let batch = (0..100).map(|i| task(&format!("f{b}-{i}"))).collect();
         store.create(batch).await.unwrap();
-        if b == 10 {
-            store.create(vec![task("middle")]).await.unwrap();
-        }
     }
     drop(store);
     let path = dir.join(DB_FILE);
     let bytes = std::fs::read(&path).unwrap();
-    let needle = b"payload of middle";
-    let at = bytes
+    let needle = b"payload of f";
+    let mut found: Vec<(usize, String)> = bytes
         .windows(needle.len())
-        .position(|w| w == needle)
-        .expect("the task is stored in the file");
-    (path, at)
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(at, _)| {
+            let id = &bytes[at + needle.len() - 1..];
+            let end = id.iter().position(|&b| b == b' ').unwrap();
+            (at, String::from_utf8(id[..end].to_vec()).unwrap())
+        })
+        .collect();
+    found.sort_by_key(|(at, _)| at.abs_diff(bytes.len() / 2));
+    // Opened without the check at open: only the read sees the flip.
+    let unverified = FileOptions {
+        verify_at_open_max: 0,
+        ..FileOptions::default()
+    };
+    for (at, id) in found {
+        flip(&path, at);
+        let store = FileStore::open_with(dir, unverified.clone()).await.unwrap();
+        let read = store.get(&id).await;
+        drop(store);
+        if read.is_err() {
+            return (path, at, id);
+        }
+        flip(&path, at);
+    }
+    panic!("no stored task body found in {}", path.display());
 }
 
 pub(super) fn flip(path: &std::path::Path, at: usize) {
@@ -214,13 +235,12 @@ pub(super) fn assert_names_damage(err: &Error, path: &std::path::Path) {
 #[tokio::test]
 async fn a_flipped_byte_in_the_middle_refuses_the_open() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, at) = filled(dir.path()).await;
+    let (path, at, _) = damaged_in_the_middle(dir.path()).await;
     let len = std::fs::metadata(&path).unwrap().len() as usize;
     assert!(
         at > len / 8 && at < len * 7 / 8,
         "{at} of {len}: not the middle"
     );
-    flip(&path, at);
     let err = FileStore::open(dir.path()).await.unwrap_err();
     assert_names_damage(&err, &path);
     // Refused again on the next try: nothing was "repaired" away.
@@ -231,8 +251,7 @@ async fn a_flipped_byte_in_the_middle_refuses_the_open() {
 #[tokio::test]
 async fn a_large_file_opens_at_once_and_damage_is_still_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, at) = filled(dir.path()).await;
-    flip(&path, at);
+    let (path, _, id) = damaged_in_the_middle(dir.path()).await;
     // As if the file were too large to verify at open.
     let store = FileStore::open_with(
         dir.path(),
@@ -243,7 +262,7 @@ async fn a_large_file_opens_at_once_and_damage_is_still_reported() {
     )
     .await
     .unwrap();
-    let err = store.get("middle").await.unwrap_err();
+    let err = store.get(&id).await.unwrap_err();
     assert_names_damage(&err, &path);
     // The background walk finds it too and stops the store.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
