@@ -18,6 +18,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 
@@ -80,6 +81,12 @@ pub(crate) fn files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 /// Creates log file `n`, `size` bytes of synced zeros, and makes its
 /// directory entry durable. The file is positioned at its start.
 pub(crate) fn create(dir: &Path, n: u64, size: u64) -> Result<File> {
+    create_unless(dir, n, size, &AtomicBool::new(false))
+}
+
+/// [`create`], given up between two slices once `stop` is set (a file of
+/// zeros left half made reads as empty).
+fn create_unless(dir: &Path, n: u64, size: u64, stop: &AtomicBool) -> Result<File> {
     let path = file_name(dir, n);
     let mut f = OpenOptions::new()
         .create_new(true)
@@ -88,6 +95,9 @@ pub(crate) fn create(dir: &Path, n: u64, size: u64) -> Result<File> {
         .map_err(Error::io(&path))?;
     let zeros = vec![0u8; FILL_SLICE];
     for _ in 0..size.div_ceil(FILL_SLICE as u64) {
+        if stop.load(Ordering::Relaxed) {
+            return Err(Error::WriterStopped("the store closed".into()));
+        }
         f.write_all(&zeros)
             .and_then(|()| f.sync_data())
             .map_err(Error::io(&path))?;
@@ -127,16 +137,31 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
     }
 }
 
-/// The next file and its size, being made in the background.
-type Spare = (std::thread::JoinHandle<Result<File>>, u64);
+/// The next file, being made in the background.
+struct Spare {
+    thread: std::thread::JoinHandle<Result<File>>,
+    size: u64,
+    stop: Arc<AtomicBool>,
+}
+
+impl Spare {
+    /// Stops making it (the store is closing) and waits for the thread:
+    /// no file is being made once this returns.
+    fn abandon(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
+}
 
 fn make_spare(dir: &Path, n: u64, size: u64) -> Option<Spare> {
     let dir = dir.to_path_buf();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
     std::thread::Builder::new()
         .name("rebound-store-log-file".into())
-        .spawn(move || create(&dir, n, size))
+        .spawn(move || create_unless(&dir, n, size, &flag))
         .ok()
-        .map(|t| (t, size))
+        .map(|thread| Spare { thread, size, stop })
 }
 
 /// Handle to the log thread.
@@ -189,8 +214,8 @@ impl Log {
                     ));
                     // A file still being made must not appear after the
                     // store closed (a reopen would make the same one).
-                    if let Some((t, _)) = w.spare.take() {
-                        let _ = t.join();
+                    if let Some(spare) = w.spare.take() {
+                        spare.abandon();
                     }
                 }
             })
@@ -262,8 +287,8 @@ impl LogWriter {
             self.flush();
         }
         // A file still being made must not appear after the store closed.
-        if let Some((t, _)) = self.spare.take() {
-            let _ = t.join();
+        if let Some(spare) = self.spare.take() {
+            spare.abandon();
         }
         // A checkpoint holds every group: the next open has no log to
         // read, and starts a small file of its own.
@@ -309,8 +334,8 @@ impl LogWriter {
     /// Moves on to the next file (made in the background meanwhile).
     fn next_file(&mut self) -> Result<()> {
         let (file, size) = match self.spare.take() {
-            Some((t, size)) => {
-                let made = t.join().unwrap_or_else(|_| {
+            Some(Spare { thread, size, .. }) => {
+                let made = thread.join().unwrap_or_else(|_| {
                     Err(Error::WriterStopped(
                         "the thread making a log file panicked".into(),
                     ))
@@ -355,7 +380,7 @@ impl LogWriter {
                 let len = self.buf.len() as u64;
                 // A file that is full goes on growing (slower syncs) until
                 // the next one is made: the log never waits for zeros.
-                let ready = self.spare.as_ref().is_none_or(|(t, _)| t.is_finished());
+                let ready = self.spare.as_ref().is_none_or(|s| s.thread.is_finished());
                 let r = if self.used > 0 && self.used + len > self.size && ready {
                     self.next_file()
                 } else {
