@@ -280,6 +280,10 @@ async fn a_large_file_opens_at_once_and_damage_is_still_reported() {
     }
     let err = store.create(vec![task("new")]).await.unwrap_err();
     assert!(err.to_string().contains("damaged"), "{err}");
+    // Stopped, the store reports the damage as damage to every call.
+    assert_names_damage(&err, &path);
+    assert_names_damage(&store.get(&id).await.unwrap_err(), &path);
+    assert_names_damage(&store.get("f0-0").await.unwrap_err(), &path);
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! settings, the failure that stopped the store, the memtables, and how
 //! far the log has synced.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
@@ -14,9 +15,9 @@ use crate::error::{Error, Result};
 pub(crate) struct Shared {
     /// How long final tasks stay readable.
     pub(crate) retention_ms: AtomicU64,
-    /// Set once a write failed or damage was found: every later write and
+    /// Set once a write failed or damage was found: every later call and
     /// health check reports it (the file needs an operator, not retries).
-    pub(crate) failed: Mutex<Option<String>>,
+    failed: Mutex<Option<Failure>>,
     /// The writes not yet in redb, which every read consults first.
     pub(crate) overlay: Overlay,
     /// The last group synced to the log.
@@ -24,10 +25,33 @@ pub(crate) struct Shared {
     durable_changed: (Mutex<()>, Condvar),
 }
 
+/// Why the store stopped: damage is reported as damage.
+#[derive(Debug)]
+enum Failure {
+    Damaged { path: PathBuf, reason: String },
+    Stopped(String),
+}
+
 impl Shared {
     pub(crate) fn fail(&self, why: String) {
+        self.stop(Failure::Stopped(why));
+    }
+
+    /// [`Shared::fail`] with `e` itself: a damaged file goes on being
+    /// reported as [`Error::Corrupt`].
+    pub(crate) fn fail_with(&self, e: &Error) {
+        self.stop(match e {
+            Error::Corrupt { path, reason } => Failure::Damaged {
+                path: path.clone(),
+                reason: reason.clone(),
+            },
+            e => Failure::Stopped(rebound_core::DisplayChain(e).to_string()),
+        });
+    }
+
+    fn stop(&self, failure: Failure) {
         let mut f = self.failed.lock().unwrap_or_else(|p| p.into_inner());
-        f.get_or_insert(why);
+        f.get_or_insert(failure);
         drop(f);
         self.durable_changed.1.notify_all();
         self.overlay.changed.notify_all();
@@ -66,7 +90,11 @@ impl Shared {
 
     pub(crate) fn check(&self) -> Result<()> {
         match &*self.failed.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(why) => Err(Error::WriterStopped(why.clone())),
+            Some(Failure::Damaged { path, reason }) => Err(Error::Corrupt {
+                path: path.clone(),
+                reason: reason.clone(),
+            }),
+            Some(Failure::Stopped(why)) => Err(Error::WriterStopped(why.clone())),
             None => Ok(()),
         }
     }

@@ -108,7 +108,7 @@ pub(crate) fn after_open(db: &Arc<Database>, verified: bool, path: PathBuf, shar
                 Err(e) => {
                     let why = rebound_core::DisplayChain(&e).to_string();
                     tracing::error!(error = %why, "store is damaged; it stops accepting writes");
-                    shared.fail(why);
+                    shared.fail_with(&e);
                 }
             }
         });

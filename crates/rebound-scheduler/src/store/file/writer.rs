@@ -264,7 +264,7 @@ impl Run<'_> {
                 if !matches!(e, Error::WriterStopped(_)) {
                     tracing::error!(error = %why, "store write failed; the store stops accepting writes");
                 }
-                self.shared.fail(why);
+                self.shared.fail_with(&e);
                 drop(layers);
                 overlay.changed.notify_all();
                 for j in jobs {
@@ -356,7 +356,7 @@ fn flush(db: &Database, path: &Path, shared: &Shared, log: &Log, every: Duration
                 if !matches!(e, Error::WriterStopped(_)) {
                     tracing::error!(error = %why, "store checkpoint failed; the store stops accepting writes");
                 }
-                shared.fail(why);
+                shared.fail_with(&e);
                 drop(layers);
                 overlay.changed.notify_all();
                 return;
