@@ -11,6 +11,7 @@
 //!   them) into the active memtable; the flusher thread writes memtables
 //!   into redb, a durable checkpoint each; [`recover`] replays the log at
 //!   open.
+//! - [`read`] — the handle's reads (get, list) of the layers.
 //! - [`verify`] — damage detection at open and after it.
 //!
 //! Tasks live in `PATH/tasks.redb`; redb's page cache is bounded
@@ -22,7 +23,6 @@
 //! again with the same attempt number.
 
 use std::fs::File;
-use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use redb::{Database, ReadableDatabase};
+use redb::Database;
 
 use super::{Claimed, Finish, ListQuery, Page, Store};
 use crate::error::{Error, Result};
@@ -39,6 +39,7 @@ use crate::task::{CancelOutcome, Task};
 mod log;
 mod memtable;
 mod ops;
+mod read;
 mod record;
 mod recover;
 mod redo;
@@ -50,14 +51,10 @@ mod writer;
 
 use ops::{Op, Out};
 use shared::Shared;
-use tables::{db_errs, decode_task, TASKS};
 use writer::Writer;
 
 /// redb's page cache: the store's memory, whatever the number of tasks.
 pub const CACHE_BYTES: usize = 48 * 1024 * 1024;
-
-/// Rows of the active memtable a listing copies at a time.
-const LIST_WINDOW: usize = 1_024;
 
 /// Name of the database file inside the store directory.
 pub const DB_FILE: &str = "tasks.redb";
@@ -231,124 +228,6 @@ impl FileStore {
         }
     }
 
-    /// A task as the store has it now, and the last group that answer
-    /// may depend on (0 when it comes from redb: checkpointed, so durable).
-    fn read_get(&self, id: &str) -> Result<(Option<Task>, u64)> {
-        let layers = self.shared.overlay.lock();
-        // Checked under the lock: a failed write may have left part of its
-        // group in the active memtable.
-        self.shared.check()?;
-        let newest = layers
-            .active
-            .tasks
-            .get(id)
-            .or_else(|| layers.frozen.as_ref().and_then(|f| f.tasks.get(id)))
-            .cloned();
-        let (bytes, seq) = match newest {
-            Some(v) => (v, layers.seq),
-            None => {
-                // Begun under the lock: what the memtables no longer hold,
-                // redb does.
-                let txn = self.db.begin_read().map_err(db_errs(&self.path))?;
-                drop(layers);
-                let tasks = txn.open_table(TASKS).map_err(db_errs(&self.path))?;
-                let v = tasks.get(id).map_err(db_errs(&self.path))?;
-                (v.map(|v| v.value().to_vec()), 0)
-            }
-        };
-        let task = bytes.map(|v| decode_task(&self.path, id, &v)).transpose()?;
-        Ok((task, seq))
-    }
-
-    /// A page of tasks as the store has them now, and the last group that
-    /// state holds. The tasks are read a window at a time, each window a
-    /// consistent view of the layers (taken under their lock, with at most
-    /// [`LIST_WINDOW`] rows of the active memtable copied): a task is in
-    /// exactly one window, as it was when that window was taken.
-    fn read_list(
-        db: &Database,
-        path: &Path,
-        shared: &Shared,
-        q: &ListQuery,
-    ) -> Result<(Page, u64)> {
-        let mut tasks: Vec<Task> = Vec::new();
-        let mut after = q.cursor.clone();
-        let mut seq = 0;
-        loop {
-            let from = || match &after {
-                Some(c) => Bound::Excluded(c.clone()),
-                None => Bound::Unbounded,
-            };
-            let (active, end, frozen, txn) = {
-                let layers = shared.overlay.lock();
-                shared.check()?;
-                seq = seq.max(layers.seq);
-                let mut active: Vec<(String, Option<Vec<u8>>)> = layers
-                    .active
-                    .tasks
-                    .range((from(), Bound::Unbounded))
-                    .take(LIST_WINDOW + 1)
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                // The window ends at the last active row copied, unless
-                // none is left after it.
-                let end = (active.len() > LIST_WINDOW).then(|| {
-                    active.pop();
-                    active.last().expect("a full window").0.clone()
-                });
-                let txn = db.begin_read().map_err(db_errs(path))?;
-                (active, end, layers.frozen.clone(), txn)
-            };
-            let to = || match &end {
-                Some(e) => Bound::Included(e.clone()),
-                None => Bound::Unbounded,
-            };
-            let table = txn.open_table(TASKS).map_err(db_errs(path))?;
-            let (lo, hi) = (from(), to());
-            let stored = table
-                .range::<&str>((
-                    lo.as_ref().map(String::as_str),
-                    hi.as_ref().map(String::as_str),
-                ))
-                .map_err(db_errs(path))?;
-            let mut sources: Vec<view::Source<'_, String, Vec<u8>>> =
-                vec![Box::new(active.into_iter().map(Ok))];
-            if let Some(f) = &frozen {
-                sources.push(view::layer(&f.tasks, (from(), to())));
-            }
-            sources.push(Box::new(stored.map(|row| {
-                let (k, v) = row.map_err(db_errs(path))?;
-                Ok((k.value().to_string(), Some(v.value().to_vec())))
-            })));
-            for row in view::merge(sources) {
-                let (id, v) = row?;
-                let t = decode_task(path, &id, &v)?;
-                if q.state.is_some_and(|s| s != t.state)
-                    || q.client_id.as_ref().is_some_and(|c| *c != t.spec.client_id)
-                {
-                    continue;
-                }
-                if tasks.len() == q.limit {
-                    let next_cursor = tasks.last().map(|t| t.spec.id.clone());
-                    return Ok((Page { tasks, next_cursor }, seq));
-                }
-                tasks.push(t);
-            }
-            match end {
-                Some(e) => after = Some(e),
-                None => {
-                    return Ok((
-                        Page {
-                            tasks,
-                            next_cursor: None,
-                        },
-                        seq,
-                    ))
-                }
-            }
-        }
-    }
-
     /// Waits until the state a read saw (up to group `seq`) is durable: a
     /// read never answers with a write the log could still lose.
     async fn durable(&self, seq: u64) -> Result<()> {
@@ -411,7 +290,7 @@ impl Store for FileStore {
 
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Task>>> {
         async move {
-            let (task, seq) = self.read_get(id)?;
+            let (task, seq) = read::get(&self.db, &self.path, &self.shared, id)?;
             self.durable(seq).await?;
             Ok(task)
         }
@@ -438,7 +317,7 @@ impl Store for FileStore {
         let shared = self.shared.clone();
         async move {
             let (page, seq) =
-                tokio::task::spawn_blocking(move || Self::read_list(&db, &path, &shared, &q))
+                tokio::task::spawn_blocking(move || read::list(&db, &path, &shared, &q))
                     .await
                     .map_err(|e| Error::WriterStopped(format!("list task panicked: {e}")))??;
             self.durable(seq).await?;

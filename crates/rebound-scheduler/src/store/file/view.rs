@@ -1,4 +1,4 @@
-//! The tables as a write sees them: the active memtable over the frozen
+//! The tables as the store sees them: the active memtable over the frozen
 //! one over redb ([`super::memtable`]). A key's newest layer wins; a
 //! deletion there hides the older layers. Index entries read from redb are
 //! checked against their checksums on the way.
@@ -120,6 +120,15 @@ impl<K: Ord, V> Iterator for Merge<'_, K, V> {
     }
 }
 
+/// The entry `pick` finds in the active memtable, else in the frozen one.
+pub(crate) fn newest<'m, T: ?Sized>(
+    active: &'m Memtable,
+    frozen: Option<&'m Memtable>,
+    pick: impl Fn(&'m Memtable) -> Option<&'m T>,
+) -> Option<&'m T> {
+    pick(active).or_else(|| frozen.and_then(&pick))
+}
+
 /// A memtable's rows in `range` as a [`Source`].
 pub(crate) fn layer<'a, K: Ord + Clone, V: Clone, R: RangeBounds<K>>(
     rows: &'a BTreeMap<K, Option<V>>,
@@ -168,7 +177,7 @@ impl<'a> Tx<'a> {
 
     /// The newest memtable's entry, if either has one.
     fn newest<'m, T>(&'m self, pick: impl Fn(&'m Memtable) -> Option<&'m T>) -> Option<&'m T> {
-        pick(&*self.active).or_else(|| self.frozen.and_then(&pick))
+        newest(&*self.active, self.frozen, pick)
     }
 
     pub(super) fn task(&self, id: &str) -> Result<Option<Task>> {

@@ -264,9 +264,9 @@ impl Run<'_> {
                 if !matches!(e, Error::WriterStopped(_)) {
                     tracing::error!(error = %why, "store write failed; the store stops accepting writes");
                 }
+                // (Waiters are woken by the failure itself.)
                 self.shared.fail_with(&e);
                 drop(layers);
-                overlay.changed.notify_all();
                 for j in jobs {
                     let _ = j.reply.send(Err(copy(&e)));
                 }
@@ -343,26 +343,21 @@ fn flush(db: &Database, path: &Path, shared: &Shared, log: &Log, every: Duration
             mem.checkpoint(db, path, Some(seq))
         }))
         .unwrap_or_else(|p| Err(panicked(path, "the database engine", &*p)));
-        let mut layers = overlay.lock();
-        match r {
-            Ok(()) => {
-                layers.frozen = None;
-                layers.checkpoints += 1;
-                drop(layers);
-                log.send(Msg::Retire(seq));
+        if let Err(e) = r {
+            let why = rebound_core::DisplayChain(&e).to_string();
+            if !matches!(e, Error::WriterStopped(_)) {
+                tracing::error!(error = %why, "store checkpoint failed; the store stops accepting writes");
             }
-            Err(e) => {
-                let why = rebound_core::DisplayChain(&e).to_string();
-                if !matches!(e, Error::WriterStopped(_)) {
-                    tracing::error!(error = %why, "store checkpoint failed; the store stops accepting writes");
-                }
-                shared.fail_with(&e);
-                drop(layers);
-                overlay.changed.notify_all();
-                return;
-            }
+            // Wakes a writer waiting for room.
+            shared.fail_with(&e);
+            return;
         }
+        let mut layers = overlay.lock();
+        layers.frozen = None;
+        layers.checkpoints += 1;
+        drop(layers);
         overlay.changed.notify_all();
+        log.send(Msg::Retire(seq));
     }
 }
 
