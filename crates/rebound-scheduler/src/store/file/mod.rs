@@ -36,6 +36,7 @@ use super::{Claimed, Finish, ListQuery, Page, Store};
 use crate::error::{Error, Result};
 use crate::task::{CancelOutcome, Task};
 
+mod codec;
 mod log;
 mod memtable;
 mod ops;
