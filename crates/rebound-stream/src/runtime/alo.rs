@@ -4,6 +4,8 @@
 //! `max_batch` records), before a cooperative revoke gives partitions up,
 //! and when stopping.
 
+use std::collections::BTreeMap;
+
 use rebound_core::Record;
 use tokio_util::sync::CancellationToken;
 
@@ -17,16 +19,31 @@ use crate::error::Result;
 #[derive(Default)]
 pub(crate) struct Uncommitted {
     ranges: Ranges,
+    /// Records processed, in all and per partition.
     records: usize,
+    per_key: BTreeMap<TaskKey, usize>,
     /// The output producer's failure count when the interval began.
     failed_before: u64,
 }
 
 impl Uncommitted {
+    /// Adds a processed chunk: its input ranges and records.
+    fn add(&mut self, batch: &[Record]) {
+        for (key, (first, next)) in ranges_of(batch) {
+            let e = self.ranges.entry(key).or_insert((first, next));
+            e.1 = e.1.max(next);
+        }
+        for r in batch {
+            *self.per_key.entry((r.topic, r.partition)).or_default() += 1;
+        }
+        self.records += batch.len();
+    }
+
     /// Forgets a partition's uncommitted work (it was lost: its state is
     /// dropped, its new owner reads the records again).
     pub(crate) fn forget(&mut self, key: &TaskKey) {
         self.ranges.remove(key);
+        self.records -= self.per_key.remove(key).unwrap_or(0);
     }
 }
 
@@ -63,16 +80,11 @@ impl Runner {
     /// Processes `batch` and sends its outputs; its state
     /// changes and offsets wait for [`Runner::commit`].
     pub(crate) async fn process(&mut self, batch: &mut [Record]) -> Result<(), Abort> {
-        let chunk = ranges_of(batch);
-        self.open_missing(&chunk).await?;
+        self.open_missing(&ranges_of(batch)).await?;
         if self.pending.ranges.is_empty() {
             self.pending.failed_before = self.failed_total();
         }
-        for (key, (first, next)) in chunk {
-            let e = self.pending.ranges.entry(key).or_insert((first, next));
-            e.1 = e.1.max(next);
-        }
-        self.pending.records += batch.len();
+        self.pending.add(batch);
         self.fill(batch, &mut Vec::new()).await
     }
 
@@ -92,5 +104,38 @@ impl Runner {
             Output::Alo(p) => p.metrics().failed_total(),
             Output::Eos(_) => 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rebound_core::Topic;
+
+    fn records(topic: &str, partition: i32, offsets: std::ops::Range<i64>) -> Vec<Record> {
+        offsets.map(|o| Record::new(topic, partition, o)).collect()
+    }
+
+    /// A lost partition takes its records out of the count that triggers
+    /// the next commit: the others' room is not used up by work that is
+    /// gone.
+    #[test]
+    fn forgetting_a_partition_forgets_its_records() {
+        let mut u = Uncommitted::default();
+        u.add(&records("a", 0, 0..5));
+        u.add(&records("a", 1, 10..13));
+        u.add(&records("a", 0, 5..7));
+        assert_eq!(u.records, 10);
+        assert_eq!(u.ranges[&(Topic::intern("a"), 0)], (0, 7));
+
+        u.forget(&(Topic::intern("a"), 0));
+        assert_eq!(u.records, 3);
+        assert!(!u.ranges.contains_key(&(Topic::intern("a"), 0)));
+        assert_eq!(u.ranges[&(Topic::intern("a"), 1)], (10, 13));
+
+        u.forget(&(Topic::intern("b"), 0));
+        u.forget(&(Topic::intern("a"), 1));
+        assert_eq!(u.records, 0);
+        assert!(u.ranges.is_empty());
     }
 }
