@@ -67,6 +67,21 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The embedded store's file was written by a newer version, in a
+    /// format this one cannot read. It is not damaged.
+    #[error(
+        "store file {path} was written by a newer version of rebound (store format {found}; \
+         this version reads formats up to {known}): run that version or a later one; the file \
+         is not damaged, do not move it aside"
+    )]
+    NewerFormat {
+        /// The database file.
+        path: PathBuf,
+        /// The format the file records.
+        found: u64,
+        /// The newest format this version reads.
+        known: u64,
+    },
     /// The embedded store's database engine (redb) failed.
     #[error("store file {path}")]
     Db {

@@ -314,3 +314,61 @@ async fn a_store_killed_right_after_its_open_needs_no_full_repair() {
     drop(db);
     assert!(!repaired.load(std::sync::atomic::Ordering::SeqCst));
 }
+
+/// A store written by a newer version (its `meta` records a newer format)
+/// is refused at open as such, not read as damage; the file is left as it
+/// was, and opens again once the format is one this version reads.
+#[tokio::test]
+async fn a_store_of_a_newer_format_is_refused_as_such_not_as_damage() {
+    use redb::{ReadableDatabase, ReadableTable};
+    const META: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = FileStore::open(dir.path()).await.unwrap();
+        store.create(vec![task("a")]).await.unwrap();
+    }
+    let set_format = |format: u64| {
+        let db = redb::Database::open(dir.path().join(DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut meta = txn.open_table(META).unwrap();
+            assert_eq!(meta.get("format").unwrap().unwrap().value(), 1);
+            meta.insert("format", format).unwrap();
+        }
+        txn.commit().unwrap();
+    };
+    set_format(2);
+    let err = FileStore::open(dir.path()).await.unwrap_err();
+    match &err {
+        Error::NewerFormat { path, found, known } => {
+            assert_eq!(path, &dir.path().join(DB_FILE));
+            assert_eq!((*found, *known), (2, 1));
+        }
+        e => panic!("not refused as a newer format: {e}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains("newer version") && !text.contains("move it aside ("),
+        "{text}"
+    );
+
+    // Nothing was changed by the refusal.
+    let db = redb::Database::open(dir.path().join(DB_FILE)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let format = txn
+        .open_table(META)
+        .unwrap()
+        .get("format")
+        .unwrap()
+        .unwrap()
+        .value();
+    assert_eq!(format, 2);
+    drop((txn, db));
+    let db = redb::Database::open(dir.path().join(DB_FILE)).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.open_table(META).unwrap().insert("format", 1).unwrap();
+    txn.commit().unwrap();
+    drop(db);
+    let store = FileStore::open(dir.path()).await.unwrap();
+    assert_eq!(store.get("a").await.unwrap(), Some(task("a")));
+}

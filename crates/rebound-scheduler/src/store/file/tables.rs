@@ -15,10 +15,11 @@
 //! | `expiry` | `(until_ms, id)` | `crc` |
 //! | `finished` | `(updated_at_ms, id)` of final tasks (retention) | `crc` |
 //! | `meta` | `seq` | the last redo-log group the tables hold |
+//! | `meta` | `format` | the store format ([`FORMAT`]) |
 
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::codec;
 use crate::error::{Error, Result};
@@ -146,7 +147,15 @@ pub(crate) fn decode_lease(path: &Path, id: &str, b: &[u8]) -> Result<Lease> {
     })
 }
 
-/// Creates the tables that do not exist yet, in one durable commit.
+/// The store format this version writes, recorded in `meta` as `format`:
+/// 1 is tasks in [`codec`]'s binary form (stores from before it record no
+/// format, and hold JSON tasks, which still read). A store recording a
+/// newer format is refused at open ([`Error::NewerFormat`]) instead of
+/// having its tasks reported as damage.
+pub(crate) const FORMAT: u64 = 1;
+
+/// Creates the tables that do not exist yet and records [`FORMAT`], in
+/// one durable commit; refuses a store of a newer format.
 pub(crate) fn create(db: &Database, path: &Path) -> Result<()> {
     let mut txn = db.begin_write().map_err(db_errs(path))?;
     // As every commit of the store: a commit without it would make the
@@ -157,7 +166,24 @@ pub(crate) fn create(db: &Database, path: &Path) -> Result<()> {
     txn.open_table(LEASES).map_err(db_errs(path))?;
     txn.open_table(EXPIRY).map_err(db_errs(path))?;
     txn.open_table(FINISHED).map_err(db_errs(path))?;
-    txn.open_table(META).map_err(db_errs(path))?;
+    {
+        let mut meta = txn.open_table(META).map_err(db_errs(path))?;
+        let found = meta
+            .get("format")
+            .map_err(db_errs(path))?
+            .map(|v| v.value());
+        match found {
+            Some(found) if found > FORMAT => {
+                return Err(Error::NewerFormat {
+                    path: path.to_path_buf(),
+                    found,
+                    known: FORMAT,
+                })
+            }
+            Some(FORMAT) => {}
+            _ => drop(meta.insert("format", FORMAT).map_err(db_errs(path))?),
+        }
+    }
     txn.commit().map_err(db_errs(path))
 }
 
