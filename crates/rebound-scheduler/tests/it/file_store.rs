@@ -372,3 +372,70 @@ async fn a_store_of_a_newer_format_is_refused_as_such_not_as_damage() {
     let store = FileStore::open(dir.path()).await.unwrap();
     assert_eq!(store.get("a").await.unwrap(), Some(task("a")));
 }
+
+/// A store as the versions before the binary task form left it: tasks as
+/// `crc · JSON` and no format in `meta`. It opens, its tasks read, claim
+/// and finish, and it is then marked with the current format.
+#[tokio::test]
+async fn a_store_written_with_json_tasks_opens_reads_and_changes() {
+    use redb::{ReadableDatabase, ReadableTable};
+    const TASKS: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("tasks");
+    const META: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+    let dir = tempfile::tempdir().unwrap();
+    let ids = ["j0", "j1"];
+    {
+        let store = FileStore::open(dir.path()).await.unwrap();
+        store
+            .create(ids.iter().map(|id| task(id)).collect())
+            .await
+            .unwrap();
+    }
+    // Rewritten as the older versions wrote them.
+    {
+        let db = redb::Database::open(dir.path().join(DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut tasks = txn.open_table(TASKS).unwrap();
+            for id in ids {
+                let json = serde_json::to_vec(&task(id)).unwrap();
+                let mut h = crc32fast::Hasher::new();
+                h.update(id.as_bytes());
+                h.update(&json);
+                let mut v = h.finalize().to_le_bytes().to_vec();
+                v.extend_from_slice(&json);
+                tasks.insert(id, v.as_slice()).unwrap();
+            }
+            txn.open_table(META).unwrap().remove("format").unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let format = |dir: &std::path::Path| {
+        let db = redb::Database::open(dir.join(DB_FILE)).unwrap();
+        let txn = db.begin_read().unwrap();
+        let meta = txn.open_table(META).unwrap();
+        let v = meta.get("format").unwrap().map(|v| v.value());
+        v
+    };
+    assert_eq!(format(dir.path()), None);
+
+    {
+        let store = FileStore::open(dir.path()).await.unwrap();
+        for id in ids {
+            assert_eq!(store.get(id).await.unwrap(), Some(task(id)));
+        }
+        let claimed = store.claim(2_000, 1, LEASE).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].task.id(), "j0");
+        let f = Finish::Done {
+            state: TaskState::Delivered,
+            attempts: 1,
+            error: None,
+        };
+        assert!(store.finish(&claimed[0], f, 2_000).await.unwrap());
+    }
+    assert_eq!(format(dir.path()), Some(1));
+    let store = FileStore::open(dir.path()).await.unwrap();
+    let j0 = store.get("j0").await.unwrap().unwrap();
+    assert_eq!((j0.state, j0.attempts), (TaskState::Delivered, 1));
+    assert_eq!(store.get("j1").await.unwrap(), Some(task("j1")));
+}

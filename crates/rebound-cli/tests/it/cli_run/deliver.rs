@@ -94,14 +94,23 @@ async fn two_routes_deliver_independently_and_a_failing_endpoint_holds_up_only_i
     )
     .await;
     // One /metrics for the process, each route's series labelled by route.
+    // A record is counted once its handler has returned, which is after
+    // the endpoint saw it: the last ones are counted a moment later.
+    let processed = |metrics: &str| {
+        [("a", &ta), ("b", &tb)].map(|(name, topic)| {
+            let labels = [format!("route=\"{name}\""), format!("topic=\"{topic}\"")];
+            sample(metrics, "rebound_records_processed_total", &labels)
+        })
+    };
+    let all = Some(n as f64);
+    eventually(
+        Duration::from_secs(10),
+        "every delivered record counted as processed",
+        || async { (run.get("/metrics").await).is_some_and(|(_, m)| processed(&m) == [all, all]) },
+    )
+    .await;
     let (_, metrics) = run.get("/metrics").await.unwrap();
-    for (name, topic) in [("a", &ta), ("b", &tb)] {
-        let labels = [format!("route=\"{name}\""), format!("topic=\"{topic}\"")];
-        assert_eq!(
-            sample(&metrics, "rebound_records_processed_total", &labels),
-            Some(n as f64)
-        );
-    }
+    assert_eq!(processed(&metrics), [all, all], "{metrics}");
     let open = |route: &str| {
         let labels = [format!("route=\"{route}\""), "to=\"open\"".to_string()];
         sample(&metrics, "rebound_breaker_transitions_total", &labels)
