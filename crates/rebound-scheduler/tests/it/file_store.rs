@@ -378,7 +378,7 @@ async fn a_store_of_a_newer_format_is_refused_as_such_not_as_damage() {
 /// and finish, and it is then marked with the current format.
 #[tokio::test]
 async fn a_store_written_with_json_tasks_opens_reads_and_changes() {
-    use redb::{ReadableDatabase, ReadableTable};
+    use redb::ReadableDatabase;
     const TASKS: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("tasks");
     const META: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
     let dir = tempfile::tempdir().unwrap();
