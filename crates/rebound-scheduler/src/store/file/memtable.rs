@@ -116,19 +116,9 @@ impl Memtable {
         {
             let e = db_errs(path);
             let mut tasks = txn.open_table(TASKS).map_err(db_errs(path))?;
-            for (id, v) in &self.tasks {
-                match v {
-                    Some(v) => drop(tasks.insert(id.as_str(), v.as_slice()).map_err(&e)?),
-                    None => drop(tasks.remove(id.as_str()).map_err(&e)?),
-                }
-            }
+            write_by_id(&mut tasks, &self.tasks, Vec::as_slice).map_err(&e)?;
             let mut leases = txn.open_table(LEASES).map_err(db_errs(path))?;
-            for (id, v) in &self.leases {
-                match v {
-                    Some(v) => drop(leases.insert(id.as_str(), v.as_slice()).map_err(&e)?),
-                    None => drop(leases.remove(id.as_str()).map_err(&e)?),
-                }
-            }
+            write_by_id(&mut leases, &self.leases, |v| &v[..]).map_err(&e)?;
             let mut due = txn.open_table(DUE).map_err(db_errs(path))?;
             for ((r, at, id), put) in &self.due {
                 let key = (*r, *at, id.as_str());
@@ -161,6 +151,21 @@ impl Memtable {
         txn.commit().map_err(db_errs(path))?;
         Ok(())
     }
+}
+
+/// Writes the rows of a table keyed by id (`None`: deleted) into redb.
+fn write_by_id<V>(
+    table: &mut redb::Table<&str, &[u8]>,
+    rows: &BTreeMap<String, Option<V>>,
+    bytes: impl Fn(&V) -> &[u8],
+) -> std::result::Result<(), redb::StorageError> {
+    for (id, v) in rows {
+        match v {
+            Some(v) => drop(table.insert(id.as_str(), bytes(v))?),
+            None => drop(table.remove(id.as_str())?),
+        }
+    }
+    Ok(())
 }
 
 /// The memtables, shared by the writer (which changes the active one),
