@@ -245,6 +245,57 @@ async fn dispatch_latency(kind: &str, rate: usize, secs: usize) -> (f64, f64, f6
     (p(0.5), p(0.99), *v.last().unwrap())
 }
 
+/// Counts deliveries.
+struct Count(std::sync::atomic::AtomicUsize);
+
+impl Deliver for Count {
+    fn deliver<'a>(&'a self, _: Delivery<'a>) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        async { Ok(()) }.boxed()
+    }
+}
+
+/// `n` tasks due at once, then a dispatcher (default settings) delivering
+/// them to a no-op destination: tasks/s from its start to the last
+/// delivery. Each delivery is a claim and a durable finish.
+async fn drain(kind: &str, n: usize) -> f64 {
+    let f = fresh(kind);
+    let s = open(&f).await;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1_000) {
+        let tasks = chunk
+            .iter()
+            .map(|i| {
+                let mut t = task(format!("d{i}"), 100, 0, 1);
+                t.first_delay = Some(0);
+                t
+            })
+            .collect();
+        for r in s.create_tasks(tasks).await.unwrap() {
+            r.unwrap();
+        }
+    }
+    let count = Arc::new(Count(Default::default()));
+    let stop = CancellationToken::new();
+    let start = Instant::now();
+    let run = tokio::spawn(
+        s.dispatcher(count.clone(), DispatchConfig::default())
+            .run(stop.clone()),
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while count.0.load(std::sync::atomic::Ordering::Relaxed) < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    stop.cancel();
+    run.await.unwrap();
+    assert_eq!(
+        count.0.load(std::sync::atomic::Ordering::Relaxed),
+        n,
+        "every task delivered once"
+    );
+    rate
+}
+
 /// Sequential ZADDs through redis-rs (the client the store uses): how much of
 /// the gap to redis-benchmark is the client.
 async fn redis_rs_zadd(n: usize) -> f64 {
@@ -401,7 +452,7 @@ fn main() {
     }
 
     // BENCH_ONLY=parallel,batched,… runs only those figures of the stores
-    // (sequential, parallel, batched, payload, retries, init, dispatch).
+    // (sequential, parallel, batched, payload, retries, init, drain, dispatch).
     let only = std::env::var("BENCH_ONLY").ok();
     let want = |what: &str| {
         only.as_ref()
@@ -471,6 +522,15 @@ fn main() {
                 kind,
                 format!("{v:.1} ms"),
                 String::new(),
+            );
+        }
+        if want("drain") {
+            let v = med(&mut || rt.block_on(drain(kind, 100_000)));
+            t.row(
+                "drain 100,000 due tasks (claim, no-op delivery, finish)",
+                kind,
+                format!("{v:.0} tasks/s"),
+                "dispatcher defaults: batch 256, 256 in flight".into(),
             );
         }
         if !want("dispatch") {

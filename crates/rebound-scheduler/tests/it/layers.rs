@@ -212,3 +212,50 @@ async fn a_listing_larger_than_its_window_pages_over_every_layer() {
     }
     assert_eq!(pages(&layered, None, 100).await.len(), 4_000);
 }
+
+/// Claims and `next_due` start after the entries claims deleted (which
+/// redb holds until a checkpoint); an entry put before that point, as a
+/// task created due earlier than those already claimed, must still be
+/// found, in either rank, before and after a checkpoint.
+#[tokio::test]
+async fn a_task_due_before_the_claimed_ones_is_still_claimed() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = FileOptions {
+        checkpoint_every: Duration::from_secs(3600),
+        ..FileOptions::default()
+    };
+    let store = FileStore::open_with(dir.path(), options).await.unwrap();
+    let lease = Duration::from_secs(60);
+    let at = |id: &str, created: u64, prio: bool| {
+        let mut t = task(id);
+        t.spec.is_priority = prio;
+        Task::new(t.spec, created)
+    };
+    for prio in [false, true] {
+        let tag = if prio { "p" } else { "n" };
+        // Due at 10,000..10,049; all claimed at 20,000, so the next walk
+        // of the rank starts after them, or at the end of what is due.
+        let batch: Vec<Task> = (0..50)
+            .map(|i| at(&format!("{tag}{i:02}"), 9_000 + i, prio))
+            .collect();
+        store.create(batch).await.unwrap();
+        assert_eq!(store.claim(20_000, 100, lease).await.unwrap().len(), 50);
+        assert!(store.claim(20_000, 100, lease).await.unwrap().is_empty());
+        assert_eq!(store.next_due().await.unwrap(), Some(80_000), "the leases");
+
+        // Due at 5,000 and at 10,020 (between claimed ones): before the
+        // point every walk now starts from.
+        store
+            .create(vec![at(&format!("{tag}-early"), 4_000, prio)])
+            .await
+            .unwrap();
+        store
+            .create(vec![at(&format!("{tag}-between"), 9_020, prio)])
+            .await
+            .unwrap();
+        assert_eq!(store.next_due().await.unwrap(), Some(5_000));
+        let got = store.claim(20_000, 100, lease).await.unwrap();
+        let ids: Vec<&str> = got.iter().map(|c| c.task.id()).collect();
+        assert_eq!(ids, [format!("{tag}-early"), format!("{tag}-between")]);
+    }
+}

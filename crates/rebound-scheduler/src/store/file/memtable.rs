@@ -37,6 +37,13 @@ pub(crate) struct Memtable {
     pub(crate) due: BTreeMap<DueKey, bool>,
     pub(crate) expiry: BTreeMap<AtKey, bool>,
     pub(crate) finished: BTreeMap<AtKey, bool>,
+    /// Per rank of the due index, a key below which no layer holds a live
+    /// entry: claims and `next_due` start their walk there, not at the
+    /// head, where the entries they deleted lie until a checkpoint takes
+    /// them out of redb. Set by each walk ([`super::view::Tx::due_keys`]),
+    /// lowered by any entry put below it ([`Memtable::apply`]: every
+    /// change goes through it); a new memtable knows none.
+    pub(crate) due_floor: [Option<(u64, String)>; 2],
     /// Roughly the memory held: keys, values and a per-entry overhead.
     bytes: usize,
 }
@@ -77,6 +84,9 @@ impl Memtable {
             Change::DuePut((r, at, id)) | Change::DueDel((r, at, id)) => {
                 let put = matches!(c, Change::DuePut(_));
                 self.due.insert((r, at, id.to_string()), put);
+                if put {
+                    self.lower_due_floor(r, at, id);
+                }
                 (id, 9)
             }
             Change::LeasePut(id, v) => {
@@ -100,6 +110,17 @@ impl Memtable {
         // Counted per change, not per distinct key: an overestimate when
         // a key changes twice, which only makes a freeze come earlier.
         self.bytes += ENTRY + id.len() + value;
+    }
+
+    /// A live entry `(r, at, id)` exists now: the floor of rank `r` is at
+    /// most that key.
+    fn lower_due_floor(&mut self, r: u8, at: u64, id: &str) {
+        // (A rank other than 0 and 1 has no floor: no walk ever sets one.)
+        if let Some(Some(floor)) = self.due_floor.get_mut(usize::from(r)) {
+            if (at, id) < (floor.0, floor.1.as_str()) {
+                *floor = (at, id.to_string());
+            }
+        }
     }
 
     /// Writes everything here into redb in one durable commit, recording

@@ -184,10 +184,14 @@ impl Tx<'_> {
             if left == 0 {
                 break;
             }
-            for (r, at, id) in self.due_keys(r, now_ms, left)? {
-                self.due_del((r, at, &id));
-                ids.push(id);
+            let keys = self.due_keys(r, now_ms, left)?;
+            for (r, at, id) in &keys {
+                self.due_del((*r, *at, id));
             }
+            if let Some((r, at, id)) = keys.last() {
+                self.due_claimed_to(*r, *at, id);
+            }
+            ids.extend(keys.into_iter().map(|(_, _, id)| id));
         }
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
@@ -250,7 +254,7 @@ impl Tx<'_> {
     }
 
     /// The head of each index: nothing else is read.
-    fn next_due(&self) -> Result<Option<u64>> {
+    fn next_due(&mut self) -> Result<Option<u64>> {
         let due = [0u8, 1]
             .into_iter()
             .map(|r| self.due_keys(r, u64::MAX - 1, 1))

@@ -208,30 +208,54 @@ impl<'a> Tx<'a> {
         }
     }
 
-    /// Up to `max` entries of rank `r` of the due index due by `upto`.
-    pub(super) fn due_keys(&self, r: u8, upto: u64, max: usize) -> Result<Vec<DueKey>> {
+    /// Up to `max` entries of rank `r` (0 or 1) of the due index due by
+    /// `upto`, walked from the rank's floor ([`Memtable::due_floor`]),
+    /// which it then raises to the first entry found (or to `upto` when
+    /// none is).
+    pub(super) fn due_keys(&mut self, r: u8, upto: u64, max: usize) -> Result<Vec<DueKey>> {
         let end = upto.saturating_add(1);
-        let range = (r, 0, String::new())..(r, end, String::new());
-        let mut sources = vec![index_layer(&self.active.due, range.clone())];
-        if let Some(f) = self.frozen {
-            sources.push(index_layer(&f.due, range));
+        let rank = usize::from(r);
+        let (from, from_id) = self.active.due_floor[rank].clone().unwrap_or_default();
+        if (from, from_id.as_str()) >= (end, "") {
+            return Ok(Vec::new());
         }
-        let path = self.path;
-        let rows = self
-            .stored
-            .due
-            .range((r, 0u64, "")..(r, end, ""))
-            .map_err(db_errs(path))?;
-        sources.push(Box::new(rows.map(move |row| {
-            let (k, v) = row.map_err(db_errs(path))?;
-            let (r, at, id) = k.value();
-            check_index(path, "due", r, at, id, v.value())?;
-            Ok(((r, at, id.to_string()), Some(())))
-        })));
-        merge(sources)
-            .take(max)
-            .map(|r| r.map(|(k, ())| k))
-            .collect()
+        let keys = {
+            let range = (r, from, from_id.clone())..(r, end, String::new());
+            let mut sources = vec![index_layer(&self.active.due, range.clone())];
+            if let Some(f) = self.frozen {
+                sources.push(index_layer(&f.due, range));
+            }
+            let path = self.path;
+            let rows = self
+                .stored
+                .due
+                .range((r, from, from_id.as_str())..(r, end, ""))
+                .map_err(db_errs(path))?;
+            sources.push(Box::new(rows.map(move |row| {
+                let (k, v) = row.map_err(db_errs(path))?;
+                let (r, at, id) = k.value();
+                check_index(path, "due", r, at, id, v.value())?;
+                Ok(((r, at, id.to_string()), Some(())))
+            })));
+            merge(sources)
+                .take(max)
+                .map(|r| r.map(|(k, ())| k))
+                .collect::<Result<Vec<_>>>()?
+        };
+        // No live entry lies before the first one found; none at all up
+        // to `end` when none was found.
+        let floor = match keys.first() {
+            Some((_, at, id)) => (*at, id.clone()),
+            None => (end, String::new()),
+        };
+        self.active.due_floor[rank] = Some(floor);
+        Ok(keys)
+    }
+
+    /// The entries of rank `r` up to `(at, id)` are deleted (claimed): the
+    /// next walk starts after them.
+    pub(super) fn due_claimed_to(&mut self, r: u8, at: u64, id: &str) {
+        self.active.due_floor[usize::from(r)] = Some((at, id.to_string()));
     }
 
     /// Up to `max` entries of `index` with `from <= at < to`.
