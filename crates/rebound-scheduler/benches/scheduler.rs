@@ -256,8 +256,9 @@ impl Deliver for Count {
 }
 
 /// `n` tasks due at once, then a dispatcher (default settings) delivering
-/// them to a no-op destination: tasks/s from its start to the last
-/// delivery. Each delivery is a claim and a durable finish.
+/// them to a no-op destination: tasks/s from its start until it has
+/// stopped after the last delivery (its stop waits for the finishes in
+/// flight). Every task is claimed (256 a claim) and durably finished.
 async fn drain(kind: &str, n: usize) -> f64 {
     let f = fresh(kind);
     let s = open(&f).await;
@@ -285,9 +286,9 @@ async fn drain(kind: &str, n: usize) -> f64 {
     while count.0.load(std::sync::atomic::Ordering::Relaxed) < n && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let rate = n as f64 / start.elapsed().as_secs_f64();
     stop.cancel();
     run.await.unwrap();
+    let rate = n as f64 / start.elapsed().as_secs_f64();
     assert_eq!(
         count.0.load(std::sync::atomic::Ordering::Relaxed),
         n,

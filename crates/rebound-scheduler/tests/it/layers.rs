@@ -28,6 +28,13 @@ impl Rng {
 }
 
 fn new_task(rng: &mut Rng, now: u64) -> Task {
+    // Now and then created in the past (a caller's clock behind): due
+    // before tasks claimed already.
+    let now = if rng.below(3) == 0 {
+        now.saturating_sub(rng.below(5_000))
+    } else {
+        now
+    };
     let id = format!("k{}", rng.below(300));
     let mut spec = task(&id).spec;
     spec.is_priority = rng.below(5) == 0;
@@ -67,9 +74,17 @@ async fn pages(s: &dyn Store, state: Option<TaskState>, limit: usize) -> Vec<Tas
 
 #[tokio::test]
 async fn the_layered_store_answers_as_a_store_without_layers() {
+    // Checkpoints all the time, and none: then one memtable (and its
+    // due-index floor) lasts the whole sequence.
+    for every in [Duration::from_millis(1), Duration::from_secs(3600)] {
+        same_answers(every).await;
+    }
+}
+
+async fn same_answers(checkpoint_every: Duration) {
     let dir = tempfile::tempdir().unwrap();
     let options = FileOptions {
-        checkpoint_every: Duration::from_millis(1),
+        checkpoint_every,
         ..FileOptions::default()
     };
     let retention = Duration::from_secs(20);
@@ -105,7 +120,8 @@ async fn the_layered_store_answers_as_a_store_without_layers() {
                 let finish = match rng.below(3) {
                     0 => Finish::Retry {
                         attempts,
-                        next_due_ms: now + rng.below(3_000),
+                        // Sometimes before the tasks claimed already.
+                        next_due_ms: now.saturating_sub(3_000) + rng.below(6_000),
                         error: format!("failed at {now}"),
                     },
                     1 => Finish::Done {
@@ -129,11 +145,16 @@ async fn the_layered_store_answers_as_a_store_without_layers() {
                 let b = plain.cancel(&id, now).await.unwrap();
                 assert_eq!(a, b, "step {step}: cancel {id}");
             }
-            8 => {
+            8 if rng.below(2) == 0 => {
                 let id = format!("k{}", rng.below(300));
                 let a = layered.get(&id).await.unwrap();
                 let b = plain.get(&id).await.unwrap();
                 assert_eq!(a, b, "step {step}: get {id}");
+            }
+            8 => {
+                let a = layered.next_due().await.unwrap();
+                let b = plain.next_due().await.unwrap();
+                assert_eq!(a, b, "step {step}: next due");
             }
             _ => {
                 let state = [None, Some(TaskState::Scheduled), Some(TaskState::Delivered)]
@@ -215,8 +236,9 @@ async fn a_listing_larger_than_its_window_pages_over_every_layer() {
 
 /// Claims and `next_due` start after the entries claims deleted (which
 /// redb holds until a checkpoint); an entry put before that point, as a
-/// task created due earlier than those already claimed, must still be
-/// found, in either rank, before and after a checkpoint.
+/// task created due earlier than those already claimed or one retried
+/// earlier, must still be found, in either rank; and a claim cut short by
+/// its limit leaves the rest to the next one.
 #[tokio::test]
 async fn a_task_due_before_the_claimed_ones_is_still_claimed() {
     let dir = tempfile::tempdir().unwrap();
@@ -239,7 +261,9 @@ async fn a_task_due_before_the_claimed_ones_is_still_claimed() {
             .map(|i| at(&format!("{tag}{i:02}"), 9_000 + i, prio))
             .collect();
         store.create(batch).await.unwrap();
-        assert_eq!(store.claim(20_000, 100, lease).await.unwrap().len(), 50);
+        let first = store.claim(20_000, 30, lease).await.unwrap();
+        assert_eq!(first.len(), 30);
+        assert_eq!(store.claim(20_000, 100, lease).await.unwrap().len(), 20);
         assert!(store.claim(20_000, 100, lease).await.unwrap().is_empty());
         assert_eq!(store.next_due().await.unwrap(), Some(80_000), "the leases");
 
@@ -257,5 +281,17 @@ async fn a_task_due_before_the_claimed_ones_is_still_claimed() {
         let got = store.claim(20_000, 100, lease).await.unwrap();
         let ids: Vec<&str> = got.iter().map(|c| c.task.id()).collect();
         assert_eq!(ids, [format!("{tag}-early"), format!("{tag}-between")]);
+
+        // Retried to 6,000: before everything claimed.
+        let retry = Finish::Retry {
+            attempts: 1,
+            next_due_ms: 6_000,
+            error: "again".into(),
+        };
+        assert!(store.finish(&first[5], retry, 20_000).await.unwrap());
+        assert_eq!(store.next_due().await.unwrap(), Some(6_000));
+        let again = store.claim(20_000, 100, lease).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].task.id(), first[5].task.id());
     }
 }

@@ -210,9 +210,13 @@ impl<'a> Tx<'a> {
 
     /// Up to `max` entries of rank `r` (0 or 1) of the due index due by
     /// `upto`, walked from the rank's floor ([`Memtable::due_floor`]),
-    /// which it then raises to the first entry found (or to `upto` when
-    /// none is).
+    /// which it then raises to the first entry found (or, when none is, to
+    /// `(upto + 1, "")`).
     pub(super) fn due_keys(&mut self, r: u8, upto: u64, max: usize) -> Result<Vec<DueKey>> {
+        if max == 0 {
+            // (Found nothing because it looked for nothing: no floor.)
+            return Ok(Vec::new());
+        }
         let end = upto.saturating_add(1);
         let rank = usize::from(r);
         let (from, from_id) = self.active.due_floor[rank].clone().unwrap_or_default();
@@ -255,7 +259,9 @@ impl<'a> Tx<'a> {
     /// The entries of rank `r` up to `(at, id)` are deleted (claimed): the
     /// next walk starts after them.
     pub(super) fn due_claimed_to(&mut self, r: u8, at: u64, id: &str) {
-        self.active.due_floor[usize::from(r)] = Some((at, id.to_string()));
+        if let Some(floor) = self.active.due_floor.get_mut(usize::from(r)) {
+            *floor = Some((at, id.to_string()));
+        }
     }
 
     /// Up to `max` entries of `index` with `from <= at < to`.
