@@ -135,8 +135,15 @@ async fn same_answers(checkpoint_every: Duration) {
                         error: Some("gone".into()),
                     },
                 };
-                let x = layered.finish(&a, finish.clone(), now).await.unwrap();
-                let y = plain.finish(&b, finish, now).await.unwrap();
+                // Now and then with a clock behind: finished (for the
+                // retention sweep) before tasks swept already.
+                let at = if rng.below(4) == 0 {
+                    now.saturating_sub(rng.below(3_000))
+                } else {
+                    now
+                };
+                let x = layered.finish(&a, finish.clone(), at).await.unwrap();
+                let y = plain.finish(&b, finish, at).await.unwrap();
                 assert_eq!(x, y, "step {step}: finish of {}", a.task.id());
             }
             7 => {
@@ -294,4 +301,58 @@ async fn a_task_due_before_the_claimed_ones_is_still_claimed() {
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].task.id(), first[5].task.id());
     }
+}
+
+/// The retention sweep and the claims of expired leases walk their
+/// indexes from where the last walk stopped; an entry put before that
+/// point (a task finished, or a lease taken, by a caller whose clock is
+/// behind) must still be found.
+#[tokio::test]
+async fn entries_put_before_where_the_last_walk_stopped_are_still_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = FileOptions {
+        checkpoint_every: Duration::from_secs(3600),
+        ..FileOptions::default()
+    };
+    let store = FileStore::open_with(dir.path(), options)
+        .await
+        .unwrap()
+        .with_retention(Duration::from_secs(1));
+    let lease = Duration::from_secs(60);
+    let done = |attempts| Finish::Done {
+        state: TaskState::Delivered,
+        attempts,
+        error: None,
+    };
+    store
+        .create((0..21).map(|i| task(&format!("r{i:02}"))).collect())
+        .await
+        .unwrap();
+    let claimed = store.claim(2_000, 21, lease).await.unwrap();
+    assert_eq!(claimed.len(), 21);
+    for (i, c) in claimed[..10].iter().enumerate() {
+        assert!(store.finish(c, done(1), 10_000 + i as u64).await.unwrap());
+    }
+    assert_eq!(store.purge(100_000).await.unwrap(), 10);
+    assert_eq!(store.purge(100_000).await.unwrap(), 0);
+    // Finished at 5,000: before the ten swept.
+    assert!(store.finish(&claimed[10], done(1), 5_000).await.unwrap());
+    assert_eq!(store.purge(100_000).await.unwrap(), 1);
+    assert_eq!(store.get(claimed[10].task.id()).await.unwrap(), None);
+
+    // The other ten leases expire at 62,000. Claimed at 100,000: taken
+    // again, and a walk of the expiry index up to 100,000 finds no more.
+    let retaken = store.claim(100_000, 100, lease).await.unwrap();
+    assert_eq!(retaken.len(), 10);
+    assert!(store.claim(100_000, 100, lease).await.unwrap().is_empty());
+    // A new task claimed with a clock at 2,000: its lease expires at
+    // 62,000, before where that walk stopped.
+    store.create(vec![task("late")]).await.unwrap();
+    let late = store.claim(2_000, 1, lease).await.unwrap();
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0].task.id(), "late");
+    assert_eq!(store.next_due().await.unwrap(), Some(62_000));
+    let again = store.claim(70_000, 1, lease).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].task.id(), "late");
 }

@@ -44,6 +44,9 @@ pub(crate) struct Memtable {
     /// lowered by any entry put below it ([`Memtable::apply`]: every
     /// change goes through it); a new memtable knows none.
     pub(crate) due_floor: [Option<(u64, String)>; 2],
+    /// The same for the `(at, id)` indexes, by [`AtIndex::slot`]: the
+    /// retention sweep and the claims of expired leases start there.
+    pub(crate) at_floor: [Option<AtKey>; 2],
     /// Roughly the memory held: keys, values and a per-entry overhead.
     bytes: usize,
 }
@@ -85,7 +88,11 @@ impl Memtable {
                 let put = matches!(c, Change::DuePut(_));
                 self.due.insert((r, at, id.to_string()), put);
                 if put {
-                    self.lower_due_floor(r, at, id);
+                    // (A rank other than 0 and 1 has no floor: no walk
+                    // ever sets one.)
+                    if let Some(floor) = self.due_floor.get_mut(usize::from(r)) {
+                        lower(floor, at, id);
+                    }
                 }
                 (id, 9)
             }
@@ -104,23 +111,15 @@ impl Memtable {
                     AtIndex::Finished => &mut self.finished,
                 };
                 table.insert((at, id.to_string()), put);
+                if put {
+                    lower(&mut self.at_floor[index.slot()], at, id);
+                }
                 (id, 8)
             }
         };
         // Counted per change, not per distinct key: an overestimate when
         // a key changes twice, which only makes a freeze come earlier.
         self.bytes += ENTRY + id.len() + value;
-    }
-
-    /// A live entry `(r, at, id)` exists now: the floor of rank `r` is at
-    /// most that key.
-    fn lower_due_floor(&mut self, r: u8, at: u64, id: &str) {
-        // (A rank other than 0 and 1 has no floor: no walk ever sets one.)
-        if let Some(Some(floor)) = self.due_floor.get_mut(usize::from(r)) {
-            if (at, id) < (floor.0, floor.1.as_str()) {
-                *floor = (at, id.to_string());
-            }
-        }
     }
 
     /// Writes everything here into redb in one durable commit, recording
@@ -171,6 +170,15 @@ impl Memtable {
         }
         txn.commit().map_err(db_errs(path))?;
         Ok(())
+    }
+}
+
+/// A live entry `(at, id)` exists now: `floor`, if set, is at most that.
+fn lower(floor: &mut Option<(u64, String)>, at: u64, id: &str) {
+    if let Some(f) = floor {
+        if (at, id) < (f.0, f.1.as_str()) {
+            *f = (at, id.to_string());
+        }
     }
 }
 

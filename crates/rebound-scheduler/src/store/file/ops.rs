@@ -175,7 +175,7 @@ impl Tx<'_> {
         next_token: &mut u64,
     ) -> Result<Vec<Claimed>> {
         let mut ids: Vec<String> = self
-            .at_keys(AtIndex::Expiry, 0, now_ms + 1, limit)?
+            .at_keys(AtIndex::Expiry, now_ms + 1, limit)?
             .into_iter()
             .map(|(_, id)| id)
             .collect();
@@ -259,19 +259,23 @@ impl Tx<'_> {
             .into_iter()
             .map(|r| self.due_keys(r, u64::MAX - 1, 1))
             .collect::<Result<Vec<_>>>()?;
-        let expiry = self.at_keys(AtIndex::Expiry, 0, u64::MAX, 1)?;
+        let expiry = self.at_keys(AtIndex::Expiry, u64::MAX, 1)?;
         let due = due.into_iter().flatten().map(|(_, at, _)| at);
         Ok(due.chain(expiry.into_iter().map(|(at, _)| at)).min())
     }
 
     /// Drops up to `max` final tasks last changed before `cutoff_ms`.
     pub(crate) fn sweep(&mut self, cutoff_ms: u64, max: usize) -> Result<usize> {
-        let gone = self.at_keys(AtIndex::Finished, 0, cutoff_ms, max)?;
+        let gone = self.at_keys(AtIndex::Finished, cutoff_ms, max)?;
         for (at, id) in &gone {
             self.at_set(AtIndex::Finished, false, *at, id);
             self.task_del(id);
         }
-        Ok(gone.len())
+        let n = gone.len();
+        if let Some(last) = gone.into_iter().last() {
+            self.at_removed_to(AtIndex::Finished, last);
+        }
+        Ok(n)
     }
 
     /// The retention sweep that runs with every batch carrying a clock.

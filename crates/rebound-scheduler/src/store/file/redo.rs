@@ -32,6 +32,14 @@ pub(crate) enum AtIndex {
 }
 
 impl AtIndex {
+    /// Its place in arrays of both.
+    pub(crate) fn slot(self) -> usize {
+        match self {
+            AtIndex::Expiry => 0,
+            AtIndex::Finished => 1,
+        }
+    }
+
     fn tag(self, put: bool) -> u8 {
         match (self, put) {
             (AtIndex::Expiry, true) => EXPIRY_PUT,

@@ -264,35 +264,52 @@ impl<'a> Tx<'a> {
         }
     }
 
-    /// Up to `max` entries of `index` with `from <= at < to`.
-    pub(super) fn at_keys(
-        &self,
-        index: AtIndex,
-        from: u64,
-        to: u64,
-        max: usize,
-    ) -> Result<Vec<AtKey>> {
-        let (table, name, tag) = match index {
-            AtIndex::Expiry => (&self.stored.expiry, "expiry", EXPIRY_TAG),
-            AtIndex::Finished => (&self.stored.finished, "finished", FINISHED_TAG),
-        };
-        let range = (from, String::new())..(to, String::new());
-        let mut sources = vec![index_layer(self.active.at(index), range.clone())];
-        if let Some(f) = self.frozen {
-            sources.push(index_layer(f.at(index), range));
+    /// Up to `max` entries of `index` with `at < to`, walked from the
+    /// index's floor ([`Memtable::at_floor`]), which it then raises as
+    /// [`Tx::due_keys`] does.
+    pub(super) fn at_keys(&mut self, index: AtIndex, to: u64, max: usize) -> Result<Vec<AtKey>> {
+        if max == 0 {
+            return Ok(Vec::new());
         }
-        let path = self.path;
-        let rows = table.range((from, "")..(to, "")).map_err(db_errs(path))?;
-        sources.push(Box::new(rows.map(move |row| {
-            let (k, v) = row.map_err(db_errs(path))?;
-            let (at, id) = k.value();
-            check_index(path, name, tag, at, id, v.value())?;
-            Ok(((at, id.to_string()), Some(())))
-        })));
-        merge(sources)
-            .take(max)
-            .map(|r| r.map(|(k, ())| k))
-            .collect()
+        let slot = index.slot();
+        let (from, from_id) = self.active.at_floor[slot].clone().unwrap_or_default();
+        if (from, from_id.as_str()) >= (to, "") {
+            return Ok(Vec::new());
+        }
+        let keys = {
+            let (table, name, tag) = match index {
+                AtIndex::Expiry => (&self.stored.expiry, "expiry", EXPIRY_TAG),
+                AtIndex::Finished => (&self.stored.finished, "finished", FINISHED_TAG),
+            };
+            let range = (from, from_id.clone())..(to, String::new());
+            let mut sources = vec![index_layer(self.active.at(index), range.clone())];
+            if let Some(f) = self.frozen {
+                sources.push(index_layer(f.at(index), range));
+            }
+            let path = self.path;
+            let rows = table
+                .range((from, from_id.as_str())..(to, ""))
+                .map_err(db_errs(path))?;
+            sources.push(Box::new(rows.map(move |row| {
+                let (k, v) = row.map_err(db_errs(path))?;
+                let (at, id) = k.value();
+                check_index(path, name, tag, at, id, v.value())?;
+                Ok(((at, id.to_string()), Some(())))
+            })));
+            merge(sources)
+                .take(max)
+                .map(|r| r.map(|(k, ())| k))
+                .collect::<Result<Vec<_>>>()?
+        };
+        let floor = keys.first().cloned().unwrap_or((to, String::new()));
+        self.active.at_floor[slot] = Some(floor);
+        Ok(keys)
+    }
+
+    /// The entries of `index` up to `key` are deleted (swept): the next
+    /// walk starts after them.
+    pub(super) fn at_removed_to(&mut self, index: AtIndex, key: AtKey) {
+        self.active.at_floor[index.slot()] = Some(key);
     }
 
     /// The ids of every task under a lease.
