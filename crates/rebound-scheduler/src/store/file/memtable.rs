@@ -37,16 +37,14 @@ pub(crate) struct Memtable {
     pub(crate) due: BTreeMap<DueKey, bool>,
     pub(crate) expiry: BTreeMap<AtKey, bool>,
     pub(crate) finished: BTreeMap<AtKey, bool>,
-    /// Per rank of the due index, a key below which no layer holds a live
-    /// entry: claims and `next_due` start their walk there, not at the
-    /// head, where the entries they deleted lie until a checkpoint takes
-    /// them out of redb. Set by each walk ([`super::view::Tx::due_keys`]),
-    /// lowered by any entry put below it ([`Memtable::apply`]: every
-    /// change goes through it); a new memtable knows none.
-    pub(crate) due_floor: [Option<(u64, String)>; 2],
-    /// The same for the `(at, id)` indexes, by [`AtIndex::slot`]: the
-    /// retention sweep and the claims of expired leases start there.
-    pub(crate) at_floor: [Option<AtKey>; 2],
+    /// Per index walked by time, a key `(at, id)` below which no layer
+    /// holds a live entry: a walk starts there, not at the head, where the
+    /// entries deleted lie until a checkpoint takes them out of redb. Set
+    /// by each walk ([`super::view::Tx::due_keys`], `at_keys`), lowered by
+    /// any entry put below it ([`Memtable::apply`]: every change goes
+    /// through it); a new memtable knows none. Slots: [`due_slot`], then
+    /// [`AtIndex::slot`].
+    pub(crate) floors: [Option<(u64, String)>; 4],
     /// Roughly the memory held: keys, values and a per-entry overhead.
     bytes: usize,
 }
@@ -87,12 +85,8 @@ impl Memtable {
             Change::DuePut((r, at, id)) | Change::DueDel((r, at, id)) => {
                 let put = matches!(c, Change::DuePut(_));
                 self.due.insert((r, at, id.to_string()), put);
-                if put {
-                    // (A rank other than 0 and 1 has no floor: no walk
-                    // ever sets one.)
-                    if let Some(floor) = self.due_floor.get_mut(usize::from(r)) {
-                        lower(floor, at, id);
-                    }
+                if let (true, Some(slot)) = (put, due_slot(r)) {
+                    lower(&mut self.floors[slot], at, id);
                 }
                 (id, 9)
             }
@@ -112,7 +106,7 @@ impl Memtable {
                 };
                 table.insert((at, id.to_string()), put);
                 if put {
-                    lower(&mut self.at_floor[index.slot()], at, id);
+                    lower(&mut self.floors[index.slot()], at, id);
                 }
                 (id, 8)
             }
@@ -171,6 +165,12 @@ impl Memtable {
         txn.commit().map_err(db_errs(path))?;
         Ok(())
     }
+}
+
+/// The floor slot of rank `r` of the due index (ranks 0 and 1; any other
+/// has none, and no walk ever reads one).
+pub(crate) fn due_slot(r: u8) -> Option<usize> {
+    (r < 2).then_some(usize::from(r))
 }
 
 /// A live entry `(at, id)` exists now: `floor`, if set, is at most that.

@@ -3,6 +3,7 @@
 //! scripts: claim takes expired leases first, then priority tasks, then the
 //! others, each by due time; only the current lease token can finish.
 
+use super::memtable::due_slot;
 use super::redo::AtIndex;
 use super::tables::{due_key, encode_lease, encode_task, Lease};
 use super::view::Tx;
@@ -188,8 +189,8 @@ impl Tx<'_> {
             for (r, at, id) in &keys {
                 self.due_del((*r, *at, id));
             }
-            if let Some((r, at, id)) = keys.last() {
-                self.due_claimed_to(*r, *at, id);
+            if let (Some((_, at, id)), Some(slot)) = (keys.last(), due_slot(r)) {
+                self.removed_to(slot, *at, id);
             }
             ids.extend(keys.into_iter().map(|(_, _, id)| id));
         }
@@ -271,11 +272,10 @@ impl Tx<'_> {
             self.at_set(AtIndex::Finished, false, *at, id);
             self.task_del(id);
         }
-        let n = gone.len();
-        if let Some(last) = gone.into_iter().last() {
-            self.at_removed_to(AtIndex::Finished, last);
+        if let Some((at, id)) = gone.last() {
+            self.removed_to(AtIndex::Finished.slot(), *at, id);
         }
-        Ok(n)
+        Ok(gone.len())
     }
 
     /// The retention sweep that runs with every batch carrying a clock.

@@ -32,11 +32,12 @@ pub(crate) enum AtIndex {
 }
 
 impl AtIndex {
-    /// Its place in arrays of both.
+    /// Its slot in [`super::memtable::Memtable::floors`] (after the due
+    /// index's two ranks).
     pub(crate) fn slot(self) -> usize {
         match self {
-            AtIndex::Expiry => 0,
-            AtIndex::Finished => 1,
+            AtIndex::Expiry => 2,
+            AtIndex::Finished => 3,
         }
     }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTable};
 
-use super::memtable::{AtKey, DueKey, Memtable};
+use super::memtable::{due_slot, AtKey, DueKey, Memtable};
 use super::redo::AtIndex;
 use super::tables::{
     check_index, db_errs, decode_lease, decode_task, Lease, DUE, EXPIRY, EXPIRY_TAG, FINISHED,
@@ -208,32 +208,55 @@ impl<'a> Tx<'a> {
         }
     }
 
-    /// Up to `max` entries of rank `r` (0 or 1) of the due index due by
-    /// `upto`, walked from the rank's floor ([`Memtable::due_floor`]),
-    /// which it then raises to the first entry found (or, when none is, to
-    /// `(upto + 1, "")`).
-    pub(super) fn due_keys(&mut self, r: u8, upto: u64, max: usize) -> Result<Vec<DueKey>> {
+    /// Walks an index from its floor ([`Memtable::floors`], `slot`) up to
+    /// `(end, "")`: `walk` gets the start and returns up to `max` live
+    /// keys in order (`at_id` gives a key's `(at, id)`). The floor then
+    /// becomes the first key found, or `(end, "")` when none is: nothing
+    /// live lies below either.
+    fn walk_floored<K>(
+        &mut self,
+        slot: usize,
+        end: u64,
+        max: usize,
+        walk: impl FnOnce(&Self, u64, &str) -> Result<Vec<K>>,
+        at_id: impl Fn(&K) -> (u64, String),
+    ) -> Result<Vec<K>> {
         if max == 0 {
             // (Found nothing because it looked for nothing: no floor.)
             return Ok(Vec::new());
         }
-        let end = upto.saturating_add(1);
-        let rank = usize::from(r);
-        let (from, from_id) = self.active.due_floor[rank].clone().unwrap_or_default();
+        let (from, from_id) = self.active.floors[slot].clone().unwrap_or_default();
         if (from, from_id.as_str()) >= (end, "") {
             return Ok(Vec::new());
         }
-        let keys = {
-            let range = (r, from, from_id.clone())..(r, end, String::new());
-            let mut sources = vec![index_layer(&self.active.due, range.clone())];
-            if let Some(f) = self.frozen {
+        let keys = walk(self, from, &from_id)?;
+        let floor = keys.first().map(at_id).unwrap_or((end, String::new()));
+        self.active.floors[slot] = Some(floor);
+        Ok(keys)
+    }
+
+    /// The entries of a walk's index up to `(at, id)` are deleted (claimed
+    /// or swept): the next walk starts after them.
+    pub(super) fn removed_to(&mut self, slot: usize, at: u64, id: &str) {
+        self.active.floors[slot] = Some((at, id.to_string()));
+    }
+
+    /// Up to `max` entries of rank `r` (0 or 1) of the due index due by
+    /// `upto`, from the rank's floor.
+    pub(super) fn due_keys(&mut self, r: u8, upto: u64, max: usize) -> Result<Vec<DueKey>> {
+        let Some(slot) = due_slot(r) else {
+            return Ok(Vec::new());
+        };
+        let end = upto.saturating_add(1);
+        let walk = |tx: &Self, from: u64, from_id: &str| {
+            let range = (r, from, from_id.to_string())..(r, end, String::new());
+            let mut sources = vec![index_layer(&tx.active.due, range.clone())];
+            if let Some(f) = tx.frozen {
                 sources.push(index_layer(&f.due, range));
             }
-            let path = self.path;
-            let rows = self
-                .stored
-                .due
-                .range((r, from, from_id.as_str())..(r, end, ""))
+            let path = tx.path;
+            let rows = (tx.stored.due)
+                .range((r, from, from_id)..(r, end, ""))
                 .map_err(db_errs(path))?;
             sources.push(Box::new(rows.map(move |row| {
                 let (k, v) = row.map_err(db_errs(path))?;
@@ -244,51 +267,26 @@ impl<'a> Tx<'a> {
             merge(sources)
                 .take(max)
                 .map(|r| r.map(|(k, ())| k))
-                .collect::<Result<Vec<_>>>()?
+                .collect()
         };
-        // No live entry lies before the first one found; none at all up
-        // to `end` when none was found.
-        let floor = match keys.first() {
-            Some((_, at, id)) => (*at, id.clone()),
-            None => (end, String::new()),
-        };
-        self.active.due_floor[rank] = Some(floor);
-        Ok(keys)
+        self.walk_floored(slot, end, max, walk, |(_, at, id)| (*at, id.clone()))
     }
 
-    /// The entries of rank `r` up to `(at, id)` are deleted (claimed): the
-    /// next walk starts after them.
-    pub(super) fn due_claimed_to(&mut self, r: u8, at: u64, id: &str) {
-        if let Some(floor) = self.active.due_floor.get_mut(usize::from(r)) {
-            *floor = Some((at, id.to_string()));
-        }
-    }
-
-    /// Up to `max` entries of `index` with `at < to`, walked from the
-    /// index's floor ([`Memtable::at_floor`]), which it then raises as
-    /// [`Tx::due_keys`] does.
+    /// Up to `max` entries of `index` with `at < to`, from its floor.
     pub(super) fn at_keys(&mut self, index: AtIndex, to: u64, max: usize) -> Result<Vec<AtKey>> {
-        if max == 0 {
-            return Ok(Vec::new());
-        }
-        let slot = index.slot();
-        let (from, from_id) = self.active.at_floor[slot].clone().unwrap_or_default();
-        if (from, from_id.as_str()) >= (to, "") {
-            return Ok(Vec::new());
-        }
-        let keys = {
+        let walk = |tx: &Self, from: u64, from_id: &str| {
             let (table, name, tag) = match index {
-                AtIndex::Expiry => (&self.stored.expiry, "expiry", EXPIRY_TAG),
-                AtIndex::Finished => (&self.stored.finished, "finished", FINISHED_TAG),
+                AtIndex::Expiry => (&tx.stored.expiry, "expiry", EXPIRY_TAG),
+                AtIndex::Finished => (&tx.stored.finished, "finished", FINISHED_TAG),
             };
-            let range = (from, from_id.clone())..(to, String::new());
-            let mut sources = vec![index_layer(self.active.at(index), range.clone())];
-            if let Some(f) = self.frozen {
+            let range = (from, from_id.to_string())..(to, String::new());
+            let mut sources = vec![index_layer(tx.active.at(index), range.clone())];
+            if let Some(f) = tx.frozen {
                 sources.push(index_layer(f.at(index), range));
             }
-            let path = self.path;
+            let path = tx.path;
             let rows = table
-                .range((from, from_id.as_str())..(to, ""))
+                .range((from, from_id)..(to, ""))
                 .map_err(db_errs(path))?;
             sources.push(Box::new(rows.map(move |row| {
                 let (k, v) = row.map_err(db_errs(path))?;
@@ -299,17 +297,9 @@ impl<'a> Tx<'a> {
             merge(sources)
                 .take(max)
                 .map(|r| r.map(|(k, ())| k))
-                .collect::<Result<Vec<_>>>()?
+                .collect()
         };
-        let floor = keys.first().cloned().unwrap_or((to, String::new()));
-        self.active.at_floor[slot] = Some(floor);
-        Ok(keys)
-    }
-
-    /// The entries of `index` up to `key` are deleted (swept): the next
-    /// walk starts after them.
-    pub(super) fn at_removed_to(&mut self, index: AtIndex, key: AtKey) {
-        self.active.at_floor[index.slot()] = Some(key);
+        self.walk_floored(index.slot(), to, max, walk, AtKey::clone)
     }
 
     /// The ids of every task under a lease.
