@@ -32,6 +32,35 @@ enum Failure {
     Stopped(String),
 }
 
+impl Failure {
+    fn of(e: &Error) -> Failure {
+        match e {
+            Error::Corrupt { path, reason } => Failure::Damaged {
+                path: path.clone(),
+                reason: reason.clone(),
+            },
+            e => Failure::Stopped(rebound_core::DisplayChain(e).to_string()),
+        }
+    }
+
+    /// As reported to each later call.
+    fn error(&self) -> Error {
+        match self {
+            Failure::Damaged { path, reason } => Error::Corrupt {
+                path: path.clone(),
+                reason: reason.clone(),
+            },
+            Failure::Stopped(why) => Error::WriterStopped(why.clone()),
+        }
+    }
+}
+
+/// `e` as a store stopped by it reports it ([`Shared::check`]): one copy
+/// for each caller of a failed group.
+pub(crate) fn copy_error(e: &Error) -> Error {
+    Failure::of(e).error()
+}
+
 impl Shared {
     pub(crate) fn fail(&self, why: String) {
         self.stop(Failure::Stopped(why));
@@ -40,13 +69,7 @@ impl Shared {
     /// [`Shared::fail`] with `e` itself: a damaged file goes on being
     /// reported as [`Error::Corrupt`].
     pub(crate) fn fail_with(&self, e: &Error) {
-        self.stop(match e {
-            Error::Corrupt { path, reason } => Failure::Damaged {
-                path: path.clone(),
-                reason: reason.clone(),
-            },
-            e => Failure::Stopped(rebound_core::DisplayChain(e).to_string()),
-        });
+        self.stop(Failure::of(e));
     }
 
     fn stop(&self, failure: Failure) {
@@ -90,11 +113,7 @@ impl Shared {
 
     pub(crate) fn check(&self) -> Result<()> {
         match &*self.failed.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(Failure::Damaged { path, reason }) => Err(Error::Corrupt {
-                path: path.clone(),
-                reason: reason.clone(),
-            }),
-            Some(Failure::Stopped(why)) => Err(Error::WriterStopped(why.clone())),
+            Some(f) => Err(f.error()),
             None => Ok(()),
         }
     }

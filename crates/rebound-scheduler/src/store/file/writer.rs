@@ -31,7 +31,7 @@ use tokio::sync::oneshot;
 use super::log::{Log, Msg};
 use super::memtable::Memtable;
 use super::ops::{Op, Out};
-use super::shared::Shared;
+use super::shared::{copy_error, Shared};
 use super::view::{Stored, Tx};
 use crate::error::{Error, Result};
 
@@ -268,7 +268,7 @@ impl Run<'_> {
                 self.shared.fail_with(&e);
                 drop(layers);
                 for j in jobs {
-                    let _ = j.reply.send(Err(copy(&e)));
+                    let _ = j.reply.send(Err(copy_error(&e)));
                 }
                 return;
             }
@@ -366,17 +366,6 @@ fn panicked(path: &Path, during: &str, p: &(dyn std::any::Any + Send)) -> Error 
     Error::Corrupt {
         path: path.to_path_buf(),
         reason: format!("panicked in {during}: {}", super::verify::panic_reason(p)),
-    }
-}
-
-/// One error for each caller of a failed batch.
-fn copy(e: &Error) -> Error {
-    match e {
-        Error::Corrupt { path, reason } => Error::Corrupt {
-            path: path.clone(),
-            reason: reason.clone(),
-        },
-        e => Error::WriterStopped(rebound_core::DisplayChain(e).to_string()),
     }
 }
 
