@@ -160,18 +160,22 @@ async fn batched(kind: &str, n: usize, batch: usize, clients: usize) -> f64 {
     (n / clients / batch * batch * clients) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Creates tasks `make(0..n)` in calls of 1,000; each must be created.
+async fn fill(s: &Scheduler, n: usize, make: impl Fn(usize) -> NewTask) {
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1_000) {
+        let tasks = chunk.iter().map(|i| make(*i)).collect();
+        for r in s.create_tasks(tasks).await.unwrap() {
+            r.unwrap();
+        }
+    }
+}
+
 /// Time to open a store holding `existing` tasks (replay for the file store).
 async fn initialisation(kind: &str, existing: usize) -> f64 {
     let f = fresh(kind);
     {
         let s = open(&f).await;
-        for chunk in (0..existing).collect::<Vec<_>>().chunks(1000) {
-            let tasks = chunk
-                .iter()
-                .map(|i| task(format!("i{i}"), 100, 3, 5))
-                .collect();
-            s.create_tasks(tasks).await.unwrap();
-        }
+        fill(&s, existing, |i| task(format!("i{i}"), 100, 3, 5)).await;
     }
     let start = Instant::now();
     let s = open(&f).await;
@@ -262,19 +266,12 @@ impl Deliver for Count {
 async fn drain(kind: &str, n: usize) -> f64 {
     let f = fresh(kind);
     let s = open(&f).await;
-    for chunk in (0..n).collect::<Vec<_>>().chunks(1_000) {
-        let tasks = chunk
-            .iter()
-            .map(|i| {
-                let mut t = task(format!("d{i}"), 100, 0, 1);
-                t.first_delay = Some(0);
-                t
-            })
-            .collect();
-        for r in s.create_tasks(tasks).await.unwrap() {
-            r.unwrap();
-        }
-    }
+    fill(&s, n, |i| {
+        let mut t = task(format!("d{i}"), 100, 0, 1);
+        t.first_delay = Some(0);
+        t
+    })
+    .await;
     let count = Arc::new(Count(Default::default()));
     let stop = CancellationToken::new();
     let start = Instant::now();

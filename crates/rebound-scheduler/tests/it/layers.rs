@@ -6,11 +6,12 @@
 
 use std::time::Duration;
 
-use rebound_scheduler::store::file::{FileOptions, FileStore};
+use rebound_scheduler::store::file::FileStore;
 use rebound_scheduler::store::{Claimed, Finish, ListQuery, Store};
 use rebound_scheduler::task::{Task, TaskState};
 
 use super::file_store::{all, requeued, task};
+use super::redo_log::{checkpoints, no_checkpoint};
 
 /// xorshift64: the same sequence of operations every run.
 struct Rng(u64);
@@ -83,10 +84,7 @@ async fn the_layered_store_answers_as_a_store_without_layers() {
 
 async fn same_answers(checkpoint_every: Duration) {
     let dir = tempfile::tempdir().unwrap();
-    let options = FileOptions {
-        checkpoint_every,
-        ..FileOptions::default()
-    };
+    let options = checkpoints(checkpoint_every);
     let retention = Duration::from_secs(20);
     let layered = FileStore::open_with(dir.path(), options)
         .await
@@ -211,10 +209,7 @@ async fn a_listing_larger_than_its_window_pages_over_every_layer() {
         store.create(first.clone()).await.unwrap();
     }
     plain.create(first).await.unwrap();
-    let options = FileOptions {
-        checkpoint_every: Duration::from_secs(3600),
-        ..FileOptions::default()
-    };
+    let options = no_checkpoint();
     let layered = FileStore::open_with(dir.path(), options).await.unwrap();
     let second: Vec<Task> = (0..2_500)
         .map(|i| {
@@ -249,10 +244,7 @@ async fn a_listing_larger_than_its_window_pages_over_every_layer() {
 #[tokio::test]
 async fn a_task_due_before_the_claimed_ones_is_still_claimed() {
     let dir = tempfile::tempdir().unwrap();
-    let options = FileOptions {
-        checkpoint_every: Duration::from_secs(3600),
-        ..FileOptions::default()
-    };
+    let options = no_checkpoint();
     let store = FileStore::open_with(dir.path(), options).await.unwrap();
     let lease = Duration::from_secs(60);
     let at = |id: &str, created: u64, prio: bool| {
@@ -310,10 +302,7 @@ async fn a_task_due_before_the_claimed_ones_is_still_claimed() {
 #[tokio::test]
 async fn entries_put_before_where_the_last_walk_stopped_are_still_found() {
     let dir = tempfile::tempdir().unwrap();
-    let options = FileOptions {
-        checkpoint_every: Duration::from_secs(3600),
-        ..FileOptions::default()
-    };
+    let options = no_checkpoint();
     let store = FileStore::open_with(dir.path(), options)
         .await
         .unwrap()

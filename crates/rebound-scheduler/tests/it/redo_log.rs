@@ -15,7 +15,7 @@ use rebound_scheduler::task::{CancelOutcome, Task, TaskState};
 use super::file_store::{all, assert_names_damage, flip, requeued, task, LEASE};
 
 /// Checkpoints every `every`.
-fn checkpoints(every: Duration) -> FileOptions {
+pub(super) fn checkpoints(every: Duration) -> FileOptions {
     FileOptions {
         checkpoint_every: every,
         ..FileOptions::default()
@@ -24,7 +24,7 @@ fn checkpoints(every: Duration) -> FileOptions {
 
 /// No checkpoint while the test runs (unless 8 MiB are written): everything
 /// written after the open is only in the log.
-fn no_checkpoint() -> FileOptions {
+pub(super) fn no_checkpoint() -> FileOptions {
     checkpoints(Duration::from_secs(3600))
 }
 
