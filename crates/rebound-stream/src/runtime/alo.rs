@@ -27,9 +27,9 @@ pub(crate) struct Uncommitted {
 }
 
 impl Uncommitted {
-    /// Adds a processed chunk: its input ranges and records.
-    fn add(&mut self, batch: &[Record]) {
-        for (key, (first, next)) in ranges_of(batch) {
+    /// Adds a processed chunk: its input ranges ([`ranges_of`]) and records.
+    fn add(&mut self, chunk: Ranges, batch: &[Record]) {
+        for (key, (first, next)) in chunk {
             let e = self.ranges.entry(key).or_insert((first, next));
             e.1 = e.1.max(next);
         }
@@ -80,11 +80,12 @@ impl Runner {
     /// Processes `batch` and sends its outputs; its state
     /// changes and offsets wait for [`Runner::commit`].
     pub(crate) async fn process(&mut self, batch: &mut [Record]) -> Result<(), Abort> {
-        self.open_missing(&ranges_of(batch)).await?;
+        let chunk = ranges_of(batch);
+        self.open_missing(&chunk).await?;
         if self.pending.ranges.is_empty() {
             self.pending.failed_before = self.failed_total();
         }
-        self.pending.add(batch);
+        self.pending.add(chunk, batch);
         self.fill(batch, &mut Vec::new()).await
     }
 
@@ -122,9 +123,12 @@ mod tests {
     #[test]
     fn forgetting_a_partition_forgets_its_records() {
         let mut u = Uncommitted::default();
-        u.add(&records("a", 0, 0..5));
-        u.add(&records("a", 1, 10..13));
-        u.add(&records("a", 0, 5..7));
+        let b = records("a", 0, 0..5);
+        u.add(ranges_of(&b), &b);
+        let b = records("a", 1, 10..13);
+        u.add(ranges_of(&b), &b);
+        let b = records("a", 0, 5..7);
+        u.add(ranges_of(&b), &b);
         assert_eq!(u.records, 10);
         assert_eq!(u.ranges[&(Topic::intern("a"), 0)], (0, 7));
 
