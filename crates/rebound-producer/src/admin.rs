@@ -50,7 +50,17 @@ pub async fn ensure_topic(
         replication: 1,
         configs: Vec::new(),
     };
-    match create_topic_with(bootstrap, extra, &spec, Duration::from_secs(10)).await {
+    ensure_topic_with(bootstrap, extra, &spec).await
+}
+
+/// Creates the topic as `spec` says unless it exists (an existing topic
+/// is kept as it is, whatever its partitions and configs).
+pub async fn ensure_topic_with(
+    bootstrap: &str,
+    extra: &[(String, String)],
+    spec: &TopicSpec,
+) -> Result<(), AdminError> {
+    match create_topic_with(bootstrap, extra, spec, Duration::from_secs(10)).await {
         Err(AdminError {
             source: KafkaError::AdminOp(RDKafkaErrorCode::TopicAlreadyExists),
             ..

@@ -22,7 +22,25 @@ pub const FAST_SESSION_TIMEOUT_MS: u32 = 6000;
 /// Returns once every partition has a leader: Apache Kafka answers
 /// `NotLeaderOrFollower` to reads of a partition created a moment ago.
 pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<()> {
-    rebound_producer::admin::create_topic(bootstrap, topic, partitions)
+    create_topic_configured(bootstrap, topic, partitions, &[]).await
+}
+
+/// [`create_topic`] with topic configs, e.g. `("max.message.bytes", "10000")`.
+pub async fn create_topic_configured(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> Result<()> {
+    let spec = rebound_producer::admin::TopicSpec {
+        name: topic.to_string(),
+        partitions,
+        replication: 1,
+        configs: (configs.iter())
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    rebound_producer::admin::ensure_topic_with(bootstrap, &[], &spec)
         .await
         .map_err(|e| Error::Kafka {
             topic: e.topic,

@@ -39,8 +39,8 @@ pub use apache_kafka::KafkaBroker;
 pub use bed::{eventually, eventually_or, read_at_least, TopicBed};
 pub use broker::{BrokerKind, Brokers};
 pub use kafka::{
-    broker_keeps_commit_metadata, create_topic, produce_records, read_all, read_all_uncommitted,
-    ReadRecord, TestRecord, FAST_SESSION_TIMEOUT_MS,
+    broker_keeps_commit_metadata, create_topic, create_topic_configured, produce_records, read_all,
+    read_all_uncommitted, ReadRecord, TestRecord, FAST_SESSION_TIMEOUT_MS,
 };
 pub use process::{child_env, test_child, KillOnDrop};
 pub use rebound_localbroker::{free_port, install, LocalBroker};

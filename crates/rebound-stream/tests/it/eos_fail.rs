@@ -1,8 +1,9 @@
 //! Exactly-once with an output that fails for good: a record over the
-//! producer's size limit aborts every transaction of its batch. The
-//! application must stop after a bounded number of aborts (and time),
-//! naming the topic, with health saying so, instead of reading the batch
-//! for ever.
+//! producer's size limit (refused when sent) or over the output topic's
+//! (refused by the broker, seen when the commit fails) aborts every
+//! transaction of its batch. The application must stop after a bounded
+//! number of aborts (and time), naming the topic, with health saying so,
+//! instead of reading the batch for ever.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -10,13 +11,16 @@ use std::time::{Duration, Instant};
 use rebound_stream::{
     FailedOutput, Guarantee, StreamApp, StreamBuilder, StreamConfig, StreamError, StreamHandle,
 };
-use rebound_testkit::{eventually_or, read_all_uncommitted, unique_name, TopicBed};
+use rebound_testkit::{
+    create_topic_configured, eventually_or, read_all_uncommitted, unique_name, TopicBed,
+};
 
 use crate::common::state_dir;
 
-/// An application whose every output is 2 MB, over librdkafka's
-/// `message.max.bytes` (1,000,000), with the given abort bounds, started
-/// on `records` input records; and its output topic and state directory.
+/// An application whose every output is `value_len` bytes long (2 MB is
+/// over librdkafka's `message.max.bytes`, 1,000,000), with the given abort
+/// bounds, started on `records` input records; and its output topic and
+/// state directory.
 struct TooLarge {
     bed: TopicBed,
     out: String,
@@ -29,12 +33,24 @@ impl TooLarge {
     async fn start(name: &str, records: usize, max_aborts: u32, max_time: Duration) -> TooLarge {
         let bed = TopicBed::new(name, 1).await;
         let out = bed.another_topic(&format!("{}-out", bed.topic), 1).await;
+        TooLarge::on(bed, out, 2_000_000, records, (max_aborts, max_time)).await
+    }
+
+    /// [`TooLarge::start`] on `bed`, writing to `out`.
+    async fn on(
+        bed: TopicBed,
+        out: String,
+        value_len: usize,
+        records: usize,
+        (max_aborts, max_time): (u32, Duration),
+    ) -> TooLarge {
+        let name = bed.topic.clone();
         let app_id = unique_name(&format!("{name}-app"));
         let b = StreamBuilder::new(&app_id);
         b.stream::<String, String>(&bed.topic)
-            .map(|k, _| (k, "x".repeat(2_000_000)))
+            .map(move |k, _| (k, "x".repeat(value_len)))
             .to(&out);
-        let dir = state_dir(name);
+        let dir = state_dir(&name);
         let cfg = StreamConfig::builder()
             .with_brokers(bed.bootstrap())
             .with_state_dir(&dir)
@@ -70,6 +86,34 @@ impl TooLarge {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_output_that_fails_for_good_stops_exactly_once_after_bounded_aborts() {
     let t = TooLarge::start("eos-too-large", 3, 3, Duration::ZERO).await;
+    stops_naming_the_output(t, |_| {}).await;
+}
+
+/// A record librdkafka accepts but the broker refuses (over the output
+/// topic's `max.message.bytes`): its send succeeds, and the failure shows
+/// only when the transaction's commit flushes it. The record named is
+/// then found among the batch's acknowledgements. Apache Kafka: tansu
+/// does not enforce the topic's limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_output_the_broker_refuses_fails_the_commit_and_is_named() {
+    let bed = TopicBed::kafka("eos-refused", 1).await;
+    let out = format!("{}-out", bed.topic);
+    create_topic_configured(bed.bootstrap(), &out, 1, &[("max.message.bytes", "10000")])
+        .await
+        .unwrap();
+    let t = TooLarge::on(bed, out, 50_000, 3, (3, Duration::ZERO)).await;
+    stops_naming_the_output(t, |last| {
+        assert!(
+            last.contains("too large"),
+            "the broker's refusal is the cause: {last}"
+        )
+    })
+    .await;
+}
+
+/// Waits for `t` to stop after its aborts; checks health, the error (its
+/// last abort's words go to `last`), and that nothing was committed.
+async fn stops_naming_the_output(t: TooLarge, last_words: impl FnOnce(&str)) {
     t.stopped().await;
     let health = t.app.health().report();
     assert!(!health.live && !health.ready, "{health:?}");
@@ -90,6 +134,7 @@ async fn an_output_that_fails_for_good_stops_exactly_once_after_bounded_aborts()
                 partition: None,
             };
             assert_eq!(failed, Some(want), "{last}");
+            last_words(&last);
         }
         other => panic!("want Aborted, got {other:?}"),
     }
