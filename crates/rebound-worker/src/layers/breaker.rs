@@ -82,6 +82,8 @@ struct Inner {
     consecutive: u32,
     window: VecDeque<(Instant, bool)>,
     trial_in_flight: bool,
+    /// What the last failure counted said, for the log when it opens.
+    last_failure: Option<String>,
 }
 
 /// A circuit breaker shared by the handlers of a worker.
@@ -124,6 +126,7 @@ impl Drop for Ticket {
             return;
         }
         if std::thread::panicking() {
+            self.breaker.lock().last_failure = Some("the handler panicked".into());
             self.breaker.record(self.trial, Some(true));
         } else if self.trial {
             self.breaker.lock().trial_in_flight = false;
@@ -144,6 +147,7 @@ impl Breaker {
                 consecutive: 0,
                 window: VecDeque::new(),
                 trial_in_flight: false,
+                last_failure: None,
             }),
             state_tx: watch::channel(BreakerState::Closed).0,
             paused_tx: watch::channel(false).0,
@@ -183,7 +187,11 @@ impl Breaker {
             BreakerState::Open => {
                 inner.epoch += 1;
                 inner.trial_in_flight = false;
-                warn!(cooldown = ?self.config.cooldown, "circuit breaker open: pausing");
+                warn!(
+                    cooldown = ?self.config.cooldown,
+                    last_failure = inner.last_failure.as_deref().unwrap_or("none recorded"),
+                    "circuit breaker open: pausing"
+                );
                 let (me, epoch, cooldown) = (Arc::clone(self), inner.epoch, self.config.cooldown);
                 tokio::spawn(async move {
                     tokio::time::sleep(cooldown).await;
@@ -308,7 +316,10 @@ impl<H: Handler> Handler for BreakerHandler<H> {
         let failure = match &result {
             Ok(()) => Some(false),
             Err(e) if e.kind == ErrorKind::Permanent => None,
-            Err(_) => Some(true),
+            Err(e) => {
+                self.breaker.lock().last_failure = Some(e.to_string());
+                Some(true)
+            }
         };
         ticket.finish(failure);
         result
