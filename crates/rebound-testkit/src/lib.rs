@@ -20,6 +20,9 @@
 //! - [`process`]: [`KillOnDrop`], a child process killed when the test
 //!   ends, however it ends.
 //! - [`services`]: `REDIS_URL` / `DATABASE_URL` discovery and unique names.
+//! - [`tls`]: a throw-away certificate authority and a certificate for
+//!   127.0.0.1 (Apache Kafka's SSL listener, the HTTPS endpoints), and
+//!   [`tls::serve_https`], an axum router served over TLS.
 //!
 //! The first consumer-group join on tansu takes about half of
 //! `session.timeout.ms`; [`kafka::FAST_SESSION_TIMEOUT_MS`] is the short session
@@ -33,6 +36,7 @@ pub mod kafka;
 pub mod otlp;
 pub mod process;
 pub mod services;
+pub mod tls;
 pub mod txn_probe;
 
 pub use apache_kafka::KafkaBroker;

@@ -1,8 +1,14 @@
-//! A throw-away certificate authority and a broker certificate for
-//! 127.0.0.1, made with the `openssl` command for one broker.
+//! A throw-away certificate authority and a server certificate for
+//! 127.0.0.1, made with the `openssl` command: for Apache Kafka's SSL
+//! listener and for HTTPS endpoints ([`serve_https`]).
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_native_tls::TlsStream;
 
 use crate::{Error, Result};
 
@@ -17,7 +23,7 @@ pub struct TlsFiles {
     pub password: String,
 }
 
-/// Makes a CA and a broker certificate (P-256, valid two days, SAN
+/// Makes a CA and a server certificate (P-256, valid two days, SAN
 /// `IP:127.0.0.1, DNS:localhost`) in `dir`.
 pub fn generate(dir: &Path) -> Result<TlsFiles> {
     let password = "rebound-test";
@@ -80,7 +86,62 @@ fn openssl(args: &str) -> Result<()> {
 
 fn tls_error(reason: String) -> Error {
     Error::Start {
-        addr: "apache-kafka (TLS material)".into(),
+        addr: "TLS material".into(),
         reason,
+    }
+}
+
+/// Serves `app` over TLS on a free 127.0.0.1 port with the server
+/// certificate of `tls` (a client must trust `tls.ca_pem`); returns the
+/// address. A client that refuses the certificate never reaches `app`.
+pub async fn serve_https(app: axum::Router, tls: &TlsFiles) -> Result<SocketAddr> {
+    let p12 = std::fs::read(&tls.keystore)?;
+    let identity = native_tls::Identity::from_pkcs12(&p12, &tls.password)
+        .map_err(|e| tls_error(format!("the keystore does not load: {e}")))?;
+    let acceptor = native_tls::TlsAcceptor::new(identity)
+        .map_err(|e| tls_error(format!("no TLS acceptor: {e}")))?;
+    let acceptor = tokio_native_tls::TlsAcceptor::from(acceptor);
+    let tcp = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = tcp.local_addr()?;
+    // Handshakes run apart, so one stuck client holds up no other.
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, peer)) = tcp.accept().await else {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            };
+            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(stream).await {
+                    let _ = tx.send((tls, peer)).await;
+                }
+            });
+        }
+    });
+    tokio::spawn(async move { axum::serve(Handshaken { rx, addr }, app).await });
+    Ok(addr)
+}
+
+/// The connections whose TLS handshake succeeded, as axum's listener.
+struct Handshaken {
+    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    addr: SocketAddr,
+}
+
+impl axum::serve::Listener for Handshaken {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.rx.recv().await {
+            Some(conn) => conn,
+            // The accepting task is gone: no connection will come.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.addr)
     }
 }

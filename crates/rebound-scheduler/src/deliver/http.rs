@@ -61,7 +61,9 @@ impl HttpSink {
                 .dns_resolver(Arc::new(GuardedResolver))
                 .redirect(g.redirect_policy());
         }
-        let client = b.build().expect("a client without TLS builds");
+        let client = b
+            .build()
+            .expect("the HTTP client builds (TLS: the system's OpenSSL)");
         HttpSink {
             client,
             secret: options.secret,

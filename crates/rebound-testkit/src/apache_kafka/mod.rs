@@ -12,8 +12,6 @@
 //! (Java 17 or later).
 
 pub mod classpath;
-pub mod tls;
-
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -22,8 +20,9 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
+use crate::tls;
+pub use crate::tls::TlsFiles;
 use crate::{unique_name, Error, Result};
-pub use tls::TlsFiles;
 
 /// The user the SASL/PLAIN mechanism accepts.
 pub const PLAIN_USER: (&str, &str) = ("alice", "alice-secret");

@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::any;
 use axum::Router;
+use rebound_testkit::tls::{serve_https, TlsFiles};
 
 /// One request as received.
 #[derive(Debug, Clone)]
@@ -56,14 +57,27 @@ pub struct Endpoint {
 impl Endpoint {
     /// Starts serving on a free port; the endpoint and its URL.
     pub async fn start() -> (Arc<Endpoint>, String) {
-        let ep = Arc::new(Endpoint::default());
+        let (ep, app) = Endpoint::router();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (ep, url)
+    }
+
+    /// [`Endpoint::start`] over TLS, with the server certificate of `tls`
+    /// (an `https://` URL).
+    pub async fn start_tls(tls: &TlsFiles) -> (Arc<Endpoint>, String) {
+        let (ep, app) = Endpoint::router();
+        let addr = serve_https(app, tls).await.unwrap();
+        (ep, format!("https://{addr}/hook"))
+    }
+
+    fn router() -> (Arc<Endpoint>, Router) {
+        let ep = Arc::new(Endpoint::default());
         let app = Router::new()
             .route("/hook", any(handle))
             .with_state(ep.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (ep, url)
+        (ep, app)
     }
 
     /// Answer every request with `status` from now on.

@@ -8,3 +8,4 @@ mod flood;
 mod limits;
 pub mod process;
 mod reload;
+mod tls;
