@@ -2,7 +2,6 @@
 //! route and `rebound serve`'s task deliveries — verified by an independent
 //! implementation (Python's `hmac`), with ids stable across retries.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rebound_testkit::{eventually, Brokers};
@@ -10,7 +9,7 @@ use rebound_testkit::{eventually, Brokers};
 use crate::cli_run::deliver::{each_once, route, topic_with};
 use crate::cli_run::endpoint::{Endpoint, Request};
 use crate::cli_run::process::Run;
-use crate::common::python;
+use crate::common::{post_task, python, serve};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -96,41 +95,13 @@ async fn scheduler_deliveries_are_signed_with_the_task_id_on_every_attempt() {
     ep.answer(500);
     let dir = tempfile::tempdir().unwrap();
     let port = rebound_testkit::free_port().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rebound"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("REBOUND_") || k.starts_with("REDIS_") || k == "HTTP_ADDR" {
-            cmd.env_remove(k);
-        }
-    }
-    let mut child = cmd
-        .env("REBOUND_WEBHOOK_SECRET", SECRET)
-        .args(["serve", "--kafka-brokers", "127.0.0.1:1", "--http-addr"])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--store")
-        .arg(format!("file://{}", dir.path().display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = serve(port, dir.path(), &[("REBOUND_WEBHOOK_SECRET", SECRET)]);
     let task = serde_json::json!({
         "id": "signed-1", "source": "cli-test", "destination_type": "http",
         "destination": {"url": url}, "max_retries": 3, "base_delay": 1,
         "message_data": "{\"hello\":1}"
     });
-    let client = reqwest::Client::new();
-    eventually(
-        Duration::from_secs(20),
-        "serve accepts the task",
-        || async {
-            let r = client
-                .post(format!("http://127.0.0.1:{port}/tasks"))
-                .json(&task)
-                .send()
-                .await;
-            matches!(r, Ok(r) if r.status() == 201)
-        },
-    )
-    .await;
+    post_task(port, &task).await;
     eventually(
         Duration::from_secs(20),
         "a failed first attempt",
@@ -142,8 +113,7 @@ async fn scheduler_deliveries_are_signed_with_the_task_id_on_every_attempt() {
         ep.delivered().len() == 1
     })
     .await;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     let all = ep.requests.lock().unwrap().clone();
     assert!(all.len() >= 2, "retried at least once");
     for r in &all {

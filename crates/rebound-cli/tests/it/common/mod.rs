@@ -2,13 +2,14 @@
 //! records of known age, and offsets committed as another client.
 #![allow(dead_code)]
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rebound_producer::{OutRecord, Producer, ProducerConfig};
-use rebound_testkit::TopicBed;
+use rebound_testkit::{KillOnDrop, TopicBed};
 
 /// The `rebound` binary without the caller's `REBOUND_*` (the tansu path
 /// stays) and `OTEL_*` settings, logging at `level`.
@@ -26,6 +27,47 @@ pub fn rebound_with_log(level: &str) -> Command {
 /// [`rebound_with_log`] at `warn`.
 pub fn rebound() -> Command {
     rebound_with_log("warn")
+}
+
+/// `rebound serve` on `127.0.0.1:port`, its store in `store`, no broker
+/// (tasks to Kafka are not delivered), with `env` set besides a clean
+/// environment; killed when dropped.
+pub fn serve(port: u16, store: &std::path::Path, env: &[(&str, &str)]) -> KillOnDrop {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rebound"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("REBOUND_") || k.starts_with("REDIS_") || k == "HTTP_ADDR" {
+            cmd.env_remove(k);
+        }
+    }
+    let child = cmd
+        .envs(env.iter().copied())
+        .args(["serve", "--kafka-brokers", "127.0.0.1:1", "--http-addr"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--store")
+        .arg(format!("file://{}", store.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    KillOnDrop(child)
+}
+
+/// Posts `task` to the [`serve`] on `port` until it answers 201 (20 s).
+pub async fn post_task(port: u16, task: &serde_json::Value) {
+    let client = reqwest::Client::new();
+    rebound_testkit::eventually(
+        Duration::from_secs(20),
+        "serve accepts the task",
+        || async {
+            let r = client
+                .post(format!("http://127.0.0.1:{port}/tasks"))
+                .json(task)
+                .send()
+                .await;
+            matches!(r, Ok(r) if r.status() == 201)
+        },
+    )
+    .await;
 }
 
 /// Serves `app` on an ephemeral 127.0.0.1 port for the rest of the test;
