@@ -208,6 +208,27 @@ impl<'a> Tx<'a> {
         }
     }
 
+    /// Up to `max` live keys of an index in `range`: the memtables' rows
+    /// (`rows` picks the index in one) over `stored`, redb's rows in the
+    /// same range, checked.
+    fn index_keys<'s, K: Ord + Clone + 's>(
+        &'s self,
+        rows: impl Fn(&'s Memtable) -> &'s BTreeMap<K, bool>,
+        range: std::ops::Range<K>,
+        stored: impl Iterator<Item = Result<K>> + 's,
+        max: usize,
+    ) -> Result<Vec<K>> {
+        let mut sources = vec![index_layer(rows(&*self.active), range.clone())];
+        if let Some(f) = self.frozen {
+            sources.push(index_layer(rows(f), range));
+        }
+        sources.push(Box::new(stored.map(|k| k.map(|k| (k, Some(()))))));
+        merge(sources)
+            .take(max)
+            .map(|r| r.map(|(k, ())| k))
+            .collect()
+    }
+
     /// Walks an index from its floor ([`Memtable::floors`], `slot`) up to
     /// `(end, "")`: `walk` gets the start and returns up to `max` live
     /// keys in order (`at_id` gives a key's `(at, id)`). The floor then
@@ -249,25 +270,18 @@ impl<'a> Tx<'a> {
         };
         let end = upto.saturating_add(1);
         let walk = |tx: &Self, from: u64, from_id: &str| {
-            let range = (r, from, from_id.to_string())..(r, end, String::new());
-            let mut sources = vec![index_layer(&tx.active.due, range.clone())];
-            if let Some(f) = tx.frozen {
-                sources.push(index_layer(&f.due, range));
-            }
             let path = tx.path;
             let rows = (tx.stored.due)
                 .range((r, from, from_id)..(r, end, ""))
                 .map_err(db_errs(path))?;
-            sources.push(Box::new(rows.map(move |row| {
+            let stored = rows.map(move |row| {
                 let (k, v) = row.map_err(db_errs(path))?;
                 let (r, at, id) = k.value();
                 check_index(path, "due", r, at, id, v.value())?;
-                Ok(((r, at, id.to_string()), Some(())))
-            })));
-            merge(sources)
-                .take(max)
-                .map(|r| r.map(|(k, ())| k))
-                .collect()
+                Ok((r, at, id.to_string()))
+            });
+            let range = (r, from, from_id.to_string())..(r, end, String::new());
+            tx.index_keys(|m| &m.due, range, stored, max)
         };
         self.walk_floored(slot, end, max, walk, |(_, at, id)| (*at, id.clone()))
     }
@@ -279,25 +293,18 @@ impl<'a> Tx<'a> {
                 AtIndex::Expiry => (&tx.stored.expiry, "expiry", EXPIRY_TAG),
                 AtIndex::Finished => (&tx.stored.finished, "finished", FINISHED_TAG),
             };
-            let range = (from, from_id.to_string())..(to, String::new());
-            let mut sources = vec![index_layer(tx.active.at(index), range.clone())];
-            if let Some(f) = tx.frozen {
-                sources.push(index_layer(f.at(index), range));
-            }
             let path = tx.path;
             let rows = table
                 .range((from, from_id)..(to, ""))
                 .map_err(db_errs(path))?;
-            sources.push(Box::new(rows.map(move |row| {
+            let stored = rows.map(move |row| {
                 let (k, v) = row.map_err(db_errs(path))?;
                 let (at, id) = k.value();
                 check_index(path, name, tag, at, id, v.value())?;
-                Ok(((at, id.to_string()), Some(())))
-            })));
-            merge(sources)
-                .take(max)
-                .map(|r| r.map(|(k, ())| k))
-                .collect()
+                Ok((at, id.to_string()))
+            });
+            let range = (from, from_id.to_string())..(to, String::new());
+            tx.index_keys(|m| m.at(index), range, stored, max)
         };
         self.walk_floored(index.slot(), to, max, walk, AtKey::clone)
     }
