@@ -71,14 +71,13 @@ fn cfg(name: &str, reason: impl Into<String>) -> Error {
 
 /// Percent-encodes a URL userinfo component.
 pub(crate) fn encode_userinfo(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+    const KEEP: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    utf8_percent_encode(s, KEEP).to_string()
 }
 
 /// Parses `HTTP_ADDR` as Go does: `:8080` means all interfaces.
@@ -205,12 +204,22 @@ pub fn parse_allowed(list: &str) -> Result<Vec<SocketAddr>> {
         .collect()
 }
 
+/// Rebound's Redis settings besides `REDIS_MODE`.
+const REDIS_NAMES: [&str; 6] = [
+    "REDIS_HOST",
+    "REDIS_PORT",
+    "REDIS_PASSWORD",
+    "REDIS_MASTER_NAME",
+    "REDIS_SENTINEL_ADDRS",
+    "REDIS_CLUSTER_ADDRS",
+];
+
 /// The Redis store URL Rebound's `REDIS_*` variables describe, if any.
 fn redis_url_from(get: &impl Fn(&str) -> Option<String>) -> Result<Option<String>> {
     let mode = get("REDIS_MODE");
-    let any = ["REDIS_HOST", "REDIS_SENTINEL_ADDRS", "REDIS_CLUSTER_ADDRS"]
-        .iter()
-        .any(|k| get(k).is_some());
+    // Any of Rebound's Redis names means Redis (Rebound has no other
+    // store): `REDIS_PASSWORD` alone is a password for localhost:6379.
+    let any = REDIS_NAMES.iter().any(|k| get(k).is_some());
     if mode.is_none() && !any {
         return Ok(None);
     }
@@ -284,6 +293,21 @@ mod tests {
         assert_eq!(c.store_url, "redis+cluster://c1:7000,c2:7001");
         let c = from(&[("REDIS_HOST", "r1"), ("REBOUND_STORE", "file:///data")]).unwrap();
         assert_eq!(c.store_url, "file:///data");
+        // Any one of Rebound's Redis names alone means standalone Redis
+        // with the defaults for the others.
+        for (name, value, url) in [
+            ("REDIS_PASSWORD", "pw", "redis://:pw@localhost:6379"),
+            ("REDIS_PORT", "6380", "redis://localhost:6380"),
+            ("REDIS_HOST", "r1", "redis://r1:6379"),
+        ] {
+            assert_eq!(from(&[(name, value)]).unwrap().store_url, url, "{name}");
+        }
+        // The sentinel names alone: standalone is the default mode, and
+        // needs no more; REDIS_MASTER_NAME alone is still Redis.
+        assert_eq!(
+            from(&[("REDIS_MASTER_NAME", "m")]).unwrap().store_url,
+            "redis://localhost:6379"
+        );
         assert!(from(&[("REDIS_MODE", "cluster")]).is_err());
         assert!(from(&[("REDIS_MODE", "bogus")]).is_err());
     }

@@ -153,22 +153,30 @@ fn bad(url: &str, reason: impl Into<String>) -> Error {
     }
 }
 
-/// Splits `[user:pass@]h1:p1,h2:p2[/rest]` into password, hosts and rest.
-fn split_hosts(rest: &str) -> (Option<String>, Vec<String>, &str) {
+/// Splits `[user:pass@]h1:p1,h2:p2[/rest]` of `url` into password
+/// (percent-decoded, as in any URL: `REDIS_PASSWORD` arrives encoded),
+/// hosts and rest.
+fn split_hosts<'u>(url: &str, rest: &'u str) -> Result<(Option<String>, Vec<String>, &'u str)> {
     let (auth, rest) = match rest.rsplit_once('@') {
         Some((a, r)) => (Some(a), r),
         None => (None, rest),
     };
-    let password = auth
-        .map(|a| a.split_once(':').map_or(a, |(_, p)| p).to_string())
-        .filter(|p| !p.is_empty());
+    let password = match auth.map(|a| a.split_once(':').map_or(a, |(_, p)| p)) {
+        Some(p) if !p.is_empty() => Some(
+            percent_encoding::percent_decode_str(p)
+                .decode_utf8()
+                .map_err(|_| bad(url, "the password is not UTF-8 once decoded"))?
+                .into_owned(),
+        ),
+        _ => None,
+    };
     let (hosts, path) = rest.split_once('/').unwrap_or((rest, ""));
     let hosts = hosts
         .split(',')
         .filter(|h| !h.is_empty())
         .map(|h| h.to_string())
         .collect();
-    (password, hosts, path)
+    Ok((password, hosts, path))
 }
 
 impl Target {
@@ -191,7 +199,7 @@ impl Target {
             return Err(bad(url, "prefix must not contain { or }"));
         }
         let mode = if let Some(rest) = base.strip_prefix("redis+sentinel://") {
-            let (password, sentinels, path) = split_hosts(rest);
+            let (password, sentinels, path) = split_hosts(url, rest)?;
             let mut parts = path.split('/');
             let master = parts.next().unwrap_or("").to_string();
             if sentinels.is_empty() || master.is_empty() {
@@ -211,7 +219,7 @@ impl Target {
                 db,
             }
         } else if let Some(rest) = base.strip_prefix("redis+cluster://") {
-            let (password, nodes, _) = split_hosts(rest);
+            let (password, nodes, _) = split_hosts(url, rest)?;
             if nodes.is_empty() {
                 return Err(bad(
                     url,
@@ -321,6 +329,21 @@ mod tests {
                 password: None
             }
         );
+        // A password is percent-decoded in every mode, as `REDIS_PASSWORD`
+        // is encoded into the URL (redis-rs decodes the standalone one).
+        let pw = crate::config::encode_userinfo("p@ss:w/rd%!");
+        for url in [
+            format!("redis+sentinel://:{pw}@a:26379/mymaster"),
+            format!("redis+cluster://:{pw}@a:7000"),
+        ] {
+            let password = match Target::parse(&url).unwrap().mode {
+                Mode::Sentinel { password, .. } | Mode::Cluster { password, .. } => password,
+                Mode::Single(_) => unreachable!(),
+            };
+            assert_eq!(password.as_deref(), Some("p@ss:w/rd%!"), "{url}");
+        }
+        let err = Target::parse("redis+cluster://:%FF@a:7000").unwrap_err();
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
         assert!(Target::parse("redis+sentinel://a:1").is_err());
         assert!(Target::parse("redis://a?bogus=1").is_err());
     }

@@ -1,7 +1,8 @@
 //! Sentinel and Cluster modes against real local servers: a master watched by
 //! a `redis-server --sentinel`, and a three-master cluster built with
 //! `redis-cli --cluster create`. Create, claim with a lease and finish work
-//! through `redis+sentinel://` and `redis+cluster://`.
+//! through `redis+sentinel://` and `redis+cluster://`. The sentinel's
+//! master requires a password with characters a URL must encode.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -102,6 +103,9 @@ async fn exercise(url: &str) {
     assert_eq!(page.tasks.len(), 2, "list sees both tasks");
 }
 
+/// The sentinel test's master password, percent-encoded in its URL.
+const PASSWORD: (&str, &str) = ("p@ss:w/rd%!", "p%40ss%3Aw%2Frd%25%21");
+
 #[tokio::test]
 async fn sentinel_mode() {
     let dir = tempfile::tempdir().unwrap();
@@ -117,17 +121,23 @@ async fn sentinel_mode() {
             "127.0.0.1",
             "--save",
             "",
+            "--requirepass",
+            PASSWORD.0,
         ],
     );
+    let auth = ["--no-auth-warning", "-a", PASSWORD.0];
+    let on_master = |args: &[&str]| cli(master, &[&auth[..], args].concat());
     wait_until("master", Duration::from_secs(10), || {
-        cli(master, &["ping"]).contains("PONG")
+        on_master(&["ping"]).contains("PONG")
     });
     let sentinel = free_port().unwrap();
     let conf = dir.path().join("sentinel.conf");
     std::fs::write(
         &conf,
         format!(
-            "port {sentinel}\nbind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 {master} 1\n"
+            "port {sentinel}\nbind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 {master} 1\n\
+             sentinel auth-pass mymaster {}\n",
+            PASSWORD.0
         ),
     )
     .unwrap();
@@ -144,11 +154,12 @@ async fn sentinel_mode() {
         .contains(&master.to_string())
     });
     exercise(&format!(
-        "redis+sentinel://127.0.0.1:{sentinel}/mymaster?prefix=s"
+        "redis+sentinel://:{}@127.0.0.1:{sentinel}/mymaster?prefix=s",
+        PASSWORD.1
     ))
     .await;
     // The data went to the master the sentinel named.
-    assert!(cli(master, &["exists", "{s}:task:a"]).contains('1'));
+    assert!(on_master(&["exists", "{s}:task:a"]).contains('1'));
 }
 
 #[tokio::test]
