@@ -1,7 +1,10 @@
 //! `${NAME}` in a config file: replaced by the environment variable's value
 //! before the file is parsed, so secrets stay out of the file. Write it
-//! inside a string (`webhook_secret = "${HOOK_SECRET}"`). An unset variable
-//! is an error naming it and its line; comment lines are left alone.
+//! inside a one-line string (`webhook_secret = "${HOOK_SECRET}"`): in a
+//! `"..."` string the value is escaped as TOML reads it back (a `"`, a `\`
+//! or a newline in a password arrives unchanged); elsewhere (`'...'`, a
+//! bare number) it is put as it is. An unset variable is an error naming
+//! it and its line; comments are left alone.
 
 /// A `${NAME}` whose variable is not set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +15,16 @@ pub struct Unset {
     pub name: String,
 }
 
+/// Where a `${NAME}` stands in its line.
+#[derive(Clone, Copy, PartialEq)]
+enum At {
+    Bare,
+    /// In a `"..."` string.
+    Basic,
+    /// In a `'...'` string.
+    Literal,
+}
+
 /// `text` with every `${NAME}` replaced through `lookup`, or every unset one.
 pub fn interpolate(
     text: &str,
@@ -20,40 +33,64 @@ pub fn interpolate(
     let mut out = String::with_capacity(text.len());
     let mut unset = Vec::new();
     for (i, line) in text.split_inclusive('\n').enumerate() {
-        if line.trim_start().starts_with('#') {
-            out.push_str(line);
-            continue;
-        }
+        let mut at = At::Bare;
         let mut rest = line;
-        while let Some(at) = rest.find("${") {
-            let Some(len) = rest[at + 2..].find('}') else {
-                break;
-            };
-            let name = &rest[at + 2..at + 2 + len];
-            let valid = !name.is_empty()
-                && !name.starts_with(|c: char| c.is_ascii_digit())
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            out.push_str(&rest[..at]);
-            if !valid {
-                out.push_str("${");
-                rest = &rest[at + 2..];
+        while let Some(c) = rest.chars().next() {
+            if let Some(name) = placeholder(rest) {
+                match lookup(name) {
+                    Some(v) if at == At::Basic => escape_basic(&v, &mut out),
+                    Some(v) => out.push_str(&v),
+                    None => unset.push(Unset {
+                        line: i + 1,
+                        name: name.to_string(),
+                    }),
+                }
+                rest = &rest[name.len() + 3..];
                 continue;
             }
-            match lookup(name) {
-                Some(v) => out.push_str(&v),
-                None => unset.push(Unset {
-                    line: i + 1,
-                    name: name.to_string(),
-                }),
+            let mut taken = c.len_utf8();
+            match (at, c) {
+                (At::Bare, '#') => taken = rest.len(), // a comment
+                (At::Bare, '"') => at = At::Basic,
+                (At::Bare, '\'') => at = At::Literal,
+                (At::Basic, '"') | (At::Literal, '\'') => at = At::Bare,
+                // An escape: the next character is not a closing quote.
+                (At::Basic, '\\') => taken += rest[1..].chars().next().map_or(0, char::len_utf8),
+                _ => {}
             }
-            rest = &rest[at + 3 + len..];
+            out.push_str(&rest[..taken]);
+            rest = &rest[taken..];
         }
-        out.push_str(rest);
     }
     if unset.is_empty() {
         Ok(out)
     } else {
         Err(unset)
+    }
+}
+
+/// The variable name of a `${NAME}` at the start of `s`.
+fn placeholder(s: &str) -> Option<&str> {
+    let body = s.strip_prefix("${")?;
+    let name = &body[..body.find('}')?];
+    let valid = !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    valid.then_some(name)
+}
+
+/// `v` as the inside of a TOML `"..."` string.
+fn escape_basic(v: &str, out: &mut String) {
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
     }
 }
 
@@ -75,5 +112,22 @@ mod tests {
                 name: "MISSING".into()
             }])
         );
+    }
+
+    #[test]
+    fn a_value_reads_back_unchanged_from_a_string_whatever_it_holds() {
+        let secret = "p\"a\\ss\tw\nord\u{1}'#${X}é";
+        let env = |n: &str| match n {
+            "S" => Some(secret.to_string()),
+            "N" => Some("42".to_string()),
+            _ => None,
+        };
+        let text = "a = \"${S}\"\nb = \"x\\\"${S}\" # ${UNSET}\nn = ${N}\nc = '${N}'\n";
+        let out = interpolate(text, env).unwrap();
+        let v: toml::Value = toml::from_str(&out).unwrap();
+        assert_eq!(v["a"].as_str(), Some(secret));
+        assert_eq!(v["b"].as_str(), Some(format!("x\"{secret}").as_str()));
+        assert_eq!(v["n"].as_integer(), Some(42));
+        assert_eq!(v["c"].as_str(), Some("42"));
     }
 }

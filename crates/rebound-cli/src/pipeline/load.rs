@@ -13,7 +13,7 @@ use serde::Deserialize;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
-use crate::route::{Kafka, RouteSettings, REQUIRED};
+use crate::route::{de, Kafka, RouteSettings, REQUIRED};
 
 /// A checked config file.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,25 +71,18 @@ impl std::error::Error for ConfigErrors {}
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct KafkaSection {
-    #[serde(deserialize_with = "non_empty")]
+    #[serde(deserialize_with = "de::non_empty")]
     brokers: String,
     /// librdkafka properties (TLS, SASL, …).
     #[serde(default)]
     config: BTreeMap<String, String>,
-    #[serde(default = "thirty_seconds", deserialize_with = "duration")]
+    /// `30s`, or a number of seconds, as the routes' durations.
+    #[serde(default = "thirty_seconds", deserialize_with = "de::duration")]
     connect_timeout: Duration,
 }
 
 fn thirty_seconds() -> Duration {
     Duration::from_secs(30)
-}
-
-fn non_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    crate::args::non_empty(&String::deserialize(d)?).map_err(serde::de::Error::custom)
-}
-
-fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    crate::args::duration(&String::deserialize(d)?).map_err(serde::de::Error::custom)
 }
 
 /// Reads and checks `path`.

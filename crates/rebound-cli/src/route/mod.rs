@@ -7,7 +7,7 @@
 //! - `stack`: retry, tiers, DLQ, flood guard and breaker around the sink.
 //! - `start`: [`start`], a running route from [`Kafka`] and [`RouteSettings`].
 
-mod de;
+pub(crate) mod de;
 mod settings;
 pub mod stack;
 mod start;

@@ -58,6 +58,13 @@ fn a_good_file_passes_without_connecting() {
     let (ok, out) = check(&two, &[]);
     assert!(ok, "{out}");
     assert!(out.contains("p.toml: OK (2 routes)"), "{out}");
+    // `[kafka] connect_timeout` is a duration as the routes' are: a number
+    // is seconds.
+    for timeout in ["30", "\"30s\"", "\"1m\""] {
+        let kafka = KAFKA.replace("\n\n", &format!("\nconnect_timeout = {timeout}\n\n"));
+        let (ok, out) = check(&format!("{kafka}{ROUTE}"), &[]);
+        assert!(ok, "connect_timeout = {timeout}: {out}");
+    }
 }
 
 #[test]
