@@ -31,8 +31,10 @@ fn err(topic: &str) -> impl Fn(KafkaError) -> AdminError + '_ {
     }
 }
 
-/// Creates `topic` with `partitions` partitions (replication 1). A topic
-/// that already exists is not an error.
+/// Creates `topic` with `partitions` partitions and the cluster's default
+/// replication factor (`default.replication.factor`; a topic rebound makes
+/// for itself — a DLQ, a retry tier, a changelog — is as durable as the
+/// cluster's other topics). A topic that already exists is not an error.
 pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<(), AdminError> {
     ensure_topic(bootstrap, &[], topic, partitions).await
 }
@@ -47,7 +49,7 @@ pub async fn ensure_topic(
     let spec = TopicSpec {
         name: topic.to_string(),
         partitions,
-        replication: 1,
+        replication: DEFAULT_REPLICATION,
         configs: Vec::new(),
     };
     ensure_topic_with(bootstrap, extra, &spec).await
@@ -86,6 +88,10 @@ pub fn partition_count(
         .map(|t| t.partitions().len())
         .filter(|n| *n > 0))
 }
+
+/// A replication factor that asks for the broker's
+/// `default.replication.factor` (Kafka 2.4+).
+pub const DEFAULT_REPLICATION: i32 = -1;
 
 /// A topic to create.
 #[derive(Debug, Clone, PartialEq, Eq)]

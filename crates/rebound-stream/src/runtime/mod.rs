@@ -218,7 +218,9 @@ async fn create_topics(cfg: &StreamConfig, topology: &Topology) -> Result<()> {
         let spec = TopicSpec {
             name: internal.topic.clone(),
             partitions: n,
-            replication: 1,
+            // As durable as the cluster's other topics: a changelog is
+            // the state's only copy off this machine.
+            replication: admin::DEFAULT_REPLICATION,
             configs: if internal.compacted {
                 vec![("cleanup.policy".into(), "compact".into())]
             } else {
