@@ -123,11 +123,19 @@ pub struct Security {
     /// The private key's password.
     #[arg(long, env = "REBOUND_SSL_KEY_PASSWORD", hide_env_values = true)]
     ssl_key_password: Option<Secret>,
-    /// Any other librdkafka property, key=value (repeatable); applied last.
-    /// The command's own client gets all of them; clients it uses on the
-    /// side (a worker's DLQ producer, admin calls) get the connection ones
-    /// only (`security.*`, `ssl.*`, `sasl.*`, `socket.*`, `client.id`, …).
-    #[arg(long = "kafka-config", value_name = "KEY=VALUE", value_parser = kafka_property)]
+    /// Any other librdkafka property, key=value (repeatable, or several
+    /// separated by `;`); applied last. The command's own client gets all
+    /// of them; clients it uses on the side (a worker's DLQ producer, admin
+    /// calls) get the connection ones only (`security.*`, `ssl.*`, `sasl.*`,
+    /// `socket.*`, `client.id`, …).
+    #[arg(
+        long = "kafka-config",
+        env = "REBOUND_KAFKA_CONFIG",
+        hide_env_values = true,
+        value_delimiter = ';',
+        value_name = "KEY=VALUE",
+        value_parser = kafka_property
+    )]
     kafka_config: Vec<KafkaProperty>,
 }
 

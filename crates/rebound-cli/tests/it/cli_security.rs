@@ -117,6 +117,25 @@ async fn every_kind_of_command_works_over_tls_and_sasl_without_printing_secrets(
         .sum();
     assert_eq!(total, 0);
 
+    // Every setting from the environment alone: REBOUND_KAFKA_CONFIG, its
+    // properties separated by `;`, carries the whole SASL login.
+    let config = format!(
+        "security.protocol=SASL_PLAINTEXT;sasl.mechanism=PLAIN;sasl.username={};sasl.password={}",
+        PLAIN_USER.0, PLAIN_USER.1
+    );
+    let o = rebound_with_log("debug")
+        .env("REBOUND_KAFKA_CONFIG", &config)
+        .args(["topic", "list", "--brokers", &sasl])
+        .output()
+        .unwrap();
+    let all = format!("{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{all}");
+    assert!(text(&o.stdout).contains(&topic), "{all}");
+    assert!(
+        !all.contains(PLAIN_USER.1),
+        "the password was printed:\n{all}"
+    );
+
     // A wrong password: a clear authentication error, and no password shown.
     let wrong = "not-the-password-9431";
     let list: Vec<&str> = ["dlq", "list", "--topic", &topic, "--timeout", "10s"]
