@@ -131,6 +131,24 @@ pub async fn run(a: TasksArgs) -> anyhow::Result<()> {
                 .call(reqwest::Method::POST, path, &[], Some(body))
                 .await?;
             print_message(&r, a.api.format);
+            // A batch answers 200 with each task's own status: a refused
+            // one fails the command, naming it.
+            let results = r["results"].as_array().map_or(&[][..], Vec::as_slice);
+            let refused: Vec<String> = results
+                .iter()
+                .filter(|t| t["status"].as_u64().is_some_and(|s| s >= 400))
+                .map(|t| {
+                    let field = |f: &str| t[f].as_str().unwrap_or("?").to_string();
+                    format!("{} ({} {})", field("id"), field("code"), field("error"))
+                })
+                .collect();
+            anyhow::ensure!(
+                refused.is_empty(),
+                "{} of {} tasks refused: {}",
+                refused.len(),
+                results.len(),
+                refused.join("; ")
+            );
         }
     }
     Ok(())

@@ -143,6 +143,25 @@ async fn tasks_are_created_listed_shown_and_cancelled_through_the_api() {
         "a token in {stderr}"
     );
 
+    // A batch with a refused task: the others are created, the command
+    // fails naming the refused one.
+    let mut bad = task("t-bad");
+    bad["max_retries"] = json!(1000);
+    let batch = json!([task("t-4"), bad]).to_string();
+    let partly = run(vec!["create"], Some(batch)).await.unwrap();
+    assert!(!partly.status.success(), "{}", text(&partly.stdout));
+    let err = text(&partly.stderr);
+    assert!(
+        err.contains("1 of 2 tasks refused: t-bad (VALIDATION_ERROR"),
+        "{err}"
+    );
+    let got = json_lines(
+        &run(vec!["get", "t-4", "--format", "json"], None)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(got[0]["state"], "scheduled");
+
     stop.cancel();
     served.await.unwrap().unwrap();
 }
