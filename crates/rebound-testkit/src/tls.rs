@@ -17,10 +17,24 @@ use crate::{Error, Result};
 pub struct TlsFiles {
     /// The CA certificate (PEM): clients' `ssl.ca.location`.
     pub ca_pem: PathBuf,
+
     /// The broker's key and certificate chain (PKCS#12).
     pub keystore: PathBuf,
     /// The keystore's password.
     pub password: String,
+}
+
+impl TlsFiles {
+    /// The server's certificate (PEM), beside the CA's, for servers that
+    /// take the certificate and the key apart (Redis).
+    pub fn cert_pem(&self) -> PathBuf {
+        self.ca_pem.with_file_name("broker.pem")
+    }
+
+    /// The server's key (PEM).
+    pub fn key_pem(&self) -> PathBuf {
+        self.ca_pem.with_file_name("broker.key")
+    }
 }
 
 /// Makes a CA and a server certificate (P-256, valid two days, SAN
@@ -60,6 +74,7 @@ pub fn generate(dir: &Path) -> Result<TlsFiles> {
     ))?;
     Ok(TlsFiles {
         ca_pem: dir.join("ca.pem"),
+
         keystore: dir.join("broker.p12"),
         password: password.to_string(),
     })

@@ -9,7 +9,7 @@ use rebound_testkit::{eventually, Brokers};
 use crate::cli_run::deliver::{each_once, route, topic_with};
 use crate::cli_run::endpoint::{Endpoint, Request};
 use crate::cli_run::process::Run;
-use crate::common::{post_task, python, serve};
+use crate::common::{file_store, post_task, python, serve};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -95,7 +95,11 @@ async fn scheduler_deliveries_are_signed_with_the_task_id_on_every_attempt() {
     ep.answer(500);
     let dir = tempfile::tempdir().unwrap();
     let port = rebound_testkit::free_port().unwrap();
-    let child = serve(port, dir.path(), &[("REBOUND_WEBHOOK_SECRET", SECRET)]);
+    let child = serve(
+        port,
+        &file_store(dir.path()),
+        &[("REBOUND_WEBHOOK_SECRET", SECRET)],
+    );
     let task = serde_json::json!({
         "id": "signed-1", "source": "cli-test", "destination_type": "http",
         "destination": {"url": url}, "max_retries": 3, "base_delay": 1,

@@ -1,14 +1,15 @@
 //! The contract, run on both databases: rows written in transactions reach
 //! Kafka exactly as written, with a unique outbox id, per key in commit
 //! order; rolled-back rows never do; published rows are deleted, or kept
-//! for the retention and stamped.
+//! for the retention and stamped. PostgreSQL also over TLS, the server's
+//! certificate verified.
 
 use std::time::Duration;
 
 use rebound_outbox::{enqueue_pg, enqueue_sqlite, DatabaseUrl, Message, Store, TableName};
 use sqlx::{Connection, PgConnection, SqliteConnection};
 
-use crate::common::{by_outbox_id, spawn, wait_until_zero, Bed};
+use crate::common::{by_outbox_id, spawn, table_name, wait_until_zero, Bed};
 
 /// A writer on either database.
 enum Writer {
@@ -195,4 +196,49 @@ async fn postgres_retention_keeps_published_rows_stamped() {
 #[tokio::test]
 async fn sqlite_retention_keeps_published_rows_stamped() {
     retention_keeps_published_rows_stamped(&sqlite_url()).await;
+}
+
+/// The local PostgreSQL's certificate: Debian's self-signed default
+/// (`ssl = on`), which `.ci/run` makes sure of. It names the host by a DNS
+/// name, never by the address 127.0.0.1.
+const SERVER_CERT: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+
+/// `url` with `params` added to its query.
+fn with_params(url: &str, params: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{params}")
+}
+
+#[tokio::test]
+async fn postgres_over_verified_tls_publishes_and_refuses_a_wrong_host() {
+    let base = rebound_testkit::database_url();
+    assert!(
+        base.contains("@127.0.0.1"),
+        "the test needs {base} on 127.0.0.1"
+    );
+    // The certificate is checked: it does not name 127.0.0.1.
+    let full = with_params(
+        &base,
+        &format!("sslmode=verify-full&sslrootcert={SERVER_CERT}"),
+    );
+    let err = rebound_outbox::init(&full, &table_name("tls"))
+        .await
+        .unwrap_err();
+    let why = rebound_core::DisplayChain(&err).to_string();
+    assert!(why.contains("certificate verify failed"), "{why}");
+
+    // Its authority trusted, the host name not checked: TLS, and the relay
+    // works over it.
+    let trusted = with_params(
+        &base,
+        &format!("sslmode=verify-ca&sslrootcert={SERVER_CERT}"),
+    );
+    let mut c = PgConnection::connect(&trusted).await.unwrap();
+    let ssl: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert!(ssl, "the session is not encrypted");
+    let bed = rows_are_published_as_written_and_deleted(&trusted).await;
+    bed.drop_pg().await;
 }

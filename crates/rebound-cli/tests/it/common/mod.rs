@@ -29,10 +29,10 @@ pub fn rebound() -> Command {
     rebound_with_log("warn")
 }
 
-/// `rebound serve` on `127.0.0.1:port`, its store in `store`, no broker
+/// `rebound serve` on `127.0.0.1:port` on the store URL `store`, no broker
 /// (tasks to Kafka are not delivered), with `env` set besides a clean
 /// environment; killed when dropped.
-pub fn serve(port: u16, store: &std::path::Path, env: &[(&str, &str)]) -> KillOnDrop {
+pub fn serve(port: u16, store: &str, env: &[(&str, &str)]) -> KillOnDrop {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rebound"));
     for (k, _) in std::env::vars() {
         if k.starts_with("REBOUND_") || k.starts_with("REDIS_") || k == "HTTP_ADDR" {
@@ -43,13 +43,17 @@ pub fn serve(port: u16, store: &std::path::Path, env: &[(&str, &str)]) -> KillOn
         .envs(env.iter().copied())
         .args(["serve", "--kafka-brokers", "127.0.0.1:1", "--http-addr"])
         .arg(format!("127.0.0.1:{port}"))
-        .arg("--store")
-        .arg(format!("file://{}", store.display()))
+        .args(["--store", store])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     KillOnDrop(child)
+}
+
+/// The `file://` store URL of `dir`.
+pub fn file_store(dir: &std::path::Path) -> String {
+    format!("file://{}", dir.display())
 }
 
 /// Posts `task` to the [`serve`] on `port` until it answers 201 (20 s).
