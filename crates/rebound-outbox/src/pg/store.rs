@@ -53,11 +53,16 @@ impl PgStore {
             // Entries whose rows are all gone (deleted by hand, or inserted
             // and deleted in one transaction) are skipped, not counted
             // against the limit: `limit` stale entries would otherwise
-            // stall the relay until the next purge.
+            // stall the relay until the next purge. The check is a LATERAL
+            // probe of one pending row per entry, walked in seq order: an
+            // EXISTS was planned as a semi-join that sorts every pending
+            // row when the table has no statistics yet (118 ms instead of
+            // 11 ms a batch with 200,000 pending: the relay bench fell from
+            // 110,000 to 23,000 rows/s).
             fetch_sql: format!(
-                "SELECT {COLUMNS} FROM (SELECT txid, seq FROM {c} e WHERE EXISTS \
-                 (SELECT 1 FROM {t} o WHERE o.txid = e.txid AND {PENDING}) \
-                 ORDER BY seq LIMIT $1) c \
+                "SELECT {COLUMNS} FROM (SELECT e.txid, e.seq FROM {c} e CROSS JOIN LATERAL \
+                 (SELECT 1 FROM {t} o WHERE o.txid = e.txid AND {PENDING} LIMIT 1) p \
+                 ORDER BY e.seq LIMIT $1) c \
                  CROSS JOIN LATERAL (SELECT * FROM {t} o WHERE o.txid = c.txid AND {PENDING} \
                  ORDER BY o.id) o ORDER BY c.seq, o.id LIMIT $1"
             ),
