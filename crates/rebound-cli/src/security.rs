@@ -53,6 +53,9 @@ impl std::fmt::Debug for KafkaProperty {
     }
 }
 
+/// The environment variable of more `--kafka-config` properties.
+const KAFKA_CONFIG_ENV: &str = "REBOUND_KAFKA_CONFIG";
+
 fn kafka_property(s: &str) -> Result<KafkaProperty, String> {
     args::key_value(s).map(|(k, v)| KafkaProperty(k, v))
 }
@@ -123,19 +126,13 @@ pub struct Security {
     /// The private key's password.
     #[arg(long, env = "REBOUND_SSL_KEY_PASSWORD", hide_env_values = true)]
     ssl_key_password: Option<Secret>,
-    /// Any other librdkafka property, key=value (repeatable, or several
-    /// separated by `;`); applied last. The command's own client gets all
-    /// of them; clients it uses on the side (a worker's DLQ producer, admin
-    /// calls) get the connection ones only (`security.*`, `ssl.*`, `sasl.*`,
-    /// `socket.*`, `client.id`, …).
-    #[arg(
-        long = "kafka-config",
-        env = "REBOUND_KAFKA_CONFIG",
-        hide_env_values = true,
-        value_delimiter = ';',
-        value_name = "KEY=VALUE",
-        value_parser = kafka_property
-    )]
+    /// Any other librdkafka property, key=value (repeatable); applied last.
+    /// The command's own client gets all of them; clients it uses on the
+    /// side (a worker's DLQ producer, admin calls) get the connection ones
+    /// only (`security.*`, `ssl.*`, `sasl.*`, `socket.*`, `client.id`, …).
+    /// Also from REBOUND_KAFKA_CONFIG, several separated by `;` (a value
+    /// holding a `;` goes by this flag), before the flag's.
+    #[arg(long = "kafka-config", value_name = "KEY=VALUE", value_parser = kafka_property)]
     kafka_config: Vec<KafkaProperty>,
 }
 
@@ -209,6 +206,19 @@ impl Security {
         }
         if let Some(p) = &self.ssl_key_password {
             set("ssl.key.password", p.expose().into());
+        }
+        if let Ok(list) = std::env::var(KAFKA_CONFIG_ENV) {
+            for (i, item) in list.split(';').enumerate() {
+                if item.trim().is_empty() {
+                    continue;
+                }
+                // The error names the entry, not its text: it may hold a
+                // password.
+                let p = kafka_property(item).map_err(|_| {
+                    anyhow::anyhow!("{KAFKA_CONFIG_ENV}: entry {} is not key=value", i + 1)
+                })?;
+                out.push((p.0, p.1));
+            }
         }
         out.extend(self.kafka_config.iter().map(|p| (p.0.clone(), p.1.clone())));
         Ok(out)
