@@ -204,12 +204,13 @@ pub fn parse_allowed(list: &str) -> Result<Vec<SocketAddr>> {
         .collect()
 }
 
-/// Rebound's Redis settings besides `REDIS_MODE`.
-const REDIS_NAMES: [&str; 6] = [
+/// Rebound's Redis settings that select Redis when set (besides
+/// `REDIS_MODE`). Not `REDIS_PORT`: Kubernetes sets it
+/// (`tcp://10.0.0.5:6379`) in every pod of a namespace with a Service named
+/// `redis`; nor `REDIS_MASTER_NAME`, which means nothing alone.
+const REDIS_NAMES: [&str; 4] = [
     "REDIS_HOST",
-    "REDIS_PORT",
     "REDIS_PASSWORD",
-    "REDIS_MASTER_NAME",
     "REDIS_SENTINEL_ADDRS",
     "REDIS_CLUSTER_ADDRS",
 ];
@@ -230,6 +231,11 @@ fn redis_url_from(get: &impl Fn(&str) -> Option<String>) -> Result<Option<String
         "standalone" => {
             let host = get("REDIS_HOST").unwrap_or_else(|| "localhost".into());
             let port = get("REDIS_PORT").unwrap_or_else(|| "6379".into());
+            // Kubernetes' form, `tcp://HOST:PORT`, gives its port.
+            let port = match port.strip_prefix("tcp://") {
+                Some(addr) => addr.rsplit(':').next().unwrap_or_default().to_string(),
+                None => port,
+            };
             port.parse::<u16>()
                 .map_err(|_| cfg("REDIS_PORT", format!("not a port: {port:?}")))?;
             format!("redis://{auth}{host}:{port}")
@@ -297,17 +303,28 @@ mod tests {
         // with the defaults for the others.
         for (name, value, url) in [
             ("REDIS_PASSWORD", "pw", "redis://:pw@localhost:6379"),
-            ("REDIS_PORT", "6380", "redis://localhost:6380"),
             ("REDIS_HOST", "r1", "redis://r1:6379"),
         ] {
             assert_eq!(from(&[(name, value)]).unwrap().store_url, url, "{name}");
         }
-        // The sentinel names alone: standalone is the default mode, and
-        // needs no more; REDIS_MASTER_NAME alone is still Redis.
-        assert_eq!(
-            from(&[("REDIS_MASTER_NAME", "m")]).unwrap().store_url,
-            "redis://localhost:6379"
-        );
+        // REDIS_PORT alone, as Kubernetes sets it for a Service named
+        // redis, and REDIS_MASTER_NAME alone select nothing; Kubernetes'
+        // form gives the port when Redis is selected.
+        for (name, value) in [
+            ("REDIS_PORT", "tcp://10.0.0.5:6379"),
+            ("REDIS_MASTER_NAME", "m"),
+        ] {
+            assert_eq!(from(&[(name, value)]).unwrap().store_url, DEFAULT_STORE_URL);
+        }
+        let c = from(&[("REDIS_HOST", "r1"), ("REDIS_PORT", "tcp://10.0.0.5:6380")]).unwrap();
+        assert_eq!(c.store_url, "redis://r1:6380");
+        // A store named outright: the REDIS_* names are not read at all.
+        let c = from(&[
+            ("REBOUND_STORE", "file:///d"),
+            ("REDIS_HOST", "r"),
+            ("REDIS_PORT", "x"),
+        ]);
+        assert_eq!(c.unwrap().store_url, "file:///d");
         assert!(from(&[("REDIS_MODE", "cluster")]).is_err());
         assert!(from(&[("REDIS_MODE", "bogus")]).is_err());
     }

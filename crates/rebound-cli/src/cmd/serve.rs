@@ -55,12 +55,16 @@ pub struct ServeArgs {
 
 /// Runs the scheduler until SIGINT/SIGTERM.
 pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
-    let mut config = ServeConfig::from_env().context("invalid scheduler environment")?;
+    // `--store` stands for REBOUND_STORE: the REDIS_* names are then not
+    // read (nor refused).
+    let store = a.store.clone();
+    let mut config = ServeConfig::from_lookup(|k| match (k, &store) {
+        ("REBOUND_STORE", Some(s)) => Some(s.clone()),
+        _ => std::env::var(k).ok(),
+    })
+    .context("invalid scheduler environment")?;
     if let Some(addr) = a.http_addr {
         config.http_addr = addr;
-    }
-    if let Some(store) = a.store {
-        config.store_url = store;
     }
     if let Some(b) = a.kafka_brokers {
         config.kafka_brokers = b;
@@ -81,7 +85,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
         });
     }
     tracing::info!(
-        addr = %config.http_addr, store = %config.store_url, kafka = %config.kafka_brokers,
+        addr = %config.http_addr, store = %rebound_core::error::without_password(&config.store_url), kafka = %config.kafka_brokers,
         signed = config.http.secret.is_some(), block_private_destinations = config.http.guard.is_some(),
         "starting the scheduler"
     );
