@@ -114,9 +114,10 @@ struct Ticket {
 }
 
 impl Ticket {
-    fn finish(mut self, failure: Option<bool>) {
+    /// `why`: what a failure said, named when it opens the breaker.
+    fn finish(mut self, failure: Option<bool>, why: Option<String>) {
         self.recorded = true;
-        self.breaker.record(self.trial, failure);
+        self.breaker.record_why(self.trial, failure, why);
     }
 }
 
@@ -126,8 +127,8 @@ impl Drop for Ticket {
             return;
         }
         if std::thread::panicking() {
-            self.breaker.lock().last_failure = Some("the handler panicked".into());
-            self.breaker.record(self.trial, Some(true));
+            let why = Some("the handler panicked".to_string());
+            self.breaker.record_why(self.trial, Some(true), why);
         } else if self.trial {
             self.breaker.lock().trial_in_flight = false;
             // Wake the callers waiting for the trial.
@@ -205,6 +206,7 @@ impl Breaker {
             BreakerState::Closed => {
                 inner.consecutive = 0;
                 inner.window.clear();
+                inner.last_failure = None;
                 info!("circuit breaker closed");
             }
         }
@@ -241,12 +243,23 @@ impl Breaker {
         }
     }
 
+    #[cfg(test)]
     fn record(self: &Arc<Self>, trial: bool, failure: Option<bool>) {
+        self.record_why(trial, failure, None)
+    }
+
+    /// Counts a call's outcome (`None`: no verdict); `why` is kept, under
+    /// the same lock, when the failure is counted, for the warning that
+    /// the breaker opened.
+    fn record_why(self: &Arc<Self>, trial: bool, failure: Option<bool>, why: Option<String>) {
         let mut inner = self.lock();
         if trial {
             inner.trial_in_flight = false;
             match failure {
-                Some(true) => self.transition(&mut inner, BreakerState::Open),
+                Some(true) => {
+                    inner.last_failure = why;
+                    self.transition(&mut inner, BreakerState::Open)
+                }
                 _ => self.transition(&mut inner, BreakerState::Closed),
             }
             return;
@@ -256,6 +269,9 @@ impl Breaker {
         };
         if inner.state != BreakerState::Closed {
             return;
+        }
+        if failed {
+            inner.last_failure = why;
         }
         let now = Instant::now();
         inner.consecutive = if failed { inner.consecutive + 1 } else { 0 };
@@ -313,15 +329,12 @@ impl<H: Handler> Handler for BreakerHandler<H> {
     async fn handle(&self, record: &Record) -> HandlerResult {
         let ticket = self.breaker.acquire().await;
         let result = self.inner.handle(record).await;
-        let failure = match &result {
-            Ok(()) => Some(false),
-            Err(e) if e.kind == ErrorKind::Permanent => None,
-            Err(e) => {
-                self.breaker.lock().last_failure = Some(e.to_string());
-                Some(true)
-            }
+        let (failure, why) = match &result {
+            Ok(()) => (Some(false), None),
+            Err(e) if e.kind == ErrorKind::Permanent => (None, None),
+            Err(e) => (Some(true), Some(e.to_string())),
         };
-        ticket.finish(failure);
+        ticket.finish(failure, why);
         result
     }
 }

@@ -78,6 +78,32 @@ async fn failure_ratio_over_the_window_opens() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_failure_that_opens_it_is_the_one_named() {
+    let cfg = BreakerConfig {
+        consecutive_failures: 2,
+        cooldown: Duration::from_secs(10),
+        ..Default::default()
+    };
+    let breaker = Breaker::new(cfg, None);
+    let why = |s: &str| Some(s.to_string());
+    breaker.record_why(false, Some(true), why("first"));
+    breaker.record_why(false, Some(true), why("second"));
+    assert_eq!(breaker.state(), BreakerState::Open);
+    // A call ending while it is open is not counted, nor named.
+    breaker.record_why(false, Some(true), why("while open"));
+    assert_eq!(breaker.lock().last_failure.as_deref(), Some("second"));
+    // The failed trial is what opens it again.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    breaker.record_why(true, Some(true), why("trial"));
+    assert_eq!(breaker.lock().last_failure.as_deref(), Some("trial"));
+    // Closed by a good trial: nothing named any more.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    breaker.record_why(true, Some(false), None);
+    assert_eq!(breaker.state(), BreakerState::Closed);
+    assert_eq!(breaker.lock().last_failure, None);
+}
+
+#[tokio::test(start_paused = true)]
 async fn permanent_errors_do_not_count() {
     let breaker = Breaker::new(
         BreakerConfig {
