@@ -1,9 +1,9 @@
 //! `${NAME}` in a config file: replaced by the environment variable's value
 //! before the file is parsed, so secrets stay out of the file. Write it
-//! inside a one-line string (`webhook_secret = "${HOOK_SECRET}"`): in a
-//! `"..."` string the value is escaped as TOML reads it back (a `"`, a `\`
-//! or a newline in a password arrives unchanged); elsewhere (`'...'`, a
-//! bare number) it is put as it is. An unset variable is an error naming
+//! inside a string (`webhook_secret = "${HOOK_SECRET}"`): in a `"..."` or
+//! `"""..."""` string the value is escaped as TOML reads it back (a `"`, a
+//! `\` or a newline in a password arrives unchanged); elsewhere (`'...'`,
+//! a bare number) it is put as it is. An unset variable is an error naming
 //! it and its line; comments are left alone.
 
 /// A `${NAME}` whose variable is not set.
@@ -15,7 +15,7 @@ pub struct Unset {
     pub name: String,
 }
 
-/// Where a `${NAME}` stands in its line.
+/// Where a `${NAME}` stands.
 #[derive(Clone, Copy, PartialEq)]
 enum At {
     Bare,
@@ -23,6 +23,10 @@ enum At {
     Basic,
     /// In a `'...'` string.
     Literal,
+    /// In a `"""..."""` string (across lines).
+    MultiBasic,
+    /// In a `'''...'''` string (across lines).
+    MultiLiteral,
 }
 
 /// `text` with every `${NAME}` replaced through `lookup`, or every unset one.
@@ -32,13 +36,19 @@ pub fn interpolate(
 ) -> Result<String, Vec<Unset>> {
     let mut out = String::with_capacity(text.len());
     let mut unset = Vec::new();
+    let mut at = At::Bare;
     for (i, line) in text.split_inclusive('\n').enumerate() {
-        let mut at = At::Bare;
+        // Only the multi-line strings go on past the end of a line.
+        if matches!(at, At::Basic | At::Literal) {
+            at = At::Bare;
+        }
         let mut rest = line;
         while let Some(c) = rest.chars().next() {
             if let Some(name) = placeholder(rest) {
                 match lookup(name) {
-                    Some(v) if at == At::Basic => escape_basic(&v, &mut out),
+                    Some(v) if matches!(at, At::Basic | At::MultiBasic) => {
+                        escape_basic(&v, &mut out)
+                    }
                     Some(v) => out.push_str(&v),
                     None => unset.push(Unset {
                         line: i + 1,
@@ -49,13 +59,20 @@ pub fn interpolate(
                 continue;
             }
             let mut taken = c.len_utf8();
+            let triple = |q: &str| rest.starts_with(q);
             match (at, c) {
                 (At::Bare, '#') => taken = rest.len(), // a comment
+                (At::Bare, '"') if triple("\"\"\"") => (at, taken) = (At::MultiBasic, 3),
+                (At::Bare, '\'') if triple("'''") => (at, taken) = (At::MultiLiteral, 3),
                 (At::Bare, '"') => at = At::Basic,
                 (At::Bare, '\'') => at = At::Literal,
+                (At::MultiBasic, '"') if triple("\"\"\"") => (at, taken) = (At::Bare, 3),
+                (At::MultiLiteral, '\'') if triple("'''") => (at, taken) = (At::Bare, 3),
                 (At::Basic, '"') | (At::Literal, '\'') => at = At::Bare,
                 // An escape: the next character is not a closing quote.
-                (At::Basic, '\\') => taken += rest[1..].chars().next().map_or(0, char::len_utf8),
+                (At::Basic | At::MultiBasic, '\\') => {
+                    taken += rest[1..].chars().next().map_or(0, char::len_utf8)
+                }
                 _ => {}
             }
             out.push_str(&rest[..taken]);
@@ -129,5 +146,12 @@ mod tests {
         assert_eq!(v["b"].as_str(), Some(format!("x\"{secret}").as_str()));
         assert_eq!(v["n"].as_integer(), Some(42));
         assert_eq!(v["c"].as_str(), Some("42"));
+        // Multi-line strings: a `#` in them is no comment, and a value
+        // in a `"""` string is escaped too.
+        let text = "m = \"\"\"\nline # ${S}\n\"\"\"\nl = '''\n# ${N}\n'''\n";
+        let out = interpolate(text, env).unwrap();
+        let v: toml::Value = toml::from_str(&out).unwrap();
+        assert_eq!(v["m"].as_str(), Some(format!("line # {secret}\n").as_str()));
+        assert_eq!(v["l"].as_str(), Some("# 42\n"));
     }
 }
