@@ -17,8 +17,7 @@ use crate::{Error, Result};
 pub struct TlsFiles {
     /// The CA certificate (PEM): clients' `ssl.ca.location`.
     pub ca_pem: PathBuf,
-
-    /// The broker's key and certificate chain (PKCS#12).
+    /// The server's key and certificate chain (PKCS#12).
     pub keystore: PathBuf,
     /// The keystore's password.
     pub password: String,

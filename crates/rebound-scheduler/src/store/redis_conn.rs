@@ -148,7 +148,7 @@ pub(crate) enum Mode {
 
 fn bad(url: &str, reason: impl Into<String>) -> Error {
     Error::StoreUrl {
-        url: url.into(),
+        url: rebound_core::error::without_password(url),
         reason: reason.into(),
     }
 }
@@ -244,6 +244,20 @@ impl Target {
         match &self.mode {
             Mode::Single(url) => {
                 let client = redis::Client::open(url.as_str()).map_err(err)?;
+                // One plain attempt first: a server that refuses (a
+                // certificate, a password) or is not there is named at
+                // once, not after the connection manager's retries, during
+                // which the process would not even stop.
+                let probe = client.get_multiplexed_async_connection();
+                tokio::time::timeout(RESPONSE_TIMEOUT, probe)
+                    .await
+                    .map_err(|_| {
+                        err(redis::RedisError::from((
+                            redis::ErrorKind::IoError,
+                            "no answer within 5 s",
+                        )))
+                    })?
+                    .map_err(err)?;
                 Ok(Conn::Single(
                     client.get_connection_manager().await.map_err(err)?,
                 ))

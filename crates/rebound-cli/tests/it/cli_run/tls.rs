@@ -12,7 +12,7 @@ use rebound_testkit::{eventually, eventually_or, free_port, Brokers};
 use super::deliver::{each_once, route, topic_with};
 use super::endpoint::Endpoint;
 use super::process::Run;
-use crate::common::{file_store, post_task, serve};
+use crate::common::{file_store, post_task, serve, serve_to};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_https_sink_gets_every_record_once_over_verified_tls() {
@@ -150,24 +150,22 @@ async fn serve_keeps_its_tasks_in_redis_over_verified_tls() {
     .await;
     assert!(up, "redis-server with TLS did not start");
     let store = format!("rediss://127.0.0.1:{redis_port}?prefix=t");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(500))
-        .build()
-        .unwrap();
-    let ready = |port: u16| {
-        let req = client.get(format!("http://127.0.0.1:{port}/readyz"));
-        async move { req.send().await.is_ok_and(|r| r.status() == 200) }
-    };
 
-    // The test's authority is not trusted: the store never connects.
+    // The test's authority is not trusted: `serve` stops at start, naming
+    // the refused certificate.
     let port = free_port().unwrap();
-    let untrusted = serve(port, &store, &[]);
-    let came_up = eventually_or(Duration::from_secs(3), || ready(port)).await;
-    assert!(
-        !came_up,
-        "ready on a Redis whose certificate is not trusted"
-    );
-    drop(untrusted);
+    let log = dir.path().join("untrusted.log");
+    let stderr = std::fs::File::create(&log).unwrap();
+    let mut untrusted = serve_to(port, &store, &[], stderr.into());
+    let stopped = eventually_or(Duration::from_secs(30), || {
+        let status = untrusted.try_wait().unwrap();
+        async move { status.is_some() }
+    })
+    .await;
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(stopped, "still running on an untrusted Redis:\n{said}");
+    assert!(!untrusted.wait().unwrap().success(), "{said}");
+    assert!(said.contains("certificate verify failed"), "{said}");
 
     let (ep, url) = Endpoint::start().await;
     let ca = tls.ca_pem.to_str().unwrap();

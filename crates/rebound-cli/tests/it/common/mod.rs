@@ -33,6 +33,11 @@ pub fn rebound() -> Command {
 /// (tasks to Kafka are not delivered), with `env` set besides a clean
 /// environment; killed when dropped.
 pub fn serve(port: u16, store: &str, env: &[(&str, &str)]) -> KillOnDrop {
+    serve_to(port, store, env, Stdio::null())
+}
+
+/// [`serve`] with its stderr (its log) to `stderr`.
+pub fn serve_to(port: u16, store: &str, env: &[(&str, &str)], stderr: Stdio) -> KillOnDrop {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rebound"));
     for (k, _) in std::env::vars() {
         if k.starts_with("REBOUND_") || k.starts_with("REDIS_") || k == "HTTP_ADDR" {
@@ -45,7 +50,7 @@ pub fn serve(port: u16, store: &str, env: &[(&str, &str)]) -> KillOnDrop {
         .arg(format!("127.0.0.1:{port}"))
         .args(["--store", store])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     KillOnDrop(child)
