@@ -123,9 +123,38 @@ impl fmt::Display for DisplayChain<'_> {
     }
 }
 
+/// `url` with the password of its user info replaced by `***`: what an
+/// error or a log line may show of a connection URL (a database, a store).
+pub fn without_password(url: &str) -> String {
+    match url::Url::parse(url.trim()) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        // Not a URL the parser takes (several hosts): show only what
+        // comes after the last '@'.
+        Err(_) => match url.rsplit_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => url.to_string(),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_is_shown_without_its_password() {
+        assert_eq!(
+            without_password("redis://:p%40ss@r1:6380"),
+            "redis://:***@r1:6380"
+        );
+        let several = without_password("redis+cluster://:hunter2@a:7000,b:7001");
+        assert!(!several.contains("hunter2"), "{several}");
+        assert_eq!(without_password("file:///data"), "file:///data");
+    }
 
     #[test]
     fn kind_names_round_trip() {

@@ -69,25 +69,10 @@ impl DatabaseUrl {
         } else if url.starts_with("sqlite:") {
             Ok(DatabaseUrl::Sqlite(url.to_string()))
         } else {
-            Err(Error::UnsupportedUrl(without_password(url)))
+            Err(Error::UnsupportedUrl(
+                rebound_core::error::without_password(url),
+            ))
         }
-    }
-}
-
-/// `url` with the password of its user info replaced by `***`: what an
-/// error may show.
-fn without_password(url: &str) -> String {
-    match url::Url::parse(url.trim()) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(u) => u.to_string(),
-        // Not even a URL: show only what comes before any '@'.
-        Err(_) => match url.rsplit_once('@') {
-            Some((_, host)) => format!("***@{host}"),
-            None => url.to_string(),
-        },
     }
 }
 

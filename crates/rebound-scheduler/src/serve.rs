@@ -86,7 +86,7 @@ pub async fn run(
     if let Some(token) = &config.auth_token {
         state = state.with_auth_token(token.as_str());
     }
-    tracing::info!(%addr, store = %config.store_url, "scheduler serving");
+    tracing::info!(%addr, store = %rebound_core::error::without_password(&config.store_url), "scheduler serving");
     let token = shutdown.clone();
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(async move { token.cancelled().await })

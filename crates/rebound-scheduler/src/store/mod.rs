@@ -155,7 +155,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
         return Ok(Arc::new(redis::RedisStore::open(url).await?));
     }
     Err(Error::StoreUrl {
-        url: url.into(),
+        url: rebound_core::error::without_password(url),
         reason: "expected file://PATH, memory://, redis://, redis+sentinel:// or redis+cluster://"
             .into(),
     })
