@@ -58,7 +58,7 @@ impl PgStore {
             // EXISTS was planned as a semi-join that sorts every pending
             // row when the table has no statistics yet (118 ms instead of
             // 11 ms a batch with 200,000 pending: the relay bench fell from
-            // 110,000 to 23,000 rows/s).
+            // 110,000 to 22,000 rows/s).
             fetch_sql: format!(
                 "SELECT {COLUMNS} FROM (SELECT e.txid, e.seq FROM {c} e CROSS JOIN LATERAL \
                  (SELECT 1 FROM {t} o WHERE o.txid = e.txid AND {PENDING} LIMIT 1) p \

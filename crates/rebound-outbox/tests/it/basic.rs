@@ -198,10 +198,14 @@ async fn sqlite_retention_keeps_published_rows_stamped() {
     retention_keeps_published_rows_stamped(&sqlite_url()).await;
 }
 
-/// The local PostgreSQL's certificate: Debian's self-signed default
-/// (`ssl = on`), which `.ci/run` makes sure of. It names the host by a DNS
-/// name, never by the address 127.0.0.1.
-const SERVER_CERT: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+/// The PostgreSQL server's certificate (or its authority's):
+/// `REBOUND_TEST_PG_CA`, by default Debian's self-signed one (`ssl = on`,
+/// which `.ci/run` makes sure of). It must name the host by a DNS name,
+/// not by the address 127.0.0.1.
+fn server_cert() -> String {
+    std::env::var("REBOUND_TEST_PG_CA")
+        .unwrap_or_else(|_| "/etc/ssl/certs/ssl-cert-snakeoil.pem".into())
+}
 
 /// `url` with `params` added to its query.
 fn with_params(url: &str, params: &str) -> String {
@@ -211,16 +215,14 @@ fn with_params(url: &str, params: &str) -> String {
 
 #[tokio::test]
 async fn postgres_over_verified_tls_publishes_and_refuses_a_wrong_host() {
+    let cert = server_cert();
     let base = rebound_testkit::database_url();
     assert!(
         base.contains("@127.0.0.1"),
         "the test needs {base} on 127.0.0.1"
     );
     // The certificate is checked: it does not name 127.0.0.1.
-    let full = with_params(
-        &base,
-        &format!("sslmode=verify-full&sslrootcert={SERVER_CERT}"),
-    );
+    let full = with_params(&base, &format!("sslmode=verify-full&sslrootcert={cert}"));
     let err = rebound_outbox::init(&full, &table_name("tls"))
         .await
         .unwrap_err();
@@ -229,10 +231,7 @@ async fn postgres_over_verified_tls_publishes_and_refuses_a_wrong_host() {
 
     // Its authority trusted, the host name not checked: TLS, and the relay
     // works over it.
-    let trusted = with_params(
-        &base,
-        &format!("sslmode=verify-ca&sslrootcert={SERVER_CERT}"),
-    );
+    let trusted = with_params(&base, &format!("sslmode=verify-ca&sslrootcert={cert}"));
     let mut c = PgConnection::connect(&trusted).await.unwrap();
     let ssl: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
         .fetch_one(&mut c)
