@@ -155,16 +155,12 @@ impl ServeConfig {
             )?);
         }
         if let Some(b) = get("REBOUND_BLOCK_PRIVATE_DESTINATIONS") {
-            let on = match b.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" => false,
-                _ => {
-                    return Err(cfg(
-                        "REBOUND_BLOCK_PRIVATE_DESTINATIONS",
-                        format!("must be true or false, got {b:?}"),
-                    ))
-                }
-            };
+            let on = parse_switch(&b).ok_or_else(|| {
+                cfg(
+                    "REBOUND_BLOCK_PRIVATE_DESTINATIONS",
+                    format!("must be true or false, got {b:?}"),
+                )
+            })?;
             c.http.guard = on.then(Guard::default);
         }
         if let Some(list) = get("REBOUND_ALLOWED_DESTINATIONS") {
@@ -185,6 +181,16 @@ impl ServeConfig {
     pub fn with_store_url(mut self, url: impl Into<String>) -> Self {
         self.store_url = url.into();
         self
+    }
+}
+
+/// An on/off setting: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`,
+/// `y`/`n`, `t`/`f`, any case (as `rebound serve`'s flags take it).
+pub fn parse_switch(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" | "y" | "t" => Some(true),
+        "false" | "0" | "no" | "off" | "n" | "f" => Some(false),
+        _ => None,
     }
 }
 

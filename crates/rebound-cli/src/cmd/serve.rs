@@ -41,16 +41,35 @@ pub struct ServeArgs {
     webhook_secret: Option<rebound_core::webhook::WebhookSecret>,
     /// Refuse HTTP destinations (and redirect hops) on loopback, private and
     /// link-local addresses: the task goes to its dead destination at once.
-    #[arg(long, env = "REBOUND_BLOCK_PRIVATE_DESTINATIONS", default_value_t = false,
-          action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    /// (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`.)
+    #[arg(long, env = "REBOUND_BLOCK_PRIVATE_DESTINATIONS", default_value = "false",
+          num_args = 0..=1, default_missing_value = "true", value_parser = switch)]
     block_private_destinations: bool,
-    /// `ip:port` destinations let through although private (comma separated;
-    /// only as IP literals in task URLs).
-    #[arg(long, env = "REBOUND_ALLOWED_DESTINATIONS", value_delimiter = ',')]
-    allowed_destinations: Vec<SocketAddr>,
+    /// `ip:port` destinations let through although private (comma separated,
+    /// spaces allowed; only as IP literals in task URLs).
+    #[arg(long, env = "REBOUND_ALLOWED_DESTINATIONS", value_parser = allowed)]
+    allowed_destinations: Option<Allowed>,
     /// TLS and SASL of the Kafka deliveries and the ingress.
     #[command(flatten)]
     security: Security,
+}
+
+/// `--block-private-destinations`' values: the library's grammar, so the
+/// flag and its variable read the same.
+fn switch(s: &str) -> Result<bool, String> {
+    rebound_scheduler::config::parse_switch(s)
+        .ok_or_else(|| format!("must be true or false, got {s:?}"))
+}
+
+/// `--allowed-destinations`: one comma-separated list, read as the library
+/// reads REBOUND_ALLOWED_DESTINATIONS.
+#[derive(Debug, Clone)]
+struct Allowed(Vec<SocketAddr>);
+
+fn allowed(s: &str) -> Result<Allowed, String> {
+    rebound_scheduler::config::parse_allowed(s)
+        .map(Allowed)
+        .map_err(|e| rebound_core::DisplayChain(&e).to_string())
 }
 
 /// Runs the scheduler until SIGINT/SIGTERM.
@@ -81,7 +100,7 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     }
     if a.block_private_destinations {
         config.http.guard = Some(rebound_scheduler::deliver::guard::Guard {
-            allow: a.allowed_destinations,
+            allow: a.allowed_destinations.map(|a| a.0).unwrap_or_default(),
         });
     }
     tracing::info!(

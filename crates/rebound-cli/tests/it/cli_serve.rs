@@ -101,3 +101,42 @@ async fn serve_delivers_a_task_after_its_delay_and_stops_on_sigterm() {
     assert!(status.success(), "serve exited with {status}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The SSRF guard from the environment, in the forms the library reads:
+/// `REBOUND_BLOCK_PRIVATE_DESTINATIONS=1` and a list with spaces. A private
+/// destination not on the list is refused (the task is dead at once); one
+/// on it is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ssrf_guard_is_set_from_the_environment() {
+    use crate::cli_run::endpoint::Endpoint;
+    use crate::common::{file_store, post_task, serve, task, task_state};
+
+    let (allowed, allowed_url) = Endpoint::start().await;
+    let (blocked, blocked_url) = Endpoint::start().await;
+    let addr = |url: &str| {
+        url.trim_start_matches("http://")
+            .trim_end_matches("/hook")
+            .to_string()
+    };
+    let list = format!("127.0.0.1:9, {}", addr(&allowed_url));
+    let dir = tempfile::tempdir().unwrap();
+    let port = rebound_testkit::free_port().unwrap();
+    let env = [
+        ("REBOUND_BLOCK_PRIVATE_DESTINATIONS", "1"),
+        ("REBOUND_ALLOWED_DESTINATIONS", list.as_str()),
+    ];
+    let _serve = serve(port, &file_store(dir.path()), &env);
+    post_task(port, &task("blocked", &blocked_url)).await;
+    post_task(port, &task("allowed", &allowed_url)).await;
+    let ended = rebound_testkit::eventually_or(Duration::from_secs(30), || async {
+        task_state(port, "blocked").await.0 == "dead"
+            && task_state(port, "allowed").await.0 == "delivered"
+    })
+    .await;
+    let states = (
+        task_state(port, "blocked").await,
+        task_state(port, "allowed").await,
+    );
+    assert!(ended, "{states:?}");
+    assert_eq!((blocked.count(), allowed.count()), (0, 1));
+}

@@ -12,7 +12,7 @@ use rebound_testkit::{eventually, eventually_or, free_port, Brokers};
 use super::deliver::{each_once, route, topic_with};
 use super::endpoint::Endpoint;
 use super::process::Run;
-use crate::common::{file_store, post_task, serve, serve_to};
+use crate::common::{file_store, post_task, serve, serve_to, task, task_state};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_https_sink_gets_every_record_once_over_verified_tls() {
@@ -50,26 +50,6 @@ async fn an_https_sink_gets_every_record_once_over_verified_tls() {
     let log = run.stop().await;
     assert!(!log.contains("certificate verify failed"), "{log}");
     each_once(&ep, n);
-}
-
-/// A task to `url`, delivered once (no retry).
-fn task(id: &str, url: &str) -> serde_json::Value {
-    serde_json::json!({
-        "id": id, "source": "cli-test", "destination_type": "http",
-        "destination": {"url": url}, "max_retries": 0, "base_delay": 1,
-        "message_data": "{\"hello\":1}"
-    })
-}
-
-/// The task's state and last error, as `GET /tasks/{id}` shows them.
-async fn task_state(port: u16, id: &str) -> (String, String) {
-    let url = format!("http://127.0.0.1:{port}/tasks/{id}");
-    let Ok(r) = reqwest::get(url).await else {
-        return Default::default();
-    };
-    let t: serde_json::Value = r.json().await.unwrap_or_default();
-    let field = |f: &str| t[f].as_str().unwrap_or_default().to_string();
-    (field("state"), field("last_error"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -79,6 +79,26 @@ pub async fn post_task(port: u16, task: &serde_json::Value) {
     .await;
 }
 
+/// A task to `url`, delivered once (no retry).
+pub fn task(id: &str, url: &str) -> serde_json::Value {
+    serde_json::json!({
+        "id": id, "source": "cli-test", "destination_type": "http",
+        "destination": {"url": url}, "max_retries": 0, "base_delay": 1,
+        "message_data": "{\"hello\":1}"
+    })
+}
+
+/// The task's state and last error, as `GET /tasks/{id}` shows them.
+pub async fn task_state(port: u16, id: &str) -> (String, String) {
+    let url = format!("http://127.0.0.1:{port}/tasks/{id}");
+    let Ok(r) = reqwest::get(url).await else {
+        return Default::default();
+    };
+    let t: serde_json::Value = r.json().await.unwrap_or_default();
+    let field = |f: &str| t[f].as_str().unwrap_or_default().to_string();
+    (field("state"), field("last_error"))
+}
+
 /// Serves `app` on an ephemeral 127.0.0.1 port for the rest of the test;
 /// its base URL (`http://127.0.0.1:PORT`).
 pub async fn serve_http(app: axum::Router) -> String {
