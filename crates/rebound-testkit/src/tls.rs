@@ -27,14 +27,18 @@ impl TlsFiles {
     /// The server's certificate (PEM), beside the CA's, for servers that
     /// take the certificate and the key apart (Redis).
     pub fn cert_pem(&self) -> PathBuf {
-        self.ca_pem.with_file_name("broker.pem")
+        self.ca_pem.with_file_name(CERT)
     }
 
     /// The server's key (PEM).
     pub fn key_pem(&self) -> PathBuf {
-        self.ca_pem.with_file_name("broker.key")
+        self.ca_pem.with_file_name(KEY)
     }
 }
+
+/// The server's certificate and key, beside the CA's.
+const CERT: &str = "broker.pem";
+const KEY: &str = "broker.key";
 
 /// Makes a CA and a server certificate (P-256, valid two days, SAN
 /// `IP:127.0.0.1, DNS:localhost`) in `dir`.
@@ -53,7 +57,7 @@ pub fn generate(dir: &Path) -> Result<TlsFiles> {
     ))?;
     openssl(&format!(
         "req {new_key} -subj /CN=localhost -keyout {} -out {}",
-        f("broker.key"),
+        f(KEY),
         f("broker.csr")
     ))?;
     openssl(&format!(
@@ -62,18 +66,17 @@ pub fn generate(dir: &Path) -> Result<TlsFiles> {
         f("ca.pem"),
         f("ca.key"),
         f("san.ext"),
-        f("broker.pem")
+        f(CERT)
     ))?;
     openssl(&format!(
         "pkcs12 -export -name broker -in {} -inkey {} -certfile {} -passout pass:{password} -out {}",
-        f("broker.pem"),
-        f("broker.key"),
+        f(CERT),
+        f(KEY),
         f("ca.pem"),
         f("broker.p12")
     ))?;
     Ok(TlsFiles {
         ca_pem: dir.join("ca.pem"),
-
         keystore: dir.join("broker.p12"),
         password: password.to_string(),
     })

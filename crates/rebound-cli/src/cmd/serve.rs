@@ -76,7 +76,7 @@ fn allowed(s: &str) -> Result<Allowed, String> {
 pub async fn run(a: ServeArgs) -> anyhow::Result<()> {
     // `--store` stands for REBOUND_STORE: the REDIS_* names are then not
     // read (nor refused).
-    let store = a.store.clone();
+    let store = a.store;
     let mut config = ServeConfig::from_lookup(|k| match (k, &store) {
         ("REBOUND_STORE", Some(s)) => Some(s.clone()),
         _ => std::env::var(k).ok(),

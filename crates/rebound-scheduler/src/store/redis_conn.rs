@@ -248,15 +248,8 @@ impl Target {
                 // certificate, a password) or is not there is named at
                 // once, not after the connection manager's retries, during
                 // which the process would not even stop.
-                let probe = client.get_multiplexed_async_connection();
-                tokio::time::timeout(RESPONSE_TIMEOUT, probe)
+                bounded(Box::pin(client.get_multiplexed_async_connection()))
                     .await
-                    .map_err(|_| {
-                        err(redis::RedisError::from((
-                            redis::ErrorKind::IoError,
-                            "no answer within 5 s",
-                        )))
-                    })?
                     .map_err(err)?;
                 Ok(Conn::Single(
                     client.get_connection_manager().await.map_err(err)?,
